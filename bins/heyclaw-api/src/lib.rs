@@ -1,0 +1,11 @@
+//! The HeyClaw API server: settings, wiring and start-up. `main.rs` is a thin
+//! command-line wrapper; tests start the same [`Application`] on port 0.
+
+mod env;
+pub mod settings;
+mod startup;
+pub mod telemetry;
+
+pub use env::{Env, SettingsError};
+pub use settings::Settings;
+pub use startup::{Application, StartupError, migrate};

@@ -1,0 +1,331 @@
+//! The server's settings, read and validated once at start-up from the
+//! environment (the seed guide's `.env.production` names). Secrets are
+//! wrapped in [`SecretString`] so they cannot end up in a log line.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use heyclaw_http::HttpSettings;
+use heyclaw_persistence::{PgPoolSettings, RedisPoolSettings};
+use secrecy::SecretString;
+
+use crate::env::{Env, SettingsError, invalid};
+
+#[derive(Debug)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub http: HttpSettings,
+    pub log_format: LogFormat,
+    pub database_url: SecretString,
+    pub database_pool: PgPoolSettings,
+    pub redis_url: SecretString,
+    pub redis_pool: RedisPoolSettings,
+    pub auth: AuthSettings,
+    pub gateway: GatewaySettings,
+    pub providers: ProviderSettings,
+    pub smtp: Option<SmtpSettings>,
+    pub mail_from: String,
+    pub apple: AppleSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log shippers.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+#[derive(Debug)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub password_reset_ttl: Duration,
+    /// The reset link mailed to users is `<this>?token=<token>`.
+    pub password_reset_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayReload {
+    /// The gateway watches its config and applies roster changes itself.
+    Hot,
+    /// Restart the gateway container (debounced) after roster changes.
+    Restart,
+}
+
+#[derive(Debug)]
+pub struct GatewaySettings {
+    pub url: String,
+    pub token: SecretString,
+    pub config_path: PathBuf,
+    pub workspaces_dir: PathBuf,
+    /// Where the gateway sees `workspaces_dir` (its own mount path).
+    pub gateway_workspaces_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub container_name: String,
+    pub reload: GatewayReload,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct ProviderSettings {
+    pub openai_base_url: String,
+    pub openai_api_key: Option<SecretString>,
+    pub elevenlabs_base_url: String,
+    pub elevenlabs_api_key: Option<SecretString>,
+}
+
+#[derive(Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub tls: SmtpTls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection (local relays, test stand-ins).
+    None,
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Implicit,
+}
+
+#[derive(Debug)]
+pub struct AppleSettings {
+    pub bundle_id: String,
+    pub jwks_url: String,
+    pub app_store_base_url: String,
+}
+
+const JWT_SECRET_MIN_LEN: usize = 32;
+
+impl Settings {
+    pub fn from_process_env() -> Result<Self, SettingsError> {
+        Self::from_env(&Env::from_process())
+    }
+
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let max_body_bytes = env.parsed_or("MAX_BODY_BYTES", 256 * 1024, "a size in bytes")?;
+        if max_body_bytes < 1024 {
+            return Err(invalid("MAX_BODY_BYTES", "expected at least 1024 bytes"));
+        }
+        Ok(Self {
+            host: env.parsed_or("HOST", IpAddr::from([0, 0, 0, 0]), "an IP address such as 0.0.0.0")?,
+            port: env.parsed_or("PORT", 3000, "a TCP port number (0-65535)")?,
+            http: HttpSettings {
+                max_body_bytes,
+                workers: match env.parsed_or("HTTP_WORKERS", 0usize, "a number of worker threads")? {
+                    0 => None,
+                    n => Some(n),
+                },
+                shutdown_timeout: env.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
+            },
+            log_format: match env.string_or("LOG_FORMAT", "json").as_str() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                other => return Err(invalid("LOG_FORMAT", format!("expected json or pretty, got {other:?}"))),
+            },
+            database_url: env.secret_url("DATABASE_URL", &["postgres", "postgresql"])?,
+            database_pool: PgPoolSettings {
+                max_size: positive(env, "DATABASE_POOL_SIZE", 16)?,
+                wait_timeout: env.duration_or("DATABASE_POOL_TIMEOUT", Duration::from_secs(5))?,
+                connect_timeout: env.duration_or("DATABASE_CONNECT_TIMEOUT", Duration::from_secs(5))?,
+            },
+            redis_url: env.secret_url("REDIS_URL", &["redis", "rediss"])?,
+            redis_pool: RedisPoolSettings {
+                max_size: positive(env, "REDIS_POOL_SIZE", 16)?,
+                wait_timeout: env.duration_or("REDIS_POOL_TIMEOUT", Duration::from_secs(2))?,
+                connect_timeout: env.duration_or("REDIS_CONNECT_TIMEOUT", Duration::from_secs(2))?,
+                key_prefix: redis_prefix(env)?,
+            },
+            auth: AuthSettings {
+                jwt_secret: env.secret(
+                    "JWT_SECRET",
+                    JWT_SECRET_MIN_LEN,
+                    "a random secret of at least 32 characters (cargo xtask gen-secrets)",
+                )?,
+                access_token_ttl: env.duration_or("JWT_ACCESS_EXPIRES", Duration::from_secs(15 * 60))?,
+                refresh_token_ttl: env.duration_or("JWT_REFRESH_EXPIRES", Duration::from_secs(30 * 86_400))?,
+                password_reset_ttl: env.duration_or("PASSWORD_RESET_EXPIRES", Duration::from_secs(3600))?,
+                password_reset_url: env.url_or(
+                    "PASSWORD_RESET_URL",
+                    "https://heyclaw.app/reset-password",
+                    &["https", "http", "heyclaw"],
+                )?,
+            },
+            gateway: GatewaySettings {
+                url: env.url_or("OPENCLAW_GATEWAY_URL", "http://127.0.0.1:18789", &["http", "https"])?,
+                token: env.secret(
+                    "OPENCLAW_GATEWAY_TOKEN",
+                    16,
+                    "the gateway's shared token, at least 16 characters (cargo xtask gen-secrets)",
+                )?,
+                config_path: env.path_or("OPENCLAW_CONFIG_PATH", "/openclaw-config/openclaw.json"),
+                workspaces_dir: env.path_or("WORKSPACES_DIR", "/openclaw-workspaces"),
+                gateway_workspaces_dir: env.path_or("GATEWAY_WORKSPACES_DIR", "/root/.openclaw/workspaces"),
+                templates_dir: env.path_or("TEMPLATES_DIR", "templates"),
+                container_name: env.string_or("GATEWAY_CONTAINER_NAME", "heyclaw-gateway"),
+                reload: match env.string_or("GATEWAY_RELOAD", "hot").as_str() {
+                    "hot" => GatewayReload::Hot,
+                    "restart" => GatewayReload::Restart,
+                    other => return Err(invalid("GATEWAY_RELOAD", format!("expected hot or restart, got {other:?}"))),
+                },
+                request_timeout: env.duration_or("OPENCLAW_REQUEST_TIMEOUT", Duration::from_secs(120))?,
+            },
+            providers: ProviderSettings {
+                openai_base_url: env.url_or("OPENAI_BASE_URL", "https://api.openai.com/v1", &["http", "https"])?,
+                openai_api_key: env.optional_secret("OPENAI_API_KEY"),
+                elevenlabs_base_url: env.url_or(
+                    "ELEVENLABS_BASE_URL",
+                    "https://api.elevenlabs.io",
+                    &["http", "https"],
+                )?,
+                elevenlabs_api_key: env.optional_secret("ELEVENLABS_API_KEY"),
+            },
+            smtp: smtp(env)?,
+            mail_from: env.string_or("SMTP_FROM", "HeyClaw <no-reply@heyclaw.app>"),
+            apple: AppleSettings {
+                bundle_id: env.string_or("APPLE_BUNDLE_ID", "com.heyclaw.app"),
+                jwks_url: env.url_or("APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys", &["https", "http"])?,
+                app_store_base_url: env.url_or(
+                    "APP_STORE_BASE_URL",
+                    "https://api.storekit.itunes.apple.com",
+                    &["https", "http"],
+                )?,
+            },
+        })
+    }
+}
+
+fn positive(env: &Env, variable: &'static str, default: usize) -> Result<usize, SettingsError> {
+    match env.parsed_or(variable, default, "a positive whole number")? {
+        0 => Err(invalid(variable, "expected a positive whole number, got 0")),
+        n => Ok(n),
+    }
+}
+
+fn redis_prefix(env: &Env) -> Result<String, SettingsError> {
+    let prefix = env.string_or("REDIS_KEY_PREFIX", "heyclaw");
+    if prefix.is_empty() || prefix.len() > 64 || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(invalid(
+            "REDIS_KEY_PREFIX",
+            format!("expected up to 64 letters, digits, '-', '_' or '.', got {prefix:?}"),
+        ));
+    }
+    Ok(prefix)
+}
+
+/// SMTP is optional: without `SMTP_HOST` mail is written to the log instead
+/// of sent, which is what a local run wants.
+fn smtp(env: &Env) -> Result<Option<SmtpSettings>, SettingsError> {
+    let Some(host) = env.optional("SMTP_HOST") else {
+        return Ok(None);
+    };
+    let tls = match env.string_or("SMTP_TLS", "starttls").as_str() {
+        "none" => SmtpTls::None,
+        "starttls" => SmtpTls::StartTls,
+        "tls" | "implicit" => SmtpTls::Implicit,
+        other => {
+            return Err(invalid("SMTP_TLS", format!("expected none, starttls or tls, got {other:?}")));
+        }
+    };
+    let default_port = match tls {
+        SmtpTls::Implicit => 465,
+        SmtpTls::StartTls => 587,
+        SmtpTls::None => 25,
+    };
+    Ok(Some(SmtpSettings {
+        host: host.to_owned(),
+        port: env.parsed_or("SMTP_PORT", default_port, "a TCP port number")?,
+        username: env.optional("SMTP_USERNAME").map(str::to_owned),
+        password: env.optional_secret("SMTP_PASSWORD"),
+        tls,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn minimal() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/heyclaw"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef-secret"),
+            ("OPENCLAW_GATEWAY_TOKEN", "gateway-token-0123456789"),
+        ]
+    }
+
+    fn without(name: &str) -> Env {
+        Env::from_pairs(minimal().into_iter().filter(|(k, _)| *k != name))
+    }
+
+    #[test]
+    fn minimal_environment_gives_working_defaults() {
+        let settings = Settings::from_env(&Env::from_pairs(minimal())).unwrap();
+        assert_eq!(settings.port, 3000);
+        assert_eq!(settings.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(settings.gateway.url, "http://127.0.0.1:18789");
+        assert_eq!(settings.gateway.reload, GatewayReload::Hot);
+        assert!(settings.smtp.is_none());
+        assert_eq!(settings.redis_pool.key_prefix, "heyclaw");
+        assert_eq!(settings.gateway.token.expose_secret(), "gateway-token-0123456789");
+    }
+
+    #[test]
+    fn each_required_variable_is_named_when_missing() {
+        for name in ["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "OPENCLAW_GATEWAY_TOKEN"] {
+            let err = Settings::from_env(&without(name)).unwrap_err();
+            assert_eq!(err.variable, name);
+            assert!(err.to_string().starts_with(&format!("{name}: is missing")), "{err}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_named_with_what_was_expected() {
+        let cases = [
+            ("PORT", "http", "expected a TCP port"),
+            ("PORT", "70000", "expected a TCP port"),
+            ("JWT_SECRET", "short", "too short"),
+            ("REDIS_URL", "http://x", "expected a redis"),
+            ("JWT_ACCESS_EXPIRES", "soon", "expected a duration"),
+            ("GATEWAY_RELOAD", "sometimes", "expected hot or restart"),
+            ("OPENAI_BASE_URL", "api.openai.com", "expected a http or https URL"),
+            ("DATABASE_POOL_SIZE", "0", "positive"),
+            ("REDIS_KEY_PREFIX", "a b", "letters"),
+            ("LOG_FORMAT", "xml", "json or pretty"),
+        ];
+        for (name, value, expected) in cases {
+            let mut env = minimal();
+            env.retain(|(k, _)| *k != name);
+            env.push((name, value));
+            let err = Settings::from_env(&Env::from_pairs(env)).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+            assert!(err.problem.contains(expected), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let settings = Settings::from_env(&Env::from_pairs(minimal())).unwrap();
+        let debug = format!("{settings:?}");
+        for (_, secret) in minimal() {
+            assert!(!debug.contains(secret), "debug output leaks {secret}");
+        }
+    }
+
+    #[test]
+    fn smtp_is_configured_by_its_host() {
+        let mut env = minimal();
+        env.extend([("SMTP_HOST", "mail.example.com"), ("SMTP_TLS", "tls")]);
+        let smtp = Settings::from_env(&Env::from_pairs(env)).unwrap().smtp.unwrap();
+        assert_eq!(smtp.port, 465);
+        assert_eq!(smtp.tls, SmtpTls::Implicit);
+    }
+}

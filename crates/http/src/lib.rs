@@ -1,0 +1,13 @@
+//! HeyClaw's HTTP surface on actix-web: routes, extractors, middleware and the
+//! single place where errors become HTTP responses.
+//!
+//! Handlers are thin: they extract, call one use case, and map the result.
+//! This is the only crate that knows actix-web.
+
+mod error;
+mod extract;
+mod routes;
+mod server;
+
+pub use error::ApiError;
+pub use server::{AppState, HttpSettings, Server, ServerHandle, serve};

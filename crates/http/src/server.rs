@@ -1,0 +1,85 @@
+use std::{net::TcpListener, time::Duration};
+
+use actix_web::{
+    App, HttpMessage, HttpRequest, HttpResponse, HttpServer,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::{Next, from_fn},
+    web,
+};
+use heyclaw_persistence::{PgPool, RedisStore};
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::{ApiError, extract, routes};
+
+pub use actix_web::dev::{Server, ServerHandle};
+
+/// What every handler can reach. Cheap to clone: pools are handles.
+#[derive(Clone)]
+pub struct AppState {
+    pub pg: PgPool,
+    pub redis: RedisStore,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest JSON body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Worker threads; `None` = one per core.
+    pub workers: Option<usize>,
+    /// How long in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+}
+
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the server on an already-bound listener (port 0 in tests). The
+/// returned future runs until a shutdown signal, then drains gracefully.
+pub fn serve(listener: TcpListener, state: AppState, settings: &HttpSettings) -> std::io::Result<Server> {
+    let max_body_bytes = settings.max_body_bytes;
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(extract::json_config(max_body_bytes))
+            .app_data(extract::path_config())
+            .app_data(extract::query_config())
+            .app_data(web::PayloadConfig::new(max_body_bytes))
+            .configure(routes::health::configure)
+            .default_service(web::to(unknown_route))
+            .wrap(from_fn(echo_request_id))
+            .wrap(TracingLogger::default())
+            .wrap(actix_cors::Cors::permissive().max_age(3600))
+    })
+    .listen(listener)?
+    .shutdown_timeout(settings.shutdown_timeout.as_secs());
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}
+
+async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "No route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Returns the id `TracingLogger` gave the request, so a client report can
+/// be matched to its log lines.
+async fn echo_request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req.extensions().get::<RequestId>().copied();
+    let mut res = next.call(req).await?;
+    if let Some(id) = request_id
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        res.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(res)
+}

@@ -1,0 +1,20 @@
+//! HeyClaw's storage: PostgreSQL through diesel-async and Redis through
+//! deadpool-redis.
+//!
+//! It owns the schema (`schema.rs`, generated from `migrations/`), the
+//! embedded migrations, the two connection pools and the query functions.
+//! Query functions take `&mut AsyncPgConnection` so callers decide where the
+//! transaction boundaries lie. Nothing here knows HTTP or business rules
+//! beyond what a query needs to stay correct under concurrency.
+
+mod error;
+mod migrations;
+mod pg;
+mod redis_store;
+pub mod schema;
+
+pub use diesel_async::AsyncPgConnection;
+pub use error::PersistenceError;
+pub use migrations::{MIGRATIONS, run_migrations};
+pub use pg::{PgPool, PgPoolSettings, check_connection, connect_pg_pool, establish};
+pub use redis_store::{RedisStore, RedisPoolSettings};

@@ -1,0 +1,24 @@
+use diesel_async::{AsyncMigrationHarness, AsyncPgConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::PersistenceError;
+
+/// The schema migrations in `migrations/`, compiled into the binary so a
+/// deployed server can migrate its database without the source tree.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+/// Applies every pending migration and returns how many ran.
+///
+/// Diesel's migration runner is synchronous; it runs on the blocking pool so
+/// that it works from any tokio runtime flavour.
+pub async fn run_migrations(conn: AsyncPgConnection) -> Result<usize, PersistenceError> {
+    tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .run_pending_migrations(MIGRATIONS)
+            .map(|applied| applied.len())
+            .map_err(|err| PersistenceError::Migration(err.to_string()))
+    })
+    .await
+    .map_err(|err| PersistenceError::Migration(err.to_string()))?
+}

@@ -1,0 +1,3 @@
+DROP TABLE app_store_notifications;
+DROP TABLE subscriptions;
+DROP TABLE plan_limits;
