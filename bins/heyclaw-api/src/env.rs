@@ -23,7 +23,9 @@ impl Env {
         Self::from_pairs(std::env::vars())
     }
 
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         Self(
             pairs
                 .into_iter()
@@ -46,7 +48,12 @@ impl Env {
         self.optional(variable).unwrap_or(default).to_owned()
     }
 
-    pub fn parsed_or<T: FromStr>(&self, variable: &'static str, default: T, expected: &str) -> Result<T, SettingsError> {
+    pub fn parsed_or<T: FromStr>(
+        &self,
+        variable: &'static str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, SettingsError> {
         match self.optional(variable) {
             None => Ok(default),
             Some(raw) => raw
@@ -55,17 +62,28 @@ impl Env {
         }
     }
 
-    pub fn secret(&self, variable: &'static str, min_len: usize, expected: &str) -> Result<SecretString, SettingsError> {
+    pub fn secret(
+        &self,
+        variable: &'static str,
+        min_len: usize,
+        expected: &str,
+    ) -> Result<SecretString, SettingsError> {
         let value = self.required(variable, expected)?;
         check_secret_len(variable, value, min_len, expected)?;
         Ok(SecretString::from(value.to_owned()))
     }
 
     pub fn optional_secret(&self, variable: &'static str) -> Option<SecretString> {
-        self.optional(variable).map(|v| SecretString::from(v.to_owned()))
+        self.optional(variable)
+            .map(|v| SecretString::from(v.to_owned()))
     }
 
-    pub fn url_or(&self, variable: &'static str, default: &str, schemes: &[&str]) -> Result<String, SettingsError> {
+    pub fn url_or(
+        &self,
+        variable: &'static str,
+        default: &str,
+        schemes: &[&str],
+    ) -> Result<String, SettingsError> {
         let value = self.optional(variable).unwrap_or(default);
         check_url(variable, value, schemes)?;
         Ok(value.trim_end_matches('/').to_owned())
@@ -73,11 +91,21 @@ impl Env {
 
     /// A URL that may embed a password (database, Redis): validated by
     /// scheme only, and never echoed.
-    pub fn secret_url(&self, variable: &'static str, schemes: &[&str]) -> Result<SecretString, SettingsError> {
+    pub fn secret_url(
+        &self,
+        variable: &'static str,
+        schemes: &[&str],
+    ) -> Result<SecretString, SettingsError> {
         let expected = format!("a {} URL", schemes.join(":// or "));
         let value = self.required(variable, &format!("{expected}://…"))?;
-        if !schemes.iter().any(|s| value.starts_with(&format!("{s}://"))) {
-            return Err(invalid(variable, format!("expected {expected}://… (value not shown)")));
+        if !schemes
+            .iter()
+            .any(|s| value.starts_with(&format!("{s}://")))
+        {
+            return Err(invalid(
+                variable,
+                format!("expected {expected}://… (value not shown)"),
+            ));
         }
         Ok(SecretString::from(value.to_owned()))
     }
@@ -86,7 +114,11 @@ impl Env {
         PathBuf::from(self.optional(variable).unwrap_or(default))
     }
 
-    pub fn duration_or(&self, variable: &'static str, default: Duration) -> Result<Duration, SettingsError> {
+    pub fn duration_or(
+        &self,
+        variable: &'static str,
+        default: Duration,
+    ) -> Result<Duration, SettingsError> {
         match self.optional(variable) {
             None => Ok(default),
             Some(raw) => parse_duration(raw).ok_or_else(|| {
@@ -99,11 +131,18 @@ impl Env {
     }
 
     pub fn bool_or(&self, variable: &'static str, default: bool) -> Result<bool, SettingsError> {
-        match self.optional(variable).map(str::to_ascii_lowercase).as_deref() {
+        match self
+            .optional(variable)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None => Ok(default),
             Some("1" | "true" | "yes" | "on") => Ok(true),
             Some("0" | "false" | "no" | "off") => Ok(false),
-            Some(other) => Err(invalid(variable, format!("expected true or false, got {other:?}"))),
+            Some(other) => Err(invalid(
+                variable,
+                format!("expected true or false, got {other:?}"),
+            )),
         }
     }
 }
@@ -115,11 +154,19 @@ pub fn invalid(variable: &'static str, problem: impl Into<String>) -> SettingsEr
     }
 }
 
-fn check_secret_len(variable: &'static str, value: &str, min_len: usize, expected: &str) -> Result<(), SettingsError> {
+fn check_secret_len(
+    variable: &'static str,
+    value: &str,
+    min_len: usize,
+    expected: &str,
+) -> Result<(), SettingsError> {
     if value.len() < min_len {
         return Err(invalid(
             variable,
-            format!("is too short ({} characters); expected {expected}", value.len()),
+            format!(
+                "is too short ({} characters); expected {expected}",
+                value.len()
+            ),
         ));
     }
     Ok(())
@@ -168,7 +215,10 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("900"), Some(Duration::from_secs(900)));
         assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
-        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(
+            parse_duration("30d"),
+            Some(Duration::from_secs(30 * 86_400))
+        );
         assert_eq!(parse_duration("0"), None);
         assert_eq!(parse_duration("15 minutes"), None);
         assert_eq!(parse_duration("m"), None);
@@ -185,7 +235,9 @@ mod tests {
     #[test]
     fn secret_urls_are_never_echoed() {
         let env = Env::from_pairs([("DATABASE_URL", "mysql://user:hunter2@db/app")]);
-        let err = env.secret_url("DATABASE_URL", &["postgres", "postgresql"]).unwrap_err();
+        let err = env
+            .secret_url("DATABASE_URL", &["postgres", "postgresql"])
+            .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(err.to_string().starts_with("DATABASE_URL: "));
     }

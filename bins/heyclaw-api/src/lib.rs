@@ -7,5 +7,6 @@ mod startup;
 pub mod telemetry;
 
 pub use env::{Env, SettingsError};
+pub use heyclaw_http::ServerHandle;
 pub use settings::Settings;
 pub use startup::{Application, StartupError, migrate};

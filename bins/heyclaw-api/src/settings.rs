@@ -114,11 +114,19 @@ impl Settings {
             return Err(invalid("MAX_BODY_BYTES", "expected at least 1024 bytes"));
         }
         Ok(Self {
-            host: env.parsed_or("HOST", IpAddr::from([0, 0, 0, 0]), "an IP address such as 0.0.0.0")?,
+            host: env.parsed_or(
+                "HOST",
+                IpAddr::from([0, 0, 0, 0]),
+                "an IP address such as 0.0.0.0",
+            )?,
             port: env.parsed_or("PORT", 3000, "a TCP port number (0-65535)")?,
             http: HttpSettings {
                 max_body_bytes,
-                workers: match env.parsed_or("HTTP_WORKERS", 0usize, "a number of worker threads")? {
+                workers: match env.parsed_or(
+                    "HTTP_WORKERS",
+                    0usize,
+                    "a number of worker threads",
+                )? {
                     0 => None,
                     n => Some(n),
                 },
@@ -127,19 +135,26 @@ impl Settings {
             log_format: match env.string_or("LOG_FORMAT", "json").as_str() {
                 "json" => LogFormat::Json,
                 "pretty" => LogFormat::Pretty,
-                other => return Err(invalid("LOG_FORMAT", format!("expected json or pretty, got {other:?}"))),
+                other => {
+                    return Err(invalid(
+                        "LOG_FORMAT",
+                        format!("expected json or pretty, got {other:?}"),
+                    ));
+                }
             },
             database_url: env.secret_url("DATABASE_URL", &["postgres", "postgresql"])?,
             database_pool: PgPoolSettings {
                 max_size: positive(env, "DATABASE_POOL_SIZE", 16)?,
                 wait_timeout: env.duration_or("DATABASE_POOL_TIMEOUT", Duration::from_secs(5))?,
-                connect_timeout: env.duration_or("DATABASE_CONNECT_TIMEOUT", Duration::from_secs(5))?,
+                connect_timeout: env
+                    .duration_or("DATABASE_CONNECT_TIMEOUT", Duration::from_secs(5))?,
             },
             redis_url: env.secret_url("REDIS_URL", &["redis", "rediss"])?,
             redis_pool: RedisPoolSettings {
                 max_size: positive(env, "REDIS_POOL_SIZE", 16)?,
                 wait_timeout: env.duration_or("REDIS_POOL_TIMEOUT", Duration::from_secs(2))?,
-                connect_timeout: env.duration_or("REDIS_CONNECT_TIMEOUT", Duration::from_secs(2))?,
+                connect_timeout: env
+                    .duration_or("REDIS_CONNECT_TIMEOUT", Duration::from_secs(2))?,
                 key_prefix: redis_prefix(env)?,
             },
             auth: AuthSettings {
@@ -148,9 +163,12 @@ impl Settings {
                     JWT_SECRET_MIN_LEN,
                     "a random secret of at least 32 characters (cargo xtask gen-secrets)",
                 )?,
-                access_token_ttl: env.duration_or("JWT_ACCESS_EXPIRES", Duration::from_secs(15 * 60))?,
-                refresh_token_ttl: env.duration_or("JWT_REFRESH_EXPIRES", Duration::from_secs(30 * 86_400))?,
-                password_reset_ttl: env.duration_or("PASSWORD_RESET_EXPIRES", Duration::from_secs(3600))?,
+                access_token_ttl: env
+                    .duration_or("JWT_ACCESS_EXPIRES", Duration::from_secs(15 * 60))?,
+                refresh_token_ttl: env
+                    .duration_or("JWT_REFRESH_EXPIRES", Duration::from_secs(30 * 86_400))?,
+                password_reset_ttl: env
+                    .duration_or("PASSWORD_RESET_EXPIRES", Duration::from_secs(3600))?,
                 password_reset_url: env.url_or(
                     "PASSWORD_RESET_URL",
                     "https://heyclaw.app/reset-password",
@@ -158,7 +176,11 @@ impl Settings {
                 )?,
             },
             gateway: GatewaySettings {
-                url: env.url_or("OPENCLAW_GATEWAY_URL", "http://127.0.0.1:18789", &["http", "https"])?,
+                url: env.url_or(
+                    "OPENCLAW_GATEWAY_URL",
+                    "http://127.0.0.1:18789",
+                    &["http", "https"],
+                )?,
                 token: env.secret(
                     "OPENCLAW_GATEWAY_TOKEN",
                     16,
@@ -166,18 +188,29 @@ impl Settings {
                 )?,
                 config_path: env.path_or("OPENCLAW_CONFIG_PATH", "/openclaw-config/openclaw.json"),
                 workspaces_dir: env.path_or("WORKSPACES_DIR", "/openclaw-workspaces"),
-                gateway_workspaces_dir: env.path_or("GATEWAY_WORKSPACES_DIR", "/root/.openclaw/workspaces"),
+                gateway_workspaces_dir: env
+                    .path_or("GATEWAY_WORKSPACES_DIR", "/root/.openclaw/workspaces"),
                 templates_dir: env.path_or("TEMPLATES_DIR", "templates"),
                 container_name: env.string_or("GATEWAY_CONTAINER_NAME", "heyclaw-gateway"),
                 reload: match env.string_or("GATEWAY_RELOAD", "hot").as_str() {
                     "hot" => GatewayReload::Hot,
                     "restart" => GatewayReload::Restart,
-                    other => return Err(invalid("GATEWAY_RELOAD", format!("expected hot or restart, got {other:?}"))),
+                    other => {
+                        return Err(invalid(
+                            "GATEWAY_RELOAD",
+                            format!("expected hot or restart, got {other:?}"),
+                        ));
+                    }
                 },
-                request_timeout: env.duration_or("OPENCLAW_REQUEST_TIMEOUT", Duration::from_secs(120))?,
+                request_timeout: env
+                    .duration_or("OPENCLAW_REQUEST_TIMEOUT", Duration::from_secs(120))?,
             },
             providers: ProviderSettings {
-                openai_base_url: env.url_or("OPENAI_BASE_URL", "https://api.openai.com/v1", &["http", "https"])?,
+                openai_base_url: env.url_or(
+                    "OPENAI_BASE_URL",
+                    "https://api.openai.com/v1",
+                    &["http", "https"],
+                )?,
                 openai_api_key: env.optional_secret("OPENAI_API_KEY"),
                 elevenlabs_base_url: env.url_or(
                     "ELEVENLABS_BASE_URL",
@@ -190,7 +223,11 @@ impl Settings {
             mail_from: env.string_or("SMTP_FROM", "HeyClaw <no-reply@heyclaw.app>"),
             apple: AppleSettings {
                 bundle_id: env.string_or("APPLE_BUNDLE_ID", "com.heyclaw.app"),
-                jwks_url: env.url_or("APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys", &["https", "http"])?,
+                jwks_url: env.url_or(
+                    "APPLE_JWKS_URL",
+                    "https://appleid.apple.com/auth/keys",
+                    &["https", "http"],
+                )?,
                 app_store_base_url: env.url_or(
                     "APP_STORE_BASE_URL",
                     "https://api.storekit.itunes.apple.com",
@@ -210,7 +247,12 @@ fn positive(env: &Env, variable: &'static str, default: usize) -> Result<usize, 
 
 fn redis_prefix(env: &Env) -> Result<String, SettingsError> {
     let prefix = env.string_or("REDIS_KEY_PREFIX", "heyclaw");
-    if prefix.is_empty() || prefix.len() > 64 || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if prefix.is_empty()
+        || prefix.len() > 64
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err(invalid(
             "REDIS_KEY_PREFIX",
             format!("expected up to 64 letters, digits, '-', '_' or '.', got {prefix:?}"),
@@ -230,7 +272,10 @@ fn smtp(env: &Env) -> Result<Option<SmtpSettings>, SettingsError> {
         "starttls" => SmtpTls::StartTls,
         "tls" | "implicit" => SmtpTls::Implicit,
         other => {
-            return Err(invalid("SMTP_TLS", format!("expected none, starttls or tls, got {other:?}")));
+            return Err(invalid(
+                "SMTP_TLS",
+                format!("expected none, starttls or tls, got {other:?}"),
+            ));
         }
     };
     let default_port = match tls {
@@ -275,15 +320,26 @@ mod tests {
         assert_eq!(settings.gateway.reload, GatewayReload::Hot);
         assert!(settings.smtp.is_none());
         assert_eq!(settings.redis_pool.key_prefix, "heyclaw");
-        assert_eq!(settings.gateway.token.expose_secret(), "gateway-token-0123456789");
+        assert_eq!(
+            settings.gateway.token.expose_secret(),
+            "gateway-token-0123456789"
+        );
     }
 
     #[test]
     fn each_required_variable_is_named_when_missing() {
-        for name in ["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "OPENCLAW_GATEWAY_TOKEN"] {
+        for name in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "JWT_SECRET",
+            "OPENCLAW_GATEWAY_TOKEN",
+        ] {
             let err = Settings::from_env(&without(name)).unwrap_err();
             assert_eq!(err.variable, name);
-            assert!(err.to_string().starts_with(&format!("{name}: is missing")), "{err}");
+            assert!(
+                err.to_string().starts_with(&format!("{name}: is missing")),
+                "{err}"
+            );
         }
     }
 
@@ -296,7 +352,11 @@ mod tests {
             ("REDIS_URL", "http://x", "expected a redis"),
             ("JWT_ACCESS_EXPIRES", "soon", "expected a duration"),
             ("GATEWAY_RELOAD", "sometimes", "expected hot or restart"),
-            ("OPENAI_BASE_URL", "api.openai.com", "expected a http or https URL"),
+            (
+                "OPENAI_BASE_URL",
+                "api.openai.com",
+                "expected a http or https URL",
+            ),
             ("DATABASE_POOL_SIZE", "0", "positive"),
             ("REDIS_KEY_PREFIX", "a b", "letters"),
             ("LOG_FORMAT", "xml", "json or pretty"),
@@ -324,7 +384,10 @@ mod tests {
     fn smtp_is_configured_by_its_host() {
         let mut env = minimal();
         env.extend([("SMTP_HOST", "mail.example.com"), ("SMTP_TLS", "tls")]);
-        let smtp = Settings::from_env(&Env::from_pairs(env)).unwrap().smtp.unwrap();
+        let smtp = Settings::from_env(&Env::from_pairs(env))
+            .unwrap()
+            .smtp
+            .unwrap();
         assert_eq!(smtp.port, 465);
         assert_eq!(smtp.tls, SmtpTls::Implicit);
     }

@@ -9,7 +9,10 @@ use crate::Settings;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot reach PostgreSQL: {0}")]
     Postgres(PersistenceError),
     #[error("cannot reach Redis: {0}")]
@@ -28,8 +31,11 @@ impl Application {
     /// Connects to Postgres and Redis (failing fast if either is down),
     /// binds the listener and builds the server.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        let pg = heyclaw_persistence::connect_pg_pool(settings.database_url.expose_secret(), &settings.database_pool)
-            .map_err(StartupError::Postgres)?;
+        let pg = heyclaw_persistence::connect_pg_pool(
+            settings.database_url.expose_secret(),
+            &settings.database_pool,
+        )
+        .map_err(StartupError::Postgres)?;
         heyclaw_persistence::check_connection(&pg)
             .await
             .map_err(StartupError::Postgres)?;
@@ -38,7 +44,8 @@ impl Application {
         redis.ping().await.map_err(StartupError::Redis)?;
 
         let addr = SocketAddr::new(settings.host, settings.port);
-        let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
         let port = listener
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?

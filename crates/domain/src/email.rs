@@ -42,7 +42,9 @@ impl Email {
         };
         let domain_ok = valid_part(domain)
             && domain.contains('.')
-            && domain.split('.').all(|label| !label.is_empty() && !label.starts_with('-'));
+            && domain
+                .split('.')
+                .all(|label| !label.is_empty() && !label.starts_with('-'));
         let local_ok = valid_part(local)
             && local.len() <= MAX_LOCAL_LEN
             && !local.starts_with('.')

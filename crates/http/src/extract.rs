@@ -31,9 +31,8 @@ pub fn query_config() -> web::QueryConfig {
 
 fn json_error(err: &JsonPayloadError) -> ApiError {
     match err {
-        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
-            payload_too_large(*limit)
-        }
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => payload_too_large(*limit),
         JsonPayloadError::Payload(PayloadError::Overflow) => payload_too_large(0),
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -46,7 +45,10 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
         JsonPayloadError::Deserialize(_) => {
             ApiError::bad_request("malformed_json", "Request body is not valid JSON")
         }
-        other => ApiError::bad_request("invalid_body", format!("Could not read the request body: {other}")),
+        other => ApiError::bad_request(
+            "invalid_body",
+            format!("Could not read the request body: {other}"),
+        ),
     }
 }
 

@@ -36,7 +36,11 @@ const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the server on an already-bound listener (port 0 in tests). The
 /// returned future runs until a shutdown signal, then drains gracefully.
-pub fn serve(listener: TcpListener, state: AppState, settings: &HttpSettings) -> std::io::Result<Server> {
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    settings: &HttpSettings,
+) -> std::io::Result<Server> {
     let max_body_bytes = settings.max_body_bytes;
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {

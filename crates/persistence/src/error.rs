@@ -23,7 +23,9 @@ impl PersistenceError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::DatabaseUnavailable(_) | Self::RedisUnavailable(_) => true,
-            Self::Redis(err) => err.is_io_error() || err.is_connection_dropped() || err.is_timeout(),
+            Self::Redis(err) => {
+                err.is_io_error() || err.is_connection_dropped() || err.is_timeout()
+            }
             Self::Query(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::ClosedConnection,
                 _,

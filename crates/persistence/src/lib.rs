@@ -7,6 +7,7 @@
 //! transaction boundaries lie. Nothing here knows HTTP or business rules
 //! beyond what a query needs to stay correct under concurrency.
 
+pub mod admin;
 mod error;
 mod migrations;
 mod pg;
@@ -17,4 +18,4 @@ pub use diesel_async::AsyncPgConnection;
 pub use error::PersistenceError;
 pub use migrations::{MIGRATIONS, run_migrations};
 pub use pg::{PgPool, PgPoolSettings, check_connection, connect_pg_pool, establish};
-pub use redis_store::{RedisStore, RedisPoolSettings};
+pub use redis_store::{RedisPoolSettings, RedisStore};

@@ -75,7 +75,10 @@ impl RedisStore {
                 .query_async(&mut conn)
                 .await?;
             if !keys.is_empty() {
-                deleted += redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut conn).await?;
+                deleted += redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<u64>(&mut conn)
+                    .await?;
             }
             if next == 0 {
                 return Ok(deleted);

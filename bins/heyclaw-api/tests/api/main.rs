@@ -1,0 +1,11 @@
+//! Integration tests: the real server on port 0, real PostgreSQL and Redis.
+//! One test binary with modules keeps link time down.
+
+#![expect(
+    clippy::expect_used,
+    reason = "helpers outside #[test] fail loudly too"
+)]
+
+mod errors;
+mod health;
+mod schema;
