@@ -96,15 +96,15 @@ impl Env {
         variable: &'static str,
         schemes: &[&str],
     ) -> Result<SecretString, SettingsError> {
-        let expected = format!("a {} URL", schemes.join(":// or "));
-        let value = self.required(variable, &format!("{expected}://…"))?;
+        let expected = format!("a {}:// URL", schemes.join(":// or "));
+        let value = self.required(variable, &expected)?;
         if !schemes
             .iter()
             .any(|s| value.starts_with(&format!("{s}://")))
         {
             return Err(invalid(
                 variable,
-                format!("expected {expected}://… (value not shown)"),
+                format!("expected {expected} (value not shown)"),
             ));
         }
         Ok(SecretString::from(value.to_owned()))
