@@ -8,4 +8,5 @@
 
 mod errors;
 mod health;
+mod process;
 mod schema;
