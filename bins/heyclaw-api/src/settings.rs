@@ -4,6 +4,7 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
+use heyclaw_app::auth::limits::{AuthLimits, Limit};
 use heyclaw_http::HttpSettings;
 use heyclaw_persistence::{PgPoolSettings, RedisPoolSettings};
 use secrecy::SecretString;
@@ -14,6 +15,9 @@ use crate::env::{Env, SettingsError, invalid};
 pub struct Settings {
     pub host: IpAddr,
     pub port: u16,
+    /// Trust `Forwarded`/`X-Forwarded-For` for the client IP (only behind a
+    /// reverse proxy that sets them).
+    pub trust_proxy_headers: bool,
     pub http: HttpSettings,
     pub log_format: LogFormat,
     pub database_url: SecretString,
@@ -44,6 +48,7 @@ pub struct AuthSettings {
     pub password_reset_ttl: Duration,
     /// The reset link mailed to users is `<this>?token=<token>`.
     pub password_reset_url: String,
+    pub limits: AuthLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +125,7 @@ impl Settings {
                 "an IP address such as 0.0.0.0",
             )?,
             port: env.parsed_or("PORT", 3000, "a TCP port number (0-65535)")?,
+            trust_proxy_headers: env.bool_or("TRUST_PROXY_HEADERS", false)?,
             http: HttpSettings {
                 max_body_bytes,
                 workers: match env.parsed_or(
@@ -174,6 +180,7 @@ impl Settings {
                     "https://heyclaw.app/reset-password",
                     &["https", "http", "heyclaw"],
                 )?,
+                limits: auth_limits(env)?,
             },
             gateway: GatewaySettings {
                 url: env.url_or(
@@ -243,6 +250,28 @@ fn positive(env: &Env, variable: &'static str, default: usize) -> Result<usize, 
         0 => Err(invalid(variable, "expected a positive whole number, got 0")),
         n => Ok(n),
     }
+}
+
+/// Attempt limits: counts are settings, windows are fixed (15 minutes for
+/// logins, an hour for password-reset requests).
+fn auth_limits(env: &Env) -> Result<AuthLimits, SettingsError> {
+    let defaults = AuthLimits::default();
+    let limit = |variable: &'static str, default: Limit| -> Result<Limit, SettingsError> {
+        Ok(Limit {
+            max: positive(
+                env,
+                variable,
+                usize::try_from(default.max).unwrap_or(usize::MAX),
+            )? as u64,
+            window: default.window,
+        })
+    };
+    Ok(AuthLimits {
+        login_per_account: limit("LOGIN_MAX_FAILURES_PER_ACCOUNT", defaults.login_per_account)?,
+        login_per_ip: limit("LOGIN_MAX_FAILURES_PER_IP", defaults.login_per_ip)?,
+        reset_per_account: limit("PASSWORD_RESET_MAX_PER_ACCOUNT", defaults.reset_per_account)?,
+        reset_per_ip: limit("PASSWORD_RESET_MAX_PER_IP", defaults.reset_per_ip)?,
+    })
 }
 
 fn redis_prefix(env: &Env) -> Result<String, SettingsError> {

@@ -1,10 +1,18 @@
-use std::net::{SocketAddr, TcpListener};
+use std::{
+    net::{SocketAddr, TcpListener},
+    sync::Arc,
+};
 
+use heyclaw_app::{
+    accounts::{Accounts, AccountsConfig},
+    mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer, SmtpSecurity},
+    provisioning::DatabaseOnlyAgents,
+};
 use heyclaw_http::{AppState, Server, ServerHandle};
 use heyclaw_persistence::{PersistenceError, RedisStore};
 use secrecy::ExposeSecret;
 
-use crate::Settings;
+use crate::{Settings, settings::SmtpTls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -19,6 +27,8 @@ pub enum StartupError {
     Redis(PersistenceError),
     #[error("migrations failed: {0}")]
     Migrations(PersistenceError),
+    #[error("SMTP settings: {0}")]
+    Mail(String),
 }
 
 /// A built, bound, not yet running server.
@@ -50,7 +60,27 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
-        let server = heyclaw_http::serve(listener, AppState { pg, redis }, &settings.http)
+        let accounts = Accounts::new(
+            pg.clone(),
+            redis.clone(),
+            AccountsConfig {
+                jwt_secret: settings.auth.jwt_secret.clone(),
+                access_token_ttl: settings.auth.access_token_ttl,
+                refresh_token_ttl: settings.auth.refresh_token_ttl,
+                password_reset_ttl: settings.auth.password_reset_ttl,
+                password_reset_url: settings.auth.password_reset_url.clone(),
+                limits: settings.auth.limits,
+            },
+            mailer(settings)?,
+            Arc::new(DatabaseOnlyAgents),
+        );
+        let state = AppState {
+            pg,
+            redis,
+            accounts,
+            trust_proxy_headers: settings.trust_proxy_headers,
+        };
+        let server = heyclaw_http::serve(listener, state, &settings.http)
             .map_err(|source| StartupError::Bind { addr, source })?;
         Ok(Self { port, server })
     }
@@ -79,4 +109,27 @@ pub async fn migrate(settings: &Settings) -> Result<usize, StartupError> {
     heyclaw_persistence::run_migrations(conn)
         .await
         .map_err(StartupError::Migrations)
+}
+
+fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
+    let Some(smtp) = &settings.smtp else {
+        tracing::warn!(
+            "SMTP_HOST is not set: mail is written to the log instead of sent (local use only)"
+        );
+        return Ok(Arc::new(LogMailer));
+    };
+    let mailer = SmtpMailer::new(SmtpConfig {
+        host: smtp.host.clone(),
+        port: smtp.port,
+        security: match smtp.tls {
+            SmtpTls::None => SmtpSecurity::Plain,
+            SmtpTls::StartTls => SmtpSecurity::StartTls,
+            SmtpTls::Implicit => SmtpSecurity::Implicit,
+        },
+        username: smtp.username.clone(),
+        password: smtp.password.clone(),
+        from: settings.mail_from.clone(),
+    })
+    .map_err(|err| StartupError::Mail(err.to_string()))?;
+    Ok(Arc::new(mailer))
 }

@@ -1,3 +1,15 @@
-//! HeyClaw's use cases — sign up, send a message, a voice turn, reconcile — as
-//! plain async functions over persistence, the gateway client, speech and
-//! provisioning. It knows no HTTP types, so it is testable without a server.
+//! HeyClaw's use cases — sign up, log in, refresh, reset a password, read a
+//! profile — as plain async functions over storage and the outside services
+//! (mail, agent provisioning) behind traits.
+//!
+//! It knows no HTTP types, so every rule here is testable without a server;
+//! `heyclaw-http` maps [`AppError`] to status codes in one place.
+
+pub mod accounts;
+pub mod auth;
+mod error;
+pub mod mail;
+pub mod profile;
+pub mod provisioning;
+
+pub use error::AppError;

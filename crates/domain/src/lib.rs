@@ -5,10 +5,15 @@
 //! async runtime, web framework or database, and depends on no other HeyClaw
 //! crate — `cargo xtask ci` enforces that.
 
+mod credentials;
 mod email;
 mod ids;
 mod plan;
 
+pub use credentials::{
+    MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, NameError, PasswordError,
+    check_new_password, clean_name, is_plausible_password,
+};
 pub use email::{Email, EmailError};
 pub use ids::{AgentId, UserId};
 pub use plan::{Plan, PlanLimits, UnknownPlan};

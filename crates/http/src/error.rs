@@ -1,4 +1,10 @@
-use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use std::time::Duration;
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
+use heyclaw_app::AppError;
 use heyclaw_persistence::PersistenceError;
 use serde::Serialize;
 
@@ -12,6 +18,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<Duration>,
 }
 
 #[derive(Serialize)]
@@ -26,7 +33,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After` header (whole seconds, rounded up).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -76,7 +90,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
+        }
+        response.json(ErrorBody {
             message: &self.message,
             code: self.code,
         })
@@ -89,6 +108,34 @@ impl From<PersistenceError> for ApiError {
             Self::service_unavailable(&err)
         } else {
             Self::internal(&err)
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Invalid(message) => Self::bad_request("invalid_request", message),
+            AppError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", err.to_string()),
+            AppError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                err.to_string(),
+            ),
+            AppError::Suspended => {
+                Self::new(StatusCode::FORBIDDEN, "account_suspended", err.to_string())
+            }
+            AppError::Unauthorized(message) => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+            }
+            AppError::RateLimited {
+                message,
+                retry_after,
+            } => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                .with_retry_after(retry_after),
+            AppError::NotFound(message) => Self::not_found(message),
+            AppError::Storage(err) => err.into(),
+            AppError::Internal(cause) => Self::internal(&cause),
         }
     }
 }

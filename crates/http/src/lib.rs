@@ -4,10 +4,13 @@
 //! Handlers are thin: they extract, call one use case, and map the result.
 //! This is the only crate that knows actix-web.
 
+mod auth_user;
+mod client;
 mod error;
 mod extract;
 mod routes;
 mod server;
 
+pub use auth_user::AuthUser;
 pub use error::ApiError;
 pub use server::{AppState, HttpSettings, Server, ServerHandle, serve};

@@ -8,6 +8,7 @@ use actix_web::{
     middleware::{Next, from_fn},
     web,
 };
+use heyclaw_app::accounts::Accounts;
 use heyclaw_persistence::{PgPool, RedisStore};
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -20,6 +21,10 @@ pub use actix_web::dev::{Server, ServerHandle};
 pub struct AppState {
     pub pg: PgPool,
     pub redis: RedisStore,
+    pub accounts: Accounts,
+    /// Whether `Forwarded`/`X-Forwarded-For` name the client (only behind a
+    /// reverse proxy that sets them).
+    pub trust_proxy_headers: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +56,8 @@ pub fn serve(
             .app_data(extract::query_config())
             .app_data(web::PayloadConfig::new(max_body_bytes))
             .configure(routes::health::configure)
+            .configure(routes::auth::configure)
+            .configure(routes::user::configure)
             .default_service(web::to(unknown_route))
             .wrap(from_fn(echo_request_id))
             .wrap(TracingLogger::default())

@@ -10,12 +10,16 @@
 pub mod admin;
 mod error;
 mod migrations;
+pub mod models;
 mod pg;
+pub mod queries;
 mod redis_store;
 pub mod schema;
+mod transaction;
 
 pub use diesel_async::AsyncPgConnection;
 pub use error::PersistenceError;
 pub use migrations::{MIGRATIONS, run_migrations};
 pub use pg::{PgPool, PgPoolSettings, check_connection, connect_pg_pool, establish};
 pub use redis_store::{RedisPoolSettings, RedisStore};
+pub use transaction::transaction;

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use deadpool_redis::{Config, Pool, Runtime, redis};
 
@@ -85,5 +85,106 @@ impl RedisStore {
             }
             cursor = next;
         }
+    }
+}
+
+/// A fixed-window attempt counter after one more attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptCount {
+    pub count: u64,
+    /// Time until the window resets.
+    pub resets_in: Duration,
+}
+
+/// INCR and, for the first hit of a window, set its expiry — atomically, so
+/// a crash between the two can never leave a counter that never expires.
+static COUNT_ATTEMPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+",
+    )
+});
+
+/// DECR that never goes below zero and never creates a key.
+static UNCOUNT_ATTEMPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+",
+    )
+});
+
+impl RedisStore {
+    /// Marks an access token (by `jti`) revoked until it would expire anyway.
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        ttl: Duration,
+    ) -> Result<(), PersistenceError> {
+        let mut conn = self.connection().await?;
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let _: () = redis::cmd("SET")
+            .arg(self.key(&format!("revoked-jti:{jti}")))
+            .arg(1)
+            .arg("PX")
+            .arg(millis)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, PersistenceError> {
+        let mut conn = self.connection().await?;
+        let exists: u64 = redis::cmd("EXISTS")
+            .arg(self.key(&format!("revoked-jti:{jti}")))
+            .query_async(&mut conn)
+            .await?;
+        Ok(exists > 0)
+    }
+
+    /// Counts one attempt in the window `logical_key` names.
+    pub async fn count_attempt(
+        &self,
+        logical_key: &str,
+        window: Duration,
+    ) -> Result<AttemptCount, PersistenceError> {
+        let mut conn = self.connection().await?;
+        let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (count, ttl): (u64, i64) = COUNT_ATTEMPT
+            .key(self.key(logical_key))
+            .arg(millis)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(AttemptCount {
+            count,
+            resets_in: Duration::from_millis(u64::try_from(ttl).unwrap_or(0)),
+        })
+    }
+
+    /// Takes back one counted attempt (e.g. a login that succeeded).
+    pub async fn uncount_attempt(&self, logical_key: &str) -> Result<(), PersistenceError> {
+        let mut conn = self.connection().await?;
+        let _: i64 = UNCOUNT_ATTEMPT
+            .key(self.key(logical_key))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a counter entirely.
+    pub async fn reset_attempts(&self, logical_key: &str) -> Result<(), PersistenceError> {
+        let mut conn = self.connection().await?;
+        let _: u64 = redis::cmd("DEL")
+            .arg(self.key(logical_key))
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 }

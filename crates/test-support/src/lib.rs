@@ -16,6 +16,7 @@
 )]
 
 mod database;
+mod smtp;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use heyclaw_api::{Application, Env, Settings};
 use heyclaw_persistence::{RedisPoolSettings, RedisStore};
 
 pub use database::TestDatabase;
+pub use smtp::{CapturedMail, SmtpStandIn};
 
 pub fn admin_database_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -50,6 +52,14 @@ impl TestApp {
     /// Starts the server with extra environment settings on top of the
     /// test defaults, e.g. `&[("MAX_BODY_BYTES", "2048")]`.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        let owned: Vec<(String, String)> = overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::spawn_with_env(owned).await
+    }
+
+    pub async fn spawn_with_env(overrides: Vec<(String, String)>) -> Self {
         let db = TestDatabase::create().await;
         let prefix = format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple());
         let mut vars: Vec<(String, String)> = vec![
@@ -73,8 +83,8 @@ impl TestApp {
             ("LOG_FORMAT".into(), "json".into()),
         ];
         for (key, value) in overrides {
-            vars.retain(|(k, _)| k != key);
-            vars.push(((*key).to_owned(), (*value).to_owned()));
+            vars.retain(|(k, _)| *k != key);
+            vars.push((key, value));
         }
         let settings = Settings::from_env(&Env::from_pairs(vars)).expect("test settings are valid");
         let app = Application::build(&settings)
@@ -132,6 +142,36 @@ impl TestApp {
             .send()
             .await
             .expect("request is sent")
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request is sent")
+    }
+
+    /// Signs a user up and returns the response body, asserting 201.
+    pub async fn signup(&self, email: &str, password: &str) -> serde_json::Value {
+        let response = self
+            .post_json(
+                "/auth/signup",
+                &serde_json::json!({"email": email, "password": password, "name": "Test User"}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "signup of {email}");
+        json_body(response).await
     }
 
     /// Stops the server and removes the test's Redis keys. The database is

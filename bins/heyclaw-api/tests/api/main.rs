@@ -6,6 +6,7 @@
     reason = "helpers outside #[test] fail loudly too"
 )]
 
+mod auth;
 mod errors;
 mod health;
 mod process;

@@ -49,7 +49,11 @@ fn an_invalid_value_is_named_without_echoing_secrets() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_health_and_stops_gracefully_on_sigterm() {
     let db = TestDatabase::create().await;
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = server_command()
         .env("DATABASE_URL", db.url())
         .env("REDIS_URL", redis_url())
@@ -72,7 +76,10 @@ async fn serves_health_and_stops_gracefully_on_sigterm() {
     };
     assert_eq!(body, r#"{"status":"ok","service":"heyclaw-api"}"#);
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {

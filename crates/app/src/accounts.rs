@@ -1,0 +1,473 @@
+//! Account use cases: sign up, log in, refresh, log out, forgot and reset a
+//! password, authenticate a request, delete an account.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use heyclaw_domain::{Email, UserId, check_new_password, clean_name, is_plausible_password};
+use heyclaw_persistence::{
+    AsyncPgConnection, PersistenceError, PgPool, RedisStore,
+    models::{NewPasswordResetToken, NewRefreshToken, NewUser, USER_ACTIVE, User},
+    queries::{accounts, password_resets, refresh_tokens},
+};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::{
+    AppError,
+    auth::{
+        limits::{self, AttemptKeys, AuthLimits},
+        passwords,
+        tokens::{AccessClaims, AccessTokens, TokenProblem, hash_opaque_token, new_opaque_token},
+    },
+    mail::{Mail, Mailer},
+    provisioning::AgentLifecycle,
+};
+
+pub struct AccountsConfig {
+    pub jwt_secret: SecretString,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub password_reset_ttl: Duration,
+    /// The mailed link is `<password_reset_url>?token=<token>`.
+    pub password_reset_url: String,
+    pub limits: AuthLimits,
+}
+
+/// Who is calling, as far as the transport can tell.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    /// The client's user agent, kept with its refresh tokens.
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub tokens: TokenPair,
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// A verified, unrevoked access token of an active user.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user_id: UserId,
+    pub claims: AccessClaims,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pg: PgPool,
+    redis: RedisStore,
+    access: AccessTokens,
+    refresh_ttl: Duration,
+    reset_ttl: Duration,
+    reset_url: String,
+    limits: AuthLimits,
+    mailer: Arc<dyn Mailer>,
+    agents: Arc<dyn AgentLifecycle>,
+}
+
+const MAX_DEVICE_CHARS: usize = 200;
+
+enum RefreshOutcome {
+    Rotated(TokenPair),
+    Rejected(&'static str),
+    Reused,
+    Suspended,
+}
+
+impl Accounts {
+    pub fn new(
+        pg: PgPool,
+        redis: RedisStore,
+        config: AccountsConfig,
+        mailer: Arc<dyn Mailer>,
+        agents: Arc<dyn AgentLifecycle>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                access: AccessTokens::new(&config.jwt_secret, config.access_token_ttl),
+                refresh_ttl: config.refresh_token_ttl,
+                reset_ttl: config.password_reset_ttl,
+                reset_url: config.password_reset_url,
+                limits: config.limits,
+                pg,
+                redis,
+                mailer,
+                agents,
+            }),
+        }
+    }
+
+    pub async fn signup(
+        &self,
+        email: &str,
+        password: SecretString,
+        name: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AppError> {
+        let email = parse_email(email)?;
+        check_new_password(password.expose_secret())
+            .map_err(|err| AppError::invalid(err.to_string()))?;
+        let name = clean_name(name).map_err(|err| AppError::invalid(err.to_string()))?;
+        let hash = passwords::hash(password).await?;
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let new_user = NewUser {
+            email: email.as_str(),
+            name: name.as_deref(),
+            password_hash: Some(&hash),
+            apple_sub: None,
+        };
+        let user = accounts::create_account(&mut conn, &new_user)
+            .await
+            .map_err(|err| {
+                if err.is_unique_violation() {
+                    AppError::EmailTaken
+                } else {
+                    err.into()
+                }
+            })?;
+        let tokens = self
+            .start_session(&mut conn, &user, Uuid::new_v4(), client)
+            .await?;
+        drop(conn);
+        tracing::info!(user_id = %user.id, "account created");
+        self.provision_agent(&user).await;
+        Ok(signed_in(user, tokens))
+    }
+
+    pub async fn login(
+        &self,
+        email: &str,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AppError> {
+        let email = parse_email(email)?;
+        if password.expose_secret().is_empty() {
+            return Err(AppError::invalid("Password is required"));
+        }
+        let limits = self.inner.limits;
+        let keys = AttemptKeys::new("login", email.as_str(), client.ip);
+        limits::count(
+            &self.inner.redis,
+            &keys,
+            limits.login_per_account,
+            limits.login_per_ip,
+            "Login attempt",
+        )
+        .await?;
+
+        let user = {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            accounts::find_by_email(&mut conn, email.as_str()).await?
+        };
+        let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        // An implausible password is never hashed: it could not match.
+        let matches = is_plausible_password(password.expose_secret())
+            && passwords::verify(password, stored_hash).await?;
+        let Some(user) = user.filter(|_| matches) else {
+            return Err(AppError::InvalidCredentials);
+        };
+        if !user.is_active() {
+            return Err(AppError::Suspended);
+        }
+        // The failures before this success no longer count against the account.
+        self.inner.redis.reset_attempts(&keys.account).await?;
+        if let Some(ip_key) = &keys.ip {
+            self.inner.redis.uncount_attempt(ip_key).await?;
+        }
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let tokens = self
+            .start_session(&mut conn, &user, Uuid::new_v4(), client)
+            .await?;
+        Ok(signed_in(user, tokens))
+    }
+
+    /// Rotates a refresh token. Presenting one that was already used means
+    /// it leaked (or was replayed): its whole family is revoked.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AppError> {
+        if refresh_token.trim().is_empty() {
+            return Err(AppError::invalid("Refresh token is required"));
+        }
+        let hash = hash_opaque_token(refresh_token.trim());
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let outcome = heyclaw_persistence::transaction::<_, AppError, _>(&mut conn, async |conn| {
+            let Some(token) = refresh_tokens::lock_by_hash(conn, &hash).await? else {
+                return Ok(RefreshOutcome::Rejected("Invalid refresh token"));
+            };
+            if token.revoked_at.is_some() {
+                return Ok(RefreshOutcome::Rejected("Refresh token revoked"));
+            }
+            if token.used_at.is_some() {
+                refresh_tokens::revoke_family(conn, token.family_id).await?;
+                return Ok(RefreshOutcome::Reused);
+            }
+            if token.expires_at <= Utc::now() {
+                return Ok(RefreshOutcome::Rejected("Refresh token expired"));
+            }
+            let Some(user) = accounts::find_by_id(conn, token.user_id).await? else {
+                return Ok(RefreshOutcome::Rejected("Invalid refresh token"));
+            };
+            if !user.is_active() {
+                return Ok(RefreshOutcome::Suspended);
+            }
+            refresh_tokens::mark_used(conn, token.id).await?;
+            let pair = self
+                .start_session(conn, &user, token.family_id, client)
+                .await?;
+            Ok(RefreshOutcome::Rotated(pair))
+        })
+        .await?;
+        match outcome {
+            RefreshOutcome::Rotated(pair) => Ok(pair),
+            RefreshOutcome::Rejected(message) => Err(AppError::Unauthorized(message)),
+            RefreshOutcome::Suspended => Err(AppError::Suspended),
+            RefreshOutcome::Reused => {
+                tracing::warn!("refresh token reuse detected; token family revoked");
+                Err(AppError::Unauthorized(
+                    "Refresh token already used. Please sign in again.",
+                ))
+            }
+        }
+    }
+
+    /// Ends the login session of this access token: the token is revoked
+    /// at once and its refresh-token family can no longer refresh. Other
+    /// devices stay signed in.
+    pub async fn logout(&self, auth: &Authenticated) -> Result<(), AppError> {
+        self.inner
+            .redis
+            .revoke_access_token(&auth.claims.jti.to_string(), auth.claims.remaining())
+            .await?;
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        refresh_tokens::revoke_family(&mut conn, auth.claims.fam).await?;
+        Ok(())
+    }
+
+    /// Answers the same whether or not the address has an account: the
+    /// lookup and the mail happen after the answer, in the background.
+    pub async fn forgot_password(&self, email: &str, client: &ClientInfo) -> Result<(), AppError> {
+        let email = parse_email(email)?;
+        let limits = self.inner.limits;
+        let keys = AttemptKeys::new("password-reset", email.as_str(), client.ip);
+        limits::count(
+            &self.inner.redis,
+            &keys,
+            limits.reset_per_account,
+            limits.reset_per_ip,
+            "Password reset request",
+        )
+        .await?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = this.send_reset_link(&email).await {
+                tracing::error!(error = %err, "password reset mail failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_reset_link(&self, email: &Email) -> Result<(), AppError> {
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let Some(user) = accounts::find_by_email(&mut conn, email.as_str()).await? else {
+            return Ok(());
+        };
+        if !user.is_active() {
+            return Ok(());
+        }
+        let (token, hash) = new_opaque_token();
+        password_resets::insert(
+            &mut conn,
+            &NewPasswordResetToken {
+                user_id: user.id,
+                token_hash: &hash,
+                expires_at: Utc::now() + self.inner.reset_ttl,
+            },
+        )
+        .await?;
+        drop(conn);
+        let minutes = self.inner.reset_ttl.as_secs() / 60;
+        let mail = Mail {
+            to: user.email.clone(),
+            subject: "Reset your HeyClaw password".to_owned(),
+            body: format!(
+                "Hi{name},\n\nSomeone (hopefully you) asked to reset the password of your HeyClaw account.\n\
+                 Open this link within {minutes} minutes to choose a new one:\n\n{url}?token={token}\n\n\
+                 If you did not ask for this, ignore this mail: your password stays as it is.\n",
+                name = user
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" {n}"))
+                    .unwrap_or_default(),
+                url = self.inner.reset_url,
+            ),
+        };
+        self.inner
+            .mailer
+            .send(mail)
+            .await
+            .map_err(|err| AppError::Internal(err.to_string()))?;
+        tracing::info!(user_id = %user.id, "password reset link sent");
+        Ok(())
+    }
+
+    /// Sets a new password with a mailed token. The token is spent, every
+    /// other reset link dies and every refresh token of the user is revoked,
+    /// in one transaction.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: SecretString,
+    ) -> Result<(), AppError> {
+        if token.trim().is_empty() {
+            return Err(AppError::invalid("Reset token is required"));
+        }
+        check_new_password(new_password.expose_secret())
+            .map_err(|err| AppError::invalid(err.to_string()))?;
+        let hash = hash_opaque_token(token.trim());
+        let password_hash = passwords::hash(new_password).await?;
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let reset = heyclaw_persistence::transaction::<_, AppError, _>(&mut conn, async |conn| {
+            let Some(user_id) = password_resets::consume(conn, &hash).await? else {
+                return Ok(None);
+            };
+            accounts::set_password_hash(conn, user_id, &password_hash).await?;
+            password_resets::consume_all_for_user(conn, user_id).await?;
+            refresh_tokens::revoke_all_for_user(conn, user_id).await?;
+            Ok(Some(user_id))
+        })
+        .await?;
+        match reset {
+            Some(user_id) => {
+                tracing::info!(%user_id, "password reset");
+                Ok(())
+            }
+            None => Err(AppError::invalid("Invalid or expired reset token")),
+        }
+    }
+
+    /// Checks a bearer token: signature, expiry, revocation, and that its
+    /// user still exists and is active.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Authenticated, AppError> {
+        let token = bearer.ok_or(AppError::Unauthorized("Unauthorized"))?;
+        let claims = self
+            .inner
+            .access
+            .verify(token)
+            .map_err(|problem| match problem {
+                TokenProblem::Expired => AppError::Unauthorized("Token expired"),
+                TokenProblem::Invalid => AppError::Unauthorized("Invalid token"),
+            })?;
+        if self
+            .inner
+            .redis
+            .is_access_token_revoked(&claims.jti.to_string())
+            .await?
+        {
+            return Err(AppError::Unauthorized("Token revoked"));
+        }
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        match accounts::status_of(&mut conn, claims.sub).await?.as_deref() {
+            None => Err(AppError::Unauthorized("Account no longer exists")),
+            Some(USER_ACTIVE) => Ok(Authenticated {
+                user_id: UserId(claims.sub),
+                claims,
+            }),
+            Some(_) => Err(AppError::Suspended),
+        }
+    }
+
+    /// Deletes the account and everything it owns, then its agent. The
+    /// presented token is revoked; any other token fails authentication
+    /// because the user is gone.
+    pub async fn delete_account(&self, auth: &Authenticated) -> Result<(), AppError> {
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        if !accounts::delete_user(&mut conn, auth.user_id.0).await? {
+            return Err(AppError::NotFound("User not found"));
+        }
+        drop(conn);
+        self.inner
+            .redis
+            .revoke_access_token(&auth.claims.jti.to_string(), auth.claims.remaining())
+            .await?;
+        if let Err(err) = self.inner.agents.deprovision(auth.user_id).await {
+            // The database no longer lists the agent; reconcile removes it.
+            tracing::warn!(user_id = %auth.user_id, error = %err, "agent removal failed; reconcile will finish it");
+        }
+        tracing::info!(user_id = %auth.user_id, "account deleted");
+        Ok(())
+    }
+
+    async fn start_session(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user: &User,
+        family: Uuid,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AppError> {
+        let (refresh_token, hash) = new_opaque_token();
+        let device: Option<String> = client.device.as_deref().map(|d| {
+            d.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_DEVICE_CHARS)
+                .collect()
+        });
+        refresh_tokens::insert(
+            conn,
+            &NewRefreshToken {
+                user_id: user.id,
+                token_hash: &hash,
+                family_id: family,
+                device: device.as_deref(),
+                expires_at: Utc::now() + self.inner.refresh_ttl,
+            },
+        )
+        .await?;
+        Ok(TokenPair {
+            access_token: self.inner.access.issue(user.id, &user.email, family)?,
+            refresh_token,
+        })
+    }
+
+    async fn provision_agent(&self, user: &User) {
+        if let Err(err) = self
+            .inner
+            .agents
+            .provision(UserId(user.id), user.name.as_deref())
+            .await
+        {
+            // The account stands; the agent is provisioned again later.
+            tracing::warn!(user_id = %user.id, error = %err, "agent provisioning failed; will retry");
+        }
+    }
+}
+
+fn parse_email(raw: &str) -> Result<Email, AppError> {
+    Email::parse(raw).map_err(|err| AppError::invalid(err.to_string()))
+}
+
+fn signed_in(user: User, tokens: TokenPair) -> SignedIn {
+    SignedIn {
+        tokens,
+        user_id: user.id,
+        email: user.email,
+        name: user.name,
+    }
+}

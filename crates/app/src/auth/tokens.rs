@@ -1,0 +1,154 @@
+//! Access tokens (HS256 JWTs, algorithm pinned) and opaque refresh / reset
+//! tokens (random, stored only as SHA-256 hashes).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::AppError;
+
+/// The claims of an access token. `fam` is the refresh-token family (the
+/// login session) the token was issued with, so logout can end exactly that
+/// session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub sub: Uuid,
+    pub email: String,
+    pub jti: Uuid,
+    pub fam: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl AccessClaims {
+    /// Time left before the token expires on its own.
+    pub fn remaining(&self) -> Duration {
+        let left = self.exp - Utc::now().timestamp();
+        Duration::from_secs(u64::try_from(left).unwrap_or(0))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    Expired,
+    Invalid,
+}
+
+/// Signs and verifies access tokens with the one configured secret.
+#[derive(Clone)]
+pub struct AccessTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl AccessTokens {
+    pub fn new(secret: &SecretString, ttl: Duration) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        // Only HS256 is ever accepted: a token naming `none`, RS256 or any
+        // other algorithm fails validation before its signature is looked at.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            validation,
+            ttl,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn issue(&self, user_id: Uuid, email: &str, family: Uuid) -> Result<String, AppError> {
+        let now = Utc::now().timestamp();
+        let claims = AccessClaims {
+            sub: user_id,
+            email: email.to_owned(),
+            jti: Uuid::new_v4(),
+            fam: family,
+            iat: now,
+            exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|err| AppError::Internal(format!("signing an access token: {err}")))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenProblem> {
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => TokenProblem::Expired,
+                _ => TokenProblem::Invalid,
+            })
+    }
+}
+
+/// A new opaque token (64 random bytes, hex) and the hash to store for it.
+pub fn new_opaque_token() -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let hash = hash_opaque_token(&token);
+    (token, hash)
+}
+
+pub fn hash_opaque_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> AccessTokens {
+        AccessTokens::new(
+            &SecretString::from("k".repeat(40)),
+            Duration::from_secs(900),
+        )
+    }
+
+    #[test]
+    fn issued_tokens_verify_with_their_claims() {
+        let tokens = tokens();
+        let (user, family) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = tokens.issue(user, "a@example.com", family).unwrap();
+        let claims = tokens.verify(&token).unwrap();
+        assert_eq!((claims.sub, claims.fam), (user, family));
+        assert_eq!(claims.exp - claims.iat, 900);
+    }
+
+    #[test]
+    fn another_key_or_a_tampered_token_is_invalid() {
+        let token = tokens()
+            .issue(Uuid::new_v4(), "a@example.com", Uuid::new_v4())
+            .unwrap();
+        let other = AccessTokens::new(
+            &SecretString::from("o".repeat(40)),
+            Duration::from_secs(900),
+        );
+        assert_eq!(other.verify(&token), Err(TokenProblem::Invalid));
+        let mut tampered = token.clone();
+        tampered.insert(tampered.len() / 2, 'x');
+        assert_eq!(tokens().verify(&tampered), Err(TokenProblem::Invalid));
+        assert_eq!(tokens().verify("garbage"), Err(TokenProblem::Invalid));
+    }
+
+    #[test]
+    fn opaque_tokens_are_random_and_hashed() {
+        let (a, hash_a) = new_opaque_token();
+        let (b, _) = new_opaque_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 128);
+        assert_eq!(hash_opaque_token(&a), hash_a);
+    }
+}

@@ -1,0 +1,41 @@
+use std::time::Duration;
+
+use heyclaw_persistence::PersistenceError;
+
+/// Why a use case did not succeed. Messages are written for the person using
+/// the app: the mobile client shows them as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input cannot be accepted; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Email already registered")]
+    EmailTaken,
+    #[error("Invalid email or password")]
+    InvalidCredentials,
+    #[error("Account is suspended")]
+    Suspended,
+    /// Missing, malformed, expired or revoked credentials.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Too many attempts; the message contains the word "limit" (the mobile
+    /// client looks for it).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+    },
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Storage(#[from] PersistenceError),
+    /// A bug or an impossible state; details go to the log, not the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+}

@@ -1,0 +1,98 @@
+//! Rules for what users type when they create an account.
+
+/// Shortest password accepted (the seed's rule).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted. Argon2 would hash anything, but a megabyte
+/// "password" is an attack on the hasher, not a credential; this bound is
+/// checked before any hashing happens.
+pub const MAX_PASSWORD_CHARS: usize = 128;
+/// Longest display or user name accepted.
+pub const MAX_NAME_CHARS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("Password is required")]
+    Missing,
+    #[error("Password must be at least 8 characters")]
+    TooShort,
+    #[error("Password must be at most 128 characters")]
+    TooLong,
+}
+
+/// Checks a new password against the length rules. Characters, not bytes,
+/// are counted, so non-Latin passwords are not penalised.
+pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
+    if password.is_empty() {
+        return Err(PasswordError::Missing);
+    }
+    // Counting stops early so an absurdly long input costs nothing.
+    match password.chars().take(MAX_PASSWORD_CHARS + 1).count() {
+        n if n < MIN_PASSWORD_CHARS => Err(PasswordError::TooShort),
+        n if n > MAX_PASSWORD_CHARS => Err(PasswordError::TooLong),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a password could ever have been accepted: a login with a longer
+/// one is rejected without hashing it.
+pub fn is_plausible_password(password: &str) -> bool {
+    !password.is_empty()
+        && password.chars().take(MAX_PASSWORD_CHARS + 1).count() <= MAX_PASSWORD_CHARS
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("Name must be at most 100 characters")]
+    TooLong,
+    #[error("Name must not contain control characters")]
+    ControlCharacters,
+}
+
+/// Trims a person's or assistant's name; blank means "no name".
+pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, NameError> {
+    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().any(char::is_control) {
+        return Err(NameError::ControlCharacters);
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(NameError::TooLong);
+    }
+    Ok(Some(name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_lengths() {
+        assert_eq!(check_new_password(""), Err(PasswordError::Missing));
+        assert_eq!(check_new_password("1234567"), Err(PasswordError::TooShort));
+        assert_eq!(check_new_password("12345678"), Ok(()));
+        assert_eq!(
+            check_new_password("пароль12"),
+            Ok(()),
+            "8 Cyrillic characters"
+        );
+        assert_eq!(check_new_password(&"x".repeat(128)), Ok(()));
+        assert_eq!(
+            check_new_password(&"x".repeat(129)),
+            Err(PasswordError::TooLong)
+        );
+        assert!(!is_plausible_password(&"x".repeat(10_000)));
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(clean_name(None), Ok(None));
+        assert_eq!(clean_name(Some("   ")), Ok(None));
+        assert_eq!(clean_name(Some("  Zoë 王 ")), Ok(Some("Zoë 王".to_owned())));
+        assert_eq!(
+            clean_name(Some("a\u{7}b")),
+            Err(NameError::ControlCharacters)
+        );
+        assert_eq!(clean_name(Some(&"n".repeat(101))), Err(NameError::TooLong));
+    }
+}

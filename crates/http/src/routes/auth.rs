@@ -1,0 +1,192 @@
+//! `/auth`: sign up, log in, refresh, log out, forgot and reset a password.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use heyclaw_app::accounts::{SignedIn, TokenPair};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{ApiError, AppState, AuthUser, client::client_info};
+
+#[derive(Deserialize)]
+struct SignupBody {
+    email: Option<String>,
+    password: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ForgotBody {
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    token: Option<String>,
+    new_password: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UserSummary {
+    id: Uuid,
+    email: String,
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SessionResponse {
+    access_token: String,
+    refresh_token: String,
+    user: UserSummary,
+}
+
+#[derive(Serialize)]
+struct TokensResponse {
+    access_token: String,
+    refresh_token: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct MessageResponse {
+    pub message: &'static str,
+}
+
+fn session(signed_in: SignedIn) -> SessionResponse {
+    SessionResponse {
+        access_token: signed_in.tokens.access_token,
+        refresh_token: signed_in.tokens.refresh_token,
+        user: UserSummary {
+            id: signed_in.user_id,
+            email: signed_in.email,
+            name: signed_in.name,
+        },
+    }
+}
+
+fn secret(value: Option<String>) -> SecretString {
+    SecretString::from(value.unwrap_or_default())
+}
+
+#[post("/signup")]
+async fn signup(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<SignupBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let client = client_info(&req, state.trust_proxy_headers);
+    let signed_in = state
+        .accounts
+        .signup(
+            body.email.as_deref().unwrap_or_default(),
+            secret(body.password),
+            body.name.as_deref(),
+            &client,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(session(signed_in)))
+}
+
+#[post("/login")]
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let client = client_info(&req, state.trust_proxy_headers);
+    let signed_in = state
+        .accounts
+        .login(
+            body.email.as_deref().unwrap_or_default(),
+            secret(body.password),
+            &client,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(session(signed_in)))
+}
+
+#[post("/refresh")]
+async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_info(&req, state.trust_proxy_headers);
+    let TokenPair {
+        access_token,
+        refresh_token,
+    } = state
+        .accounts
+        .refresh(body.refresh_token.as_deref().unwrap_or_default(), &client)
+        .await?;
+    Ok(HttpResponse::Ok().json(TokensResponse {
+        access_token,
+        refresh_token,
+    }))
+}
+
+#[post("/logout")]
+async fn logout(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    state.accounts.logout(&user.0).await?;
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        message: "Logged out",
+    }))
+}
+
+#[post("/forgot-password")]
+async fn forgot_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<ForgotBody>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_info(&req, state.trust_proxy_headers);
+    state
+        .accounts
+        .forgot_password(body.email.as_deref().unwrap_or_default(), &client)
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        message: "If an account exists, a reset link has been sent",
+    }))
+}
+
+#[post("/reset-password")]
+async fn reset_password(
+    state: web::Data<AppState>,
+    body: web::Json<ResetBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    state
+        .accounts
+        .reset_password(
+            body.token.as_deref().unwrap_or_default(),
+            secret(body.new_password),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        message: "Password reset successfully",
+    }))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/auth")
+            .service(signup)
+            .service(login)
+            .service(refresh)
+            .service(logout)
+            .service(forgot_password)
+            .service(reset_password),
+    );
+}

@@ -1,0 +1,95 @@
+//! `/user/me`: the caller's profile, plan, usage and limits; account deletion.
+
+use actix_web::{HttpResponse, delete, get, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{ApiError, AppState, AuthUser, routes::auth::MessageResponse};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Me {
+    id: Uuid,
+    email: String,
+    name: Option<String>,
+    avatar_url: Option<String>,
+    created_at: DateTime<Utc>,
+    plan: String,
+    subscription_status: String,
+    subscription_ends_at: Option<DateTime<Utc>>,
+    agent: Option<Agent>,
+    usage: Usage,
+    limits: Limits,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Agent {
+    agent_id: String,
+    display_name: String,
+    voice: String,
+    message_count: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Usage {
+    text_messages: i32,
+    voice_seconds: i32,
+    tts_characters: i32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Limits {
+    daily_text_messages: i32,
+    daily_voice_input_minutes: i32,
+    daily_tts_characters: i32,
+}
+
+#[get("/me")]
+async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let profile = heyclaw_app::profile::load(&state.pg, user.0.user_id).await?;
+    let usage = profile.usage_today;
+    Ok(HttpResponse::Ok().json(Me {
+        id: profile.user.id,
+        email: profile.user.email,
+        name: profile.user.name,
+        avatar_url: profile.user.avatar_url,
+        created_at: profile.user.created_at,
+        plan: profile.subscription.plan,
+        subscription_status: profile.subscription.status,
+        subscription_ends_at: profile.subscription.current_period_end,
+        agent: profile.assistant.map(|a| Agent {
+            agent_id: a.agent_id,
+            display_name: a.display_name,
+            voice: a.voice,
+            message_count: a.message_count,
+        }),
+        usage: Usage {
+            text_messages: usage.text_messages,
+            voice_seconds: usage
+                .voice_input_seconds
+                .saturating_add(usage.voice_output_seconds),
+            tts_characters: usage.tts_characters,
+        },
+        limits: Limits {
+            daily_text_messages: profile.limits.daily_text_messages,
+            daily_voice_input_minutes: profile.limits.daily_voice_input_minutes,
+            daily_tts_characters: profile.limits.daily_tts_characters,
+        },
+    }))
+}
+
+#[delete("/me")]
+async fn delete_me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    state.accounts.delete_account(&user.0).await?;
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        message: "Account deleted",
+    }))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope("/user").service(me).service(delete_me));
+}

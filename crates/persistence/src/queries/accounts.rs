@@ -1,0 +1,113 @@
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use heyclaw_domain::{AgentId, UserId};
+use uuid::Uuid;
+
+use crate::{
+    PersistenceError,
+    models::{NewAssistant, NewUser, User},
+    schema::{assistants, subscriptions, users},
+};
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// The display name an assistant gets when its user gave no name.
+pub const DEFAULT_ASSISTANT_NAME: &str = "My Assistant";
+
+/// Creates a user, their free subscription and their assistant row in one
+/// transaction: either the whole account exists or none of it does. A
+/// taken e-mail surfaces as a unique violation
+/// ([`PersistenceError::is_unique_violation`]).
+pub async fn create_account(
+    conn: &mut AsyncPgConnection,
+    new_user: &NewUser<'_>,
+) -> Result<User, PersistenceError> {
+    conn.transaction::<User, PersistenceError, _>(async |conn| {
+        let user: User = diesel::insert_into(users::table)
+            .values(new_user)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await?;
+        diesel::insert_into(subscriptions::table)
+            .values(subscriptions::user_id.eq(user.id))
+            .execute(conn)
+            .await?;
+        let agent_id = AgentId::for_user(UserId(user.id));
+        diesel::insert_into(assistants::table)
+            .values(NewAssistant {
+                user_id: user.id,
+                agent_id: agent_id.as_str(),
+                display_name: new_user.name.unwrap_or(DEFAULT_ASSISTANT_NAME),
+            })
+            .execute(conn)
+            .await?;
+        Ok(user)
+    })
+    .await
+}
+
+pub async fn find_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> Result<Option<User>, PersistenceError> {
+    Ok(users::table
+        .filter(lower(users::email).eq(email.to_lowercase()))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn find_by_id(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<User>, PersistenceError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Only the status, for the per-request auth check.
+pub async fn status_of(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<String>, PersistenceError> {
+    Ok(users::table
+        .find(id)
+        .select(users::status)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn set_password_hash(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    hash: &str,
+) -> Result<bool, PersistenceError> {
+    let updated = diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
+}
+
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: &str,
+) -> Result<bool, PersistenceError> {
+    let updated = diesel::update(users::table.find(id))
+        .set(users::status.eq(status))
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
+}
+
+/// Deletes the user; every row they own goes with them (ON DELETE CASCADE).
+pub async fn delete_user(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, PersistenceError> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn).await? == 1)
+}

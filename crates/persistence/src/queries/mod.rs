@@ -1,0 +1,7 @@
+//! Query functions. Each takes `&mut AsyncPgConnection`, so the caller picks
+//! the transaction it runs in.
+
+pub mod accounts;
+pub mod password_resets;
+pub mod profile;
+pub mod refresh_tokens;

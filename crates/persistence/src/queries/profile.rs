@@ -1,0 +1,54 @@
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::{
+    PersistenceError,
+    models::{Assistant, DailyUsage, PlanLimitsRow, Profile, Subscription, User},
+    schema::{assistants, daily_usage, plan_limits, subscriptions, users},
+};
+
+/// The user with their plan, limits, assistant and usage on `today`.
+pub async fn load(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    today: NaiveDate,
+) -> Result<Option<Profile>, PersistenceError> {
+    let Some((user, subscription, limits)) = users::table
+        .inner_join(subscriptions::table.inner_join(plan_limits::table))
+        .filter(users::id.eq(user_id))
+        .select((
+            User::as_select(),
+            Subscription::as_select(),
+            PlanLimitsRow::as_select(),
+        ))
+        .first::<(User, Subscription, PlanLimitsRow)>(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let assistant = assistants::table
+        .filter(assistants::user_id.eq(user_id))
+        .select(Assistant::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    let usage_today = daily_usage::table
+        .filter(daily_usage::user_id.eq(user_id))
+        .filter(daily_usage::usage_date.eq(today))
+        .select(DailyUsage::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or_default();
+    Ok(Some(Profile {
+        user,
+        subscription,
+        limits,
+        assistant,
+        usage_today,
+        usage_date: today,
+    }))
+}

@@ -1,0 +1,75 @@
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::{
+    PersistenceError,
+    models::{NewRefreshToken, RefreshToken},
+    schema::refresh_tokens,
+};
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    token: &NewRefreshToken<'_>,
+) -> Result<(), PersistenceError> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(token)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Finds a token by hash and locks its row until the transaction ends, so
+/// two concurrent refreshes with one token are serialised: one rotates it,
+/// the other sees it used.
+pub async fn lock_by_hash(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+) -> Result<Option<RefreshToken>, PersistenceError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .select(RefreshToken::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn mark_used(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), PersistenceError> {
+    diesel::update(refresh_tokens::table.find(id))
+        .set(refresh_tokens::used_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Revokes every live token of one login session.
+pub async fn revoke_family(
+    conn: &mut AsyncPgConnection,
+    family_id: Uuid,
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Utc::now()))
+    .execute(conn)
+    .await?)
+}
+
+/// Revokes every live token of the user, on every device.
+pub async fn revoke_all_for_user(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Utc::now()))
+    .execute(conn)
+    .await?)
+}

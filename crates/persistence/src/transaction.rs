@@ -1,0 +1,34 @@
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
+
+use crate::PersistenceError;
+
+/// Runs `body` in a transaction: committed when it returns `Ok`, rolled back
+/// when it returns `Err`. An `Ok` may carry a refusal that must still be
+/// committed (e.g. a token family revoked on reuse).
+///
+/// If the future is dropped mid-way, the connection is left inside a
+/// transaction; the pool sees that on recycle and discards the connection,
+/// so nothing half-done is ever committed.
+pub async fn transaction<R, E, F>(conn: &mut AsyncPgConnection, body: F) -> Result<R, E>
+where
+    F: AsyncFnOnce(&mut AsyncPgConnection) -> Result<R, E>,
+    E: From<PersistenceError>,
+{
+    AnsiTransactionManager::begin_transaction(conn)
+        .await
+        .map_err(PersistenceError::from)?;
+    match body(conn).await {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(conn)
+                .await
+                .map_err(PersistenceError::from)?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
+                tracing::warn!(error = %rollback, "rollback failed; the connection will be discarded");
+            }
+            Err(err)
+        }
+    }
+}
