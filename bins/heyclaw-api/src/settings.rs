@@ -4,7 +4,10 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-use heyclaw_app::auth::limits::{AuthLimits, Limit};
+use heyclaw_app::{
+    auth::limits::{AuthLimits, Limit},
+    mail::SmtpSecurity,
+};
 use heyclaw_http::HttpSettings;
 use heyclaw_persistence::{PgPoolSettings, RedisPoolSettings};
 use secrecy::SecretString;
@@ -87,16 +90,7 @@ pub struct SmtpSettings {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<SecretString>,
-    pub tls: SmtpTls,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// Plain connection (local relays, test stand-ins).
-    None,
-    StartTls,
-    /// TLS from the first byte (usually port 465).
-    Implicit,
+    pub tls: SmtpSecurity,
 }
 
 #[derive(Debug)]
@@ -297,9 +291,9 @@ fn smtp(env: &Env) -> Result<Option<SmtpSettings>, SettingsError> {
         return Ok(None);
     };
     let tls = match env.string_or("SMTP_TLS", "starttls").as_str() {
-        "none" => SmtpTls::None,
-        "starttls" => SmtpTls::StartTls,
-        "tls" | "implicit" => SmtpTls::Implicit,
+        "none" => SmtpSecurity::Plain,
+        "starttls" => SmtpSecurity::StartTls,
+        "tls" | "implicit" => SmtpSecurity::Implicit,
         other => {
             return Err(invalid(
                 "SMTP_TLS",
@@ -308,9 +302,9 @@ fn smtp(env: &Env) -> Result<Option<SmtpSettings>, SettingsError> {
         }
     };
     let default_port = match tls {
-        SmtpTls::Implicit => 465,
-        SmtpTls::StartTls => 587,
-        SmtpTls::None => 25,
+        SmtpSecurity::Implicit => 465,
+        SmtpSecurity::StartTls => 587,
+        SmtpSecurity::Plain => 25,
     };
     Ok(Some(SmtpSettings {
         host: host.to_owned(),
@@ -418,6 +412,6 @@ mod tests {
             .smtp
             .unwrap();
         assert_eq!(smtp.port, 465);
-        assert_eq!(smtp.tls, SmtpTls::Implicit);
+        assert_eq!(smtp.tls, SmtpSecurity::Implicit);
     }
 }

@@ -5,14 +5,14 @@ use std::{
 
 use heyclaw_app::{
     accounts::{Accounts, AccountsConfig},
-    mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer, SmtpSecurity},
+    mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
     provisioning::DatabaseOnlyAgents,
 };
 use heyclaw_http::{AppState, Server, ServerHandle};
 use heyclaw_persistence::{PersistenceError, RedisStore};
 use secrecy::ExposeSecret;
 
-use crate::{Settings, settings::SmtpTls};
+use crate::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -121,11 +121,7 @@ fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
     let mailer = SmtpMailer::new(SmtpConfig {
         host: smtp.host.clone(),
         port: smtp.port,
-        security: match smtp.tls {
-            SmtpTls::None => SmtpSecurity::Plain,
-            SmtpTls::StartTls => SmtpSecurity::StartTls,
-            SmtpTls::Implicit => SmtpSecurity::Implicit,
-        },
+        security: smtp.tls,
         username: smtp.username.clone(),
         password: smtp.password.clone(),
         from: settings.mail_from.clone(),

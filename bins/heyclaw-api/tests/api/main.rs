@@ -3,11 +3,14 @@
 
 #![expect(
     clippy::expect_used,
+    clippy::unwrap_used,
     reason = "helpers outside #[test] fail loudly too"
 )]
 
 mod auth;
+mod bad_input;
 mod errors;
 mod health;
 mod process;
+mod provisioning;
 mod schema;

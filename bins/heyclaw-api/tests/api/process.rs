@@ -7,6 +7,7 @@ use std::{
 };
 
 use heyclaw_test_support::{TestDatabase, redis_url};
+use serde_json::json;
 
 fn server_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_heyclaw-api"));
@@ -46,15 +47,28 @@ fn an_invalid_value_is_named_without_echoing_secrets() {
     assert!(!stderr.contains("tooshort-but-secret"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn serves_health_and_stops_gracefully_on_sigterm() {
-    let db = TestDatabase::create().await;
+/// Starts the binary on a free port and waits until it answers `/health`.
+/// Its output goes to `log` (a pipe nobody reads would block it).
+async fn start_server(
+    db: &TestDatabase,
+    log: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> (std::process::Child, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = server_command()
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let err = out.try_clone().unwrap();
+    let mut command = server_command();
+    command
+        .stdout(out)
+        .stderr(err)
         .env("DATABASE_URL", db.url())
         .env("REDIS_URL", redis_url())
         .env("REDIS_KEY_PREFIX", format!("heyclaw-test-proc-{port}"))
@@ -62,32 +76,158 @@ async fn serves_health_and_stops_gracefully_on_sigterm() {
         .env("OPENCLAW_GATEWAY_TOKEN", "y".repeat(20))
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
-        .env("HTTP_WORKERS", "1")
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/health");
+        .env("HTTP_WORKERS", "1");
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let child = command.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    let body = loop {
-        if let Ok(response) = reqwest::get(&url).await {
-            break response.text().await.unwrap();
-        }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    while client.get(format!("{base}/health")).send().await.is_err() {
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(body, r#"{"status":"ok","service":"heyclaw-api"}"#);
+    }
+    (child, base)
+}
 
+/// Sends SIGTERM and waits for the process to exit.
+async fn stop(child: &mut std::process::Child) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
+    loop {
         if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
+            return exit;
         }
         assert!(Instant::now() < deadline, "server ignored SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_health_and_stops_gracefully_on_sigterm() {
+    let db = TestDatabase::create().await;
+    let log = std::env::temp_dir().join(format!("heyclaw-{}.log", db.name()));
+    let (mut child, base) = start_server(&db, &log, &[]).await;
+    let body = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, r#"{"status":"ok","service":"heyclaw-api"}"#);
+    let exit = stop(&mut child).await;
     assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+}
+
+/// Every log line the server writes at the most verbose level, through a
+/// signup, logins, a password reset (its link read from the log-only
+/// mailer) and a login with the new password: no password appears.
+#[tokio::test(flavor = "multi_thread")]
+async fn passwords_never_reach_the_logs() {
+    const PASSWORD: &str = "S3cret-Passw0rd-4-logs";
+    const WRONG: &str = "Wr0ng-Passw0rd-4-logs";
+    const NEW_PASSWORD: &str = "N3w-Passw0rd-4-logs";
+    let db = TestDatabase::create().await;
+    let log = std::env::temp_dir().join(format!("heyclaw-{}.log", db.name()));
+    let verbose = [("RUST_LOG", "trace"), ("LOG_FORMAT", "json")];
+    let (mut child, base) = start_server(&db, &log, &verbose).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let post = |path: &str, body: serde_json::Value| {
+        client.post(format!("{base}{path}")).json(&body).send()
+    };
+    let signup = post(
+        "/auth/signup",
+        json!({"email": "logs@example.com", "password": PASSWORD}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(signup.status(), 201);
+    assert_eq!(
+        post(
+            "/auth/login",
+            json!({"email": "logs@example.com", "password": WRONG})
+        )
+        .await
+        .unwrap()
+        .status(),
+        401
+    );
+    assert_eq!(
+        post(
+            "/auth/login",
+            json!({"email": "logs@example.com", "password": PASSWORD})
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert_eq!(
+        post(
+            "/auth/forgot-password",
+            json!({"email": "logs@example.com"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(stop(&mut child).await.success());
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("account created"),
+        "the capture holds the server's logs"
+    );
+    let start = logs
+        .find("?token=")
+        .expect("the log mailer wrote the reset link")
+        + "?token=".len();
+    let reset_token: String = logs[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+
+    let (mut child, base) = start_server(&db, &log, &verbose).await;
+    let post = |path: &str, body: serde_json::Value| {
+        client.post(format!("{base}{path}")).json(&body).send()
+    };
+    let reset = post(
+        "/auth/reset-password",
+        json!({"token": reset_token, "new_password": NEW_PASSWORD}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reset.status(), 200);
+    assert_eq!(
+        post(
+            "/auth/login",
+            json!({"email": "logs@example.com", "password": NEW_PASSWORD})
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert!(stop(&mut child).await.success());
+    let all_logs = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        all_logs.lines().count() > 20,
+        "trace logging produced output"
+    );
+    for secret in [PASSWORD, WRONG, NEW_PASSWORD] {
+        assert!(!all_logs.contains(secret), "a password reached the logs");
+    }
 }

@@ -1,0 +1,129 @@
+//! Signup and the agent provisioning seam: a failing provisioner never
+//! fails a signup.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use diesel::{QueryableByName, sql_types::Text};
+use diesel_async::RunQueryDsl;
+use heyclaw_app::{
+    accounts::{Accounts, AccountsConfig, ClientInfo},
+    auth::limits::AuthLimits,
+    mail::LogMailer,
+    provisioning::{AgentLifecycle, ProvisioningError},
+};
+use heyclaw_domain::UserId;
+use heyclaw_persistence::{PgPoolSettings, RedisPoolSettings, RedisStore};
+use heyclaw_test_support::{TestDatabase, redis_url};
+use secrecy::SecretString;
+
+#[derive(Default)]
+struct FailingAgents {
+    provision_calls: AtomicUsize,
+}
+
+#[async_trait]
+impl AgentLifecycle for FailingAgents {
+    async fn provision(&self, _user: UserId, _name: Option<&str>) -> Result<(), ProvisioningError> {
+        self.provision_calls.fetch_add(1, Ordering::SeqCst);
+        Err(ProvisioningError(
+            "gateway config volume is read-only".into(),
+        ))
+    }
+
+    async fn deprovision(&self, _user: UserId) -> Result<(), ProvisioningError> {
+        Err(ProvisioningError(
+            "gateway config volume is read-only".into(),
+        ))
+    }
+}
+
+#[derive(QueryableByName)]
+struct Status {
+    #[diesel(sql_type = Text)]
+    status: String,
+}
+
+#[tokio::test]
+async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
+    let db = TestDatabase::create().await;
+    let pg = heyclaw_persistence::connect_pg_pool(
+        db.url(),
+        &PgPoolSettings {
+            max_size: 2,
+            wait_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+        },
+    )
+    .unwrap();
+    let redis = RedisStore::connect(
+        &redis_url(),
+        &RedisPoolSettings {
+            max_size: 2,
+            wait_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            key_prefix: format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple()),
+        },
+    )
+    .unwrap();
+    let agents = Arc::new(FailingAgents::default());
+    let accounts = Accounts::new(
+        pg,
+        redis.clone(),
+        AccountsConfig {
+            jwt_secret: SecretString::from("s".repeat(40)),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(86_400),
+            password_reset_ttl: Duration::from_secs(3600),
+            password_reset_url: "https://heyclaw.test/reset".into(),
+            limits: AuthLimits::default(),
+        },
+        Arc::new(LogMailer),
+        agents.clone(),
+    );
+    let client = ClientInfo::default();
+    let signed_in = accounts
+        .signup(
+            "uma@example.com",
+            SecretString::from("testpass123"),
+            Some("Uma"),
+            &client,
+        )
+        .await
+        .expect("signup succeeds although provisioning failed");
+    assert_eq!(
+        AtomicUsize::load(&agents.provision_calls, Ordering::SeqCst),
+        1
+    );
+
+    // The account is whole: the assistant row waits for a retry.
+    let mut conn = db.connect().await;
+    let row: Status = diesel::sql_query("SELECT status FROM assistants")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(row.status, "provisioning");
+    let login = accounts
+        .login(
+            "uma@example.com",
+            SecretString::from("testpass123"),
+            &client,
+        )
+        .await
+        .unwrap();
+    assert_eq!(login.user_id, signed_in.user_id);
+
+    // Deleting the account also succeeds when the agent cannot be removed.
+    let auth = accounts
+        .authenticate(Some(&login.tokens.access_token))
+        .await
+        .unwrap();
+    accounts.delete_account(&auth).await.unwrap();
+    redis.delete_keyspace().await.unwrap();
+}
