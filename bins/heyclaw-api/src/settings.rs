@@ -414,4 +414,34 @@ mod tests {
         assert_eq!(smtp.port, 465);
         assert_eq!(smtp.tls, SmtpSecurity::Implicit);
     }
+
+    /// `.env.example` is the operator's list of settings: it must name
+    /// every variable read here, and parse once the secrets are filled in.
+    #[test]
+    fn env_example_is_complete_and_valid() {
+        let example = include_str!("../../../.env.example");
+        let source = include_str!("settings.rs");
+        let documented: Vec<&str> = example
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, _)| name.trim())
+            .collect();
+        let read: Vec<&str> = source
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.len() > 3 && s.starts_with(|c: char| c.is_ascii_uppercase()))
+            .filter(|s| s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .collect();
+        assert!(read.contains(&"DATABASE_URL") && read.contains(&"SMTP_TLS"));
+        for variable in read {
+            assert!(documented.contains(&variable), ".env.example lacks {variable}");
+        }
+        let filled = example.lines().filter_map(|line| line.split_once('=')).map(|(k, v)| match k {
+            "JWT_SECRET" => (k, "j".repeat(64)),
+            "OPENCLAW_GATEWAY_TOKEN" => (k, "g".repeat(32)),
+            _ => (k, v.to_owned()),
+        });
+        Settings::from_env(&Env::from_pairs(filled)).unwrap();
+    }
 }
