@@ -431,17 +431,27 @@ mod tests {
             .skip(1)
             .step_by(2)
             .filter(|s| s.len() > 3 && s.starts_with(|c: char| c.is_ascii_uppercase()))
-            .filter(|s| s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .filter(|s| {
+                s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
             .collect();
         assert!(read.contains(&"DATABASE_URL") && read.contains(&"SMTP_TLS"));
         for variable in read {
-            assert!(documented.contains(&variable), ".env.example lacks {variable}");
+            assert!(
+                documented.contains(&variable),
+                ".env.example lacks {variable}"
+            );
         }
-        let filled = example.lines().filter_map(|line| line.split_once('=')).map(|(k, v)| match k {
-            "JWT_SECRET" => (k, "j".repeat(64)),
-            "OPENCLAW_GATEWAY_TOKEN" => (k, "g".repeat(32)),
-            _ => (k, v.to_owned()),
-        });
+        let filled =
+            example
+                .lines()
+                .filter_map(|line| line.split_once('='))
+                .map(|(k, v)| match k {
+                    "JWT_SECRET" => (k, "j".repeat(64)),
+                    "OPENCLAW_GATEWAY_TOKEN" => (k, "g".repeat(32)),
+                    _ => (k, v.to_owned()),
+                });
         Settings::from_env(&Env::from_pairs(filled)).unwrap();
     }
 }

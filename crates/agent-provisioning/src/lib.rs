@@ -1,3 +1,20 @@
-//! Per-user OpenClaw agents: workspaces created from `templates/`, the gateway's
-//! agent roster as typed data written atomically, reconcile from the database
-//! and reload strategies. It never derives a path from user input.
+//! Per-user OpenClaw agents on disk: workspaces created from `templates/`,
+//! the gateway's agent roster as typed data written atomically and in
+//! batches, and the hook that makes `openclaw.json` include that roster.
+//!
+//! It knows nothing of the database or HTTP; the `app` crate decides *which*
+//! agents exist and calls this crate to make the files say so. Paths are
+//! derived from [`AgentId`](heyclaw_domain::AgentId)s only, never from user input.
+
+mod atomic;
+mod config_file;
+mod error;
+mod roster;
+mod workspace;
+mod writer;
+
+pub use config_file::{ROSTER_FILE_NAME, include_roster};
+pub use error::ProvisioningError;
+pub use roster::{AgentEntry, Roster, is_managed_agent_id, tool_policy};
+pub use workspace::{TEMPLATE_FILES, Workspaces};
+pub use writer::{RosterChange, RosterWriter};

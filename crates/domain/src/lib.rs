@@ -5,11 +5,14 @@
 //! async runtime, web framework or database, and depends on no other HeyClaw
 //! crate — `cargo xtask ci` enforces that.
 
+mod actions;
 mod credentials;
 mod email;
 mod ids;
 mod plan;
+mod voice;
 
+pub use actions::{Action, ParsedReply, extract_actions};
 pub use credentials::{
     MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, NameError, PasswordError,
     check_new_password, clean_name, is_plausible_password,
@@ -17,3 +20,4 @@ pub use credentials::{
 pub use email::{Email, EmailError};
 pub use ids::{AgentId, UserId};
 pub use plan::{Plan, PlanLimits, UnknownPlan};
+pub use voice::{UnknownVoice, Voice};

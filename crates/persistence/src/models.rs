@@ -127,3 +127,33 @@ pub struct Profile {
     pub usage_today: DailyUsage,
     pub usage_date: NaiveDate,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::chat_sessions, check_for_backend(diesel::pg::Pg))]
+pub struct ChatSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::chat_messages, check_for_backend(diesel::pg::Pg))]
+pub struct ChatMessage {
+    pub id: i64,
+    pub position: i32,
+    pub client_id: Option<String>,
+    pub role: String,
+    pub content: String,
+    pub is_voice: bool,
+}
+
+/// A message as written: `client_id` is the client's own id, kept verbatim.
+#[derive(Debug, Clone)]
+pub struct NewChatMessage {
+    pub client_id: Option<String>,
+    pub role: String,
+    pub content: String,
+    pub is_voice: bool,
+}

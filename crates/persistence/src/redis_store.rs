@@ -188,3 +188,89 @@ impl RedisStore {
         Ok(())
     }
 }
+
+/// The answer of a quota reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Reserved; the counter now stands at this total.
+    Granted { total: u64 },
+    /// Refused: the reservation would pass the limit; the counter stays at `total`.
+    Refused { total: u64 },
+    /// Redis has no counter for this key (new day, or Redis lost it): call
+    /// again with the durable count as `seed`.
+    NeedsSeed,
+}
+
+/// Check-and-increment in one step inside Redis, so concurrent requests can
+/// never reserve past the limit. A missing counter is seeded (SET NX) from
+/// the durable count the caller read from Postgres.
+static RESERVE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local current = redis.call('GET', KEYS[1])
+if not current then
+  if ARGV[4] == '' then return {-1, 0} end
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3], 'NX')
+  current = redis.call('GET', KEYS[1])
+end
+current = tonumber(current)
+local amount = tonumber(ARGV[2])
+if current + amount > tonumber(ARGV[1]) then return {0, current} end
+return {1, redis.call('INCRBY', KEYS[1], amount)}
+",
+    )
+});
+
+/// Gives back a reservation, never going below zero or creating a key.
+static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current <= 0 then return 0 end
+local amount = math.min(current, tonumber(ARGV[1]))
+return redis.call('DECRBY', KEYS[1], amount)
+",
+    )
+});
+
+impl RedisStore {
+    /// Reserves `amount` units of the counter `logical_key` if that keeps it
+    /// at or under `limit`. `ttl` bounds the counter's life (a day and a bit).
+    pub async fn reserve(
+        &self,
+        logical_key: &str,
+        amount: u64,
+        limit: u64,
+        ttl: Duration,
+        seed: Option<u64>,
+    ) -> Result<Reservation, PersistenceError> {
+        let mut conn = self.connection().await?;
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let seed = seed.map(|s| s.to_string()).unwrap_or_default();
+        let (outcome, total): (i64, i64) = RESERVE
+            .key(self.key(logical_key))
+            .arg(limit)
+            .arg(amount)
+            .arg(millis)
+            .arg(seed)
+            .invoke_async(&mut conn)
+            .await?;
+        let total = u64::try_from(total).unwrap_or(0);
+        Ok(match outcome {
+            1 => Reservation::Granted { total },
+            0 => Reservation::Refused { total },
+            _ => Reservation::NeedsSeed,
+        })
+    }
+
+    /// Returns `amount` reserved units (a failed call is not charged).
+    pub async fn release(&self, logical_key: &str, amount: u64) -> Result<(), PersistenceError> {
+        let mut conn = self.connection().await?;
+        let _: i64 = RELEASE
+            .key(self.key(logical_key))
+            .arg(amount)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+}

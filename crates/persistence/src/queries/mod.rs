@@ -2,6 +2,9 @@
 //! the transaction it runs in.
 
 pub mod accounts;
+pub mod assistants;
+pub mod chat;
 pub mod password_resets;
 pub mod profile;
 pub mod refresh_tokens;
+pub mod usage;

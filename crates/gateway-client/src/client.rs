@@ -1,0 +1,286 @@
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+use reqwest::{StatusCode, header};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    GatewayError,
+    wire::{Chunk, Completion, CompletionRequest, ErrorEnvelope, Message, ModelList},
+};
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub base_url: String,
+    pub token: SecretString,
+    pub connect_timeout: Duration,
+    /// The longest a whole non-streaming turn, or a pause between two
+    /// streamed chunks, may take.
+    pub request_timeout: Duration,
+}
+
+/// One chat turn for one agent.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatRequest<'a> {
+    pub agent_id: &'a str,
+    /// The conversation key: the same key continues the same gateway
+    /// session; the gateway keeps the transcript, so only the new turn is sent.
+    pub session: &'a str,
+    pub text: &'a str,
+}
+
+/// Text deltas of a streamed reply, in order.
+pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, GatewayError>> + Send>>;
+
+/// A pooled client for one gateway. Cheap to clone; build it once.
+#[derive(Clone)]
+pub struct GatewayClient {
+    http: reqwest::Client,
+    base_url: Arc<str>,
+    token: SecretString,
+    request_timeout: Duration,
+}
+
+const AGENT_HEADER: &str = "x-openclaw-agent-id";
+
+impl GatewayClient {
+    pub fn new(config: GatewayConfig) -> Result<Self, GatewayError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|err| GatewayError::Unavailable(format!("building the HTTP client: {err}")))?;
+        Ok(Self {
+            http,
+            base_url: config.base_url.trim_end_matches('/').into(),
+            token: config.token,
+            request_timeout: config.request_timeout,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A complete reply. The gateway's transient `500` is retried once.
+    pub async fn chat(&self, request: ChatRequest<'_>) -> Result<String, GatewayError> {
+        match self.chat_once(request).await {
+            Err(err) if err.is_transient() => {
+                tracing::debug!(
+                    agent = request.agent_id,
+                    "transient gateway error; retrying once"
+                );
+                self.chat_once(request).await
+            }
+            other => other,
+        }
+    }
+
+    async fn chat_once(&self, request: ChatRequest<'_>) -> Result<String, GatewayError> {
+        let response = self
+            .completion(request, false)
+            .timeout(self.request_timeout)
+            .send()
+            .await?;
+        let response = check(response, request.agent_id).await?;
+        let completion: Completion =
+            response
+                .json()
+                .await
+                .map_err(|err| GatewayError::Upstream {
+                    status: 200,
+                    message: format!("unreadable completion: {err}"),
+                })?;
+        completion
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|choice| choice.message)
+            .and_then(|message| message.content)
+            .ok_or_else(|| GatewayError::Upstream {
+                status: 200,
+                message: "completion without content".to_owned(),
+            })
+    }
+
+    /// A streamed reply. The request is retried once on the transient `500`
+    /// before any text has arrived; a failure mid-stream ends the stream with
+    /// an error item.
+    pub async fn chat_stream(&self, request: ChatRequest<'_>) -> Result<TextStream, GatewayError> {
+        let response = match self.start_stream(request).await {
+            Err(err) if err.is_transient() => self.start_stream(request).await?,
+            other => other?,
+        };
+        let events = response.bytes_stream().eventsource();
+        let agent = request.agent_id.to_owned();
+        let steps = events.map(move |event| match event {
+            Err(err) => Step::Failed(GatewayError::Upstream {
+                status: 200,
+                message: format!("broken event stream from agent {agent}: {err}"),
+            }),
+            Ok(event) => Step::from_data(&event.data),
+        });
+        let deltas = futures_util::stream::unfold(Some(Box::pin(steps)), |state| async move {
+            let mut steps = state?;
+            loop {
+                match steps.next().await {
+                    Some(Step::Text(text)) => return Some((Ok(text), Some(steps))),
+                    Some(Step::Skip) => continue,
+                    Some(Step::Done) => return None,
+                    Some(Step::Failed(err)) => return Some((Err(err), None)),
+                    None => {
+                        let err = GatewayError::Upstream {
+                            status: 200,
+                            message: "the reply stream ended before [DONE]".to_owned(),
+                        };
+                        return Some((Err(err), None));
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(deltas))
+    }
+
+    async fn start_stream(
+        &self,
+        request: ChatRequest<'_>,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let response = self.completion(request, true).send().await?;
+        check(response, request.agent_id).await
+    }
+
+    fn completion(&self, request: ChatRequest<'_>, stream: bool) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(self.token.expose_secret())
+            .header(AGENT_HEADER, request.agent_id)
+            .json(&CompletionRequest {
+                model: "openclaw",
+                messages: [Message {
+                    role: "user",
+                    content: request.text,
+                }],
+                user: request.session,
+                stream,
+            })
+    }
+
+    /// The model ids the gateway serves (`GET /v1/models`).
+    pub async fn model_ids(&self) -> Result<Vec<String>, GatewayError> {
+        let response = self
+            .http
+            .get(self.url("/v1/models"))
+            .bearer_auth(self.token.expose_secret())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?;
+        let response = check(response, "").await?;
+        let list: ModelList = response
+            .json()
+            .await
+            .map_err(|err| GatewayError::Upstream {
+                status: 200,
+                message: format!("unreadable model list: {err}"),
+            })?;
+        Ok(list.data.into_iter().map(|model| model.id).collect())
+    }
+
+    /// Liveness of the gateway process (`GET /health`, unauthenticated).
+    pub async fn health(&self, timeout: Duration) -> Result<(), GatewayError> {
+        let response = self
+            .http
+            .get(self.url("/health"))
+            .timeout(timeout)
+            .send()
+            .await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(GatewayError::Unavailable(format!(
+                "health answered {}",
+                response.status()
+            )))
+        }
+    }
+}
+
+/// Maps a non-success response to a typed error.
+async fn check(
+    response: reqwest::Response,
+    agent_id: &str,
+) -> Result<reqwest::Response, GatewayError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let text = response.text().await.unwrap_or_default();
+    let message = if is_json {
+        serde_json::from_str::<ErrorEnvelope>(&text)
+            .map(|envelope| envelope.error.message)
+            .unwrap_or(text)
+    } else {
+        text
+    };
+    Err(match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => GatewayError::Unauthorized,
+        StatusCode::BAD_REQUEST if message.contains("Unknown agent") => {
+            GatewayError::UnknownAgent(agent_id.to_owned())
+        }
+        StatusCode::NOT_FOUND => GatewayError::Unavailable(format!(
+            "endpoint not found (is chatCompletions enabled?): {message}"
+        )),
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+            GatewayError::Unavailable(format!("{status}: {message}"))
+        }
+        _ => GatewayError::Upstream {
+            status: status.as_u16(),
+            message,
+        },
+    })
+}
+
+/// What one server-sent event means for the reply.
+enum Step {
+    Text(String),
+    /// A chunk without text (role announcement, finish reason).
+    Skip,
+    /// The `[DONE]` sentinel.
+    Done,
+    /// An error chunk or a broken stream: the reply ends here.
+    Failed(GatewayError),
+}
+
+impl Step {
+    fn from_data(data: &str) -> Self {
+        if data.trim() == "[DONE]" {
+            return Step::Done;
+        }
+        match serde_json::from_str::<Chunk>(data) {
+            Ok(Chunk {
+                error: Some(error), ..
+            }) => Step::Failed(GatewayError::Upstream {
+                status: 200,
+                message: error.message,
+            }),
+            Ok(chunk) => chunk
+                .choices
+                .into_iter()
+                .next()
+                .and_then(|choice| choice.delta)
+                .and_then(|delta| delta.content)
+                .filter(|text| !text.is_empty())
+                .map_or(Step::Skip, Step::Text),
+            Err(err) => Step::Failed(GatewayError::Upstream {
+                status: 200,
+                message: format!("unreadable chunk: {err}"),
+            }),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+/// What went wrong talking to the gateway, in the terms callers act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The gateway refused our token: a configuration error, not the user's.
+    #[error("the gateway rejected the API's token")]
+    Unauthorized,
+    /// The gateway does not (yet) know this agent.
+    #[error("the gateway does not know agent {0}")]
+    UnknownAgent(String),
+    /// Could not connect, or the gateway said it is not ready.
+    #[error("the gateway is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the gateway did not answer in time")]
+    Timeout,
+    /// Anything else the gateway (or the model behind it) failed with.
+    #[error("the gateway failed: {status} {message}")]
+    Upstream { status: u16, message: String },
+}
+
+impl GatewayError {
+    /// Worth one more try: the gateway's transient `500 internal error`.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self, GatewayError::Upstream { status: 500, .. })
+    }
+}
+
+impl From<reqwest::Error> for GatewayError {
+    fn from(err: reqwest::Error) -> Self {
+        if err.is_timeout() {
+            GatewayError::Timeout
+        } else if err.is_connect() {
+            GatewayError::Unavailable(err.to_string())
+        } else {
+            GatewayError::Upstream {
+                status: err.status().map_or(0, |s| s.as_u16()),
+                message: err.to_string(),
+            }
+        }
+    }
+}

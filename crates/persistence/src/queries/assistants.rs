@@ -1,0 +1,157 @@
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::{
+    PersistenceError,
+    models::{Assistant, PlanLimitsRow},
+    schema::{assistants, plan_limits, subscriptions, users},
+};
+
+pub const STATUS_PROVISIONING: &str = "provisioning";
+pub const STATUS_ACTIVE: &str = "active";
+pub const STATUS_HIBERNATED: &str = "hibernated";
+pub const STATUS_FAILED: &str = "failed";
+
+pub async fn for_user(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> Result<Option<Assistant>, PersistenceError> {
+    Ok(assistants::table
+        .filter(assistants::user_id.eq(user_id))
+        .select(Assistant::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// What the message path needs in one round trip: the user's assistant,
+/// their plan's name and its limits.
+pub async fn with_plan(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> Result<Option<(Assistant, String, PlanLimitsRow)>, PersistenceError> {
+    Ok(assistants::table
+        .inner_join(subscriptions::table.on(subscriptions::user_id.eq(assistants::user_id)))
+        .inner_join(plan_limits::table.on(plan_limits::plan.eq(subscriptions::plan)))
+        .filter(assistants::user_id.eq(user_id))
+        .select((
+            Assistant::as_select(),
+            subscriptions::plan,
+            PlanLimitsRow::as_select(),
+        ))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// An agent that belongs in a gateway's roster, with what its workspace needs.
+#[derive(Debug, Clone, Queryable)]
+pub struct RosterMember {
+    pub user_id: Uuid,
+    pub agent_id: String,
+    pub user_name: Option<String>,
+    pub model: String,
+    pub status: String,
+}
+
+/// Every agent of `gateway_id` that should be in its roster: active ones and
+/// those still being provisioned (hibernated agents are left out).
+pub async fn roster(
+    conn: &mut AsyncPgConnection,
+    gateway_id: &str,
+) -> Result<Vec<RosterMember>, PersistenceError> {
+    Ok(assistants::table
+        .inner_join(users::table)
+        .filter(assistants::gateway_id.eq(gateway_id))
+        .filter(assistants::status.eq_any([STATUS_ACTIVE, STATUS_PROVISIONING, STATUS_FAILED]))
+        .select((
+            assistants::user_id,
+            assistants::agent_id,
+            users::name,
+            assistants::model,
+            assistants::status,
+        ))
+        .order(assistants::created_at.asc())
+        .load(conn)
+        .await?)
+}
+
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    status: &str,
+) -> Result<bool, PersistenceError> {
+    Ok(
+        diesel::update(assistants::table.filter(assistants::user_id.eq(user_id)))
+            .set(assistants::status.eq(status))
+            .execute(conn)
+            .await?
+            == 1,
+    )
+}
+
+/// Marks agents active once they are in the roster.
+pub async fn mark_active(
+    conn: &mut AsyncPgConnection,
+    user_ids: &[Uuid],
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::update(
+        assistants::table
+            .filter(assistants::user_id.eq_any(user_ids))
+            .filter(assistants::status.ne(STATUS_ACTIVE)),
+    )
+    .set(assistants::status.eq(STATUS_ACTIVE))
+    .execute(conn)
+    .await?)
+}
+
+pub async fn update_personality(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    display_name: Option<&str>,
+    voice: Option<&str>,
+) -> Result<bool, PersistenceError> {
+    let target = assistants::table.filter(assistants::user_id.eq(user_id));
+    let updated = match (display_name, voice) {
+        (Some(name), Some(voice)) => {
+            diesel::update(target)
+                .set((
+                    assistants::display_name.eq(name),
+                    assistants::voice.eq(voice),
+                ))
+                .execute(conn)
+                .await?
+        }
+        (Some(name), None) => {
+            diesel::update(target)
+                .set(assistants::display_name.eq(name))
+                .execute(conn)
+                .await?
+        }
+        (None, Some(voice)) => {
+            diesel::update(target)
+                .set(assistants::voice.eq(voice))
+                .execute(conn)
+                .await?
+        }
+        (None, None) => 0,
+    };
+    Ok(updated == 1)
+}
+
+/// Counts one answered turn.
+pub async fn record_turn(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> Result<(), PersistenceError> {
+    diesel::update(assistants::table.filter(assistants::user_id.eq(user_id)))
+        .set((
+            assistants::message_count.eq(assistants::message_count + 1),
+            assistants::last_active_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
