@@ -74,6 +74,13 @@ pub struct GatewaySettings {
     pub container_name: String,
     pub reload: GatewayReload,
     pub request_timeout: Duration,
+    /// This gateway's shard id (`assistants.gateway_id`).
+    pub gateway_id: String,
+    /// How long a brand-new user's first message waits for the gateway to
+    /// apply their agent.
+    pub readiness_timeout: Duration,
+    /// Quiet period before a restart when `GATEWAY_RELOAD=restart`.
+    pub restart_debounce: Duration,
 }
 
 #[derive(Debug)]
@@ -205,6 +212,11 @@ impl Settings {
                 },
                 request_timeout: env
                     .duration_or("OPENCLAW_REQUEST_TIMEOUT", Duration::from_secs(120))?,
+                gateway_id: env.string_or("GATEWAY_ID", "default"),
+                readiness_timeout: env
+                    .duration_or("AGENT_READINESS_TIMEOUT", Duration::from_secs(10))?,
+                restart_debounce: env
+                    .duration_or("GATEWAY_RESTART_DEBOUNCE", Duration::from_secs(3))?,
             },
             providers: ProviderSettings {
                 openai_base_url: env.url_or(

@@ -3,16 +3,20 @@ use std::{
     sync::Arc,
 };
 
+use heyclaw_agent_provisioning::{ContainerRestarter, Reload, Workspaces};
 use heyclaw_app::{
     accounts::{Accounts, AccountsConfig},
+    agents::{Agents, AgentsConfig},
+    chat::Chats,
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
-    provisioning::DatabaseOnlyAgents,
+    messaging::Messaging,
 };
+use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
 use heyclaw_http::{AppState, Server, ServerHandle};
 use heyclaw_persistence::{PersistenceError, RedisStore};
 use secrecy::ExposeSecret;
 
-use crate::Settings;
+use crate::{Settings, settings::GatewayReload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -29,6 +33,8 @@ pub enum StartupError {
     Migrations(PersistenceError),
     #[error("SMTP settings: {0}")]
     Mail(String),
+    #[error("agent provisioning: {0}")]
+    Agents(String),
 }
 
 /// A built, bound, not yet running server.
@@ -60,6 +66,15 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
+        let agents = agents(settings, pg.clone())?;
+        // The database is the source of truth for the roster: rebuild it in
+        // the background so start-up is not held up by a large roster.
+        let reconciling = agents.clone();
+        tokio::spawn(async move {
+            if let Err(err) = reconciling.reconcile().await {
+                tracing::error!(error = %err, "start-up reconcile failed; agents are provisioned on demand");
+            }
+        });
         let accounts = Accounts::new(
             pg.clone(),
             redis.clone(),
@@ -72,9 +87,12 @@ impl Application {
                 limits: settings.auth.limits,
             },
             mailer(settings)?,
-            Arc::new(DatabaseOnlyAgents),
+            Arc::new(agents.clone()),
         );
         let state = AppState {
+            messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone()),
+            chats: Chats::new(pg.clone()),
+            agents: agents.clone(),
             pg,
             redis,
             accounts,
@@ -128,4 +146,36 @@ fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
     })
     .map_err(|err| StartupError::Mail(err.to_string()))?;
     Ok(Arc::new(mailer))
+}
+
+fn agents(settings: &Settings, pg: heyclaw_persistence::PgPool) -> Result<Agents, StartupError> {
+    let gateway = &settings.gateway;
+    let workspaces = Workspaces::load(&gateway.workspaces_dir, &gateway.templates_dir)
+        .map_err(|err| StartupError::Agents(format!("{err} (TEMPLATES_DIR)")))?;
+    let client = GatewayClient::new(GatewayConfig {
+        base_url: gateway.url.clone(),
+        token: gateway.token.clone(),
+        connect_timeout: std::time::Duration::from_secs(3),
+        request_timeout: gateway.request_timeout,
+    })
+    .map_err(|err| StartupError::Agents(err.to_string()))?;
+    let reload = match gateway.reload {
+        GatewayReload::Hot => Reload::Hot,
+        GatewayReload::Restart => Reload::Restart(
+            ContainerRestarter::docker(gateway.container_name.clone(), gateway.restart_debounce)
+                .map_err(|err| StartupError::Agents(format!("GATEWAY_RELOAD=restart: {err}")))?,
+        ),
+    };
+    Ok(Agents::new(
+        pg,
+        workspaces,
+        client,
+        reload,
+        AgentsConfig {
+            gateway_id: gateway.gateway_id.clone(),
+            config_path: gateway.config_path.clone(),
+            gateway_workspaces_dir: gateway.gateway_workspaces_dir.clone(),
+            readiness_timeout: gateway.readiness_timeout,
+        },
+    ))
 }

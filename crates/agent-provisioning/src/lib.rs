@@ -9,12 +9,14 @@
 mod atomic;
 mod config_file;
 mod error;
+mod reload;
 mod roster;
 mod workspace;
 mod writer;
 
 pub use config_file::{ROSTER_FILE_NAME, include_roster};
 pub use error::ProvisioningError;
+pub use reload::{ContainerRestarter, Reload};
 pub use roster::{AgentEntry, Roster, is_managed_agent_id, tool_policy};
 pub use workspace::{TEMPLATE_FILES, Workspaces};
 pub use writer::{RosterChange, RosterWriter};

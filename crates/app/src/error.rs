@@ -29,6 +29,15 @@ pub enum AppError {
     NotFound(&'static str),
     #[error(transparent)]
     Storage(#[from] PersistenceError),
+    /// The gateway could not be reached or is not serving; try again later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The gateway did not answer in time.
+    #[error("Your assistant took too long to answer. Please try again.")]
+    GatewayTimeout,
+    /// The gateway (or the model behind it) failed.
+    #[error("Your assistant could not answer right now. Please try again.")]
+    GatewayFailed,
     /// A bug or an impossible state; details go to the log, not the client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -6,10 +6,14 @@
 //! `heyclaw-http` maps [`AppError`] to status codes in one place.
 
 pub mod accounts;
+pub mod agents;
 pub mod auth;
+pub mod chat;
 mod error;
 pub mod mail;
+pub mod messaging;
 pub mod profile;
 pub mod provisioning;
+pub mod quota;
 
 pub use error::AppError;

@@ -135,6 +135,19 @@ impl From<AppError> for ApiError {
                 .with_retry_after(retry_after),
             AppError::NotFound(message) => Self::not_found(message),
             AppError::Storage(err) => err.into(),
+            AppError::Unavailable(message) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "agent_unavailable",
+                message,
+            ),
+            AppError::GatewayTimeout => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "agent_timeout",
+                err.to_string(),
+            ),
+            AppError::GatewayFailed => {
+                Self::new(StatusCode::BAD_GATEWAY, "agent_failed", err.to_string())
+            }
             AppError::Internal(cause) => Self::internal(&cause),
         }
     }

@@ -8,7 +8,7 @@ use actix_web::{
     middleware::{Next, from_fn},
     web,
 };
-use heyclaw_app::accounts::Accounts;
+use heyclaw_app::{accounts::Accounts, agents::Agents, chat::Chats, messaging::Messaging};
 use heyclaw_persistence::{PgPool, RedisStore};
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -22,6 +22,9 @@ pub struct AppState {
     pub pg: PgPool,
     pub redis: RedisStore,
     pub accounts: Accounts,
+    pub agents: Agents,
+    pub messaging: Messaging,
+    pub chats: Chats,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (only behind a
     /// reverse proxy that sets them).
     pub trust_proxy_headers: bool,
@@ -58,6 +61,8 @@ pub fn serve(
             .configure(routes::health::configure)
             .configure(routes::auth::configure)
             .configure(routes::user::configure)
+            .configure(routes::agent::configure)
+            .configure(routes::chat::configure)
             .default_service(web::to(unknown_route))
             .wrap(from_fn(echo_request_id))
             .wrap(TracingLogger::default())

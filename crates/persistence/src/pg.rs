@@ -8,6 +8,8 @@ use diesel_async::{
 use crate::PersistenceError;
 
 pub type PgPool = Pool<AsyncPgConnection>;
+/// A connection checked out of the pool.
+pub type PooledPg = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
 
 #[derive(Debug, Clone)]
 pub struct PgPoolSettings {

@@ -16,14 +16,19 @@
 )]
 
 mod database;
+mod gateway;
 mod smtp;
 
-use std::time::Duration;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use heyclaw_api::{Application, Env, Settings};
 use heyclaw_persistence::{RedisPoolSettings, RedisStore};
 
 pub use database::TestDatabase;
+pub use gateway::{GatewayStandIn, RecordedTurn};
 pub use smtp::{CapturedMail, SmtpStandIn};
 
 pub fn admin_database_url() -> String {
@@ -41,7 +46,60 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDatabase,
     pub redis: RedisStore,
+    pub gateway: GatewayStandIn,
+    /// This test's config and workspace directories.
+    pub dirs: TestDirs,
     handle: heyclaw_api::ServerHandle,
+    vars: Vec<(String, String)>,
+}
+
+/// A test's own gateway config and workspaces directories, removed on drop.
+pub struct TestDirs {
+    pub root: PathBuf,
+    pub config_path: PathBuf,
+    pub roster_path: PathBuf,
+    pub workspaces: PathBuf,
+}
+
+impl TestDirs {
+    fn create() -> Self {
+        let root =
+            std::env::temp_dir().join(format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple()));
+        let config = root.join("config");
+        let workspaces = root.join("workspaces");
+        std::fs::create_dir_all(&config).expect("config dir");
+        std::fs::create_dir_all(&workspaces).expect("workspaces dir");
+        Self {
+            config_path: config.join("openclaw.json"),
+            roster_path: config.join("heyclaw-agents.json"),
+            workspaces,
+            root,
+        }
+    }
+
+    /// The roster file as JSON (empty object when missing).
+    pub fn roster(&self) -> serde_json::Map<String, serde_json::Value> {
+        std::fs::read_to_string(&self.roster_path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TestDirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The gateway token `TestApp` configures on both sides.
+pub const TEST_GATEWAY_TOKEN: &str = "test-gateway-token-0123456789";
+
+fn templates_dir() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../templates")
+        .to_string_lossy()
+        .into_owned()
 }
 
 impl TestApp {
@@ -61,6 +119,8 @@ impl TestApp {
 
     pub async fn spawn_with_env(overrides: Vec<(String, String)>) -> Self {
         let db = TestDatabase::create().await;
+        let dirs = TestDirs::create();
+        let gateway = GatewayStandIn::start(TEST_GATEWAY_TOKEN, dirs.roster_path.clone()).await;
         let prefix = format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple());
         let mut vars: Vec<(String, String)> = vec![
             ("HOST".into(), "127.0.0.1".into()),
@@ -76,17 +136,30 @@ impl TestApp {
                 "JWT_SECRET".into(),
                 "test-jwt-secret-0123456789abcdef0123456789".into(),
             ),
+            ("OPENCLAW_GATEWAY_TOKEN".into(), TEST_GATEWAY_TOKEN.into()),
+            ("OPENCLAW_GATEWAY_URL".into(), gateway.url.clone()),
             (
-                "OPENCLAW_GATEWAY_TOKEN".into(),
-                "test-gateway-token-0123456789".into(),
+                "OPENCLAW_CONFIG_PATH".into(),
+                dirs.config_path.to_string_lossy().into_owned(),
             ),
+            (
+                "WORKSPACES_DIR".into(),
+                dirs.workspaces.to_string_lossy().into_owned(),
+            ),
+            (
+                "GATEWAY_WORKSPACES_DIR".into(),
+                dirs.workspaces.to_string_lossy().into_owned(),
+            ),
+            ("TEMPLATES_DIR".into(), templates_dir()),
+            ("AGENT_READINESS_TIMEOUT".into(), "5s".into()),
             ("LOG_FORMAT".into(), "json".into()),
         ];
         for (key, value) in overrides {
             vars.retain(|(k, _)| *k != key);
             vars.push((key, value));
         }
-        let settings = Settings::from_env(&Env::from_pairs(vars)).expect("test settings are valid");
+        let settings =
+            Settings::from_env(&Env::from_pairs(vars.clone())).expect("test settings are valid");
         let app = Application::build(&settings)
             .await
             .expect("the server starts");
@@ -108,8 +181,26 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             redis,
+            gateway,
+            dirs,
             handle,
+            vars,
         }
+    }
+
+    /// Stops the server and starts a new one on the same database, Redis
+    /// keyspace and directories (start-up runs reconcile again). The new
+    /// server listens on a new port; `address` follows it.
+    pub async fn restart(&mut self) {
+        self.handle.stop(true).await;
+        let settings = Settings::from_env(&Env::from_pairs(self.vars.clone()))
+            .expect("test settings are valid");
+        let app = Application::build(&settings)
+            .await
+            .expect("the server restarts");
+        self.address = format!("http://127.0.0.1:{}", app.port());
+        self.handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -178,6 +269,7 @@ impl TestApp {
     /// dropped when `self.db` drops.
     pub async fn shutdown(self) {
         self.handle.stop(true).await;
+        self.gateway.stop().await;
         self.redis
             .delete_keyspace()
             .await

@@ -7,6 +7,7 @@
     reason = "helpers outside #[test] fail loudly too"
 )]
 
+mod agents;
 mod auth;
 mod bad_input;
 mod errors;

@@ -65,6 +65,8 @@ async fn start_server(
         .open(log)
         .unwrap();
     let err = out.try_clone().unwrap();
+    // Gateway files go beside the log, in the test's own directory.
+    let dirs = log.with_extension("d");
     let mut command = server_command();
     command
         .stdout(out)
@@ -76,7 +78,14 @@ async fn start_server(
         .env("OPENCLAW_GATEWAY_TOKEN", "y".repeat(20))
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
-        .env("HTTP_WORKERS", "1");
+        .env("HTTP_WORKERS", "1")
+        .env("OPENCLAW_CONFIG_PATH", dirs.join("config/openclaw.json"))
+        .env("WORKSPACES_DIR", dirs.join("workspaces"))
+        .env("GATEWAY_WORKSPACES_DIR", dirs.join("workspaces"))
+        .env(
+            "TEMPLATES_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../templates"),
+        );
     for (key, value) in extra {
         command.env(key, value);
     }

@@ -1,3 +1,5 @@
+pub mod agent;
 pub mod auth;
+pub mod chat;
 pub mod health;
 pub mod user;

@@ -52,6 +52,7 @@ pub struct RosterMember {
     pub user_id: Uuid,
     pub agent_id: String,
     pub user_name: Option<String>,
+    pub display_name: String,
     pub model: String,
     pub status: String,
 }
@@ -70,6 +71,7 @@ pub async fn roster(
             assistants::user_id,
             assistants::agent_id,
             users::name,
+            assistants::display_name,
             assistants::model,
             assistants::status,
         ))

@@ -9,6 +9,9 @@ use crate::{
     transaction,
 };
 
+/// The title of a session created by the server or by `POST /chat/sessions`.
+pub const NEW_SESSION_TITLE: &str = "New Chat";
+
 diesel::define_sql_function!(fn now() -> diesel::sql_types::Timestamptz);
 diesel::define_sql_function!(fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt));
 

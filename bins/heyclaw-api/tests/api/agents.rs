@@ -1,0 +1,564 @@
+//! Agents and messaging against the gateway stand-in over real HTTP:
+//! provisioning, the message path, atomic daily limits, refunds on gateway
+//! failure, unknown-agent recovery, reconcile, status and personality.
+
+use std::time::Duration;
+
+use diesel::{QueryableByName, sql_types::BigInt};
+use diesel_async::RunQueryDsl;
+use heyclaw_test_support::{TestApp, json_body};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let mut conn = app.db.connect().await;
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n
+}
+
+struct User {
+    id: String,
+    token: String,
+}
+
+async fn sign_up(app: &TestApp, email: &str) -> User {
+    let body = app.signup(email, "testpass123").await;
+    User {
+        id: body["user"]["id"].as_str().unwrap().to_owned(),
+        token: body["access_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn message(app: &TestApp, user: &User, text: &str) -> reqwest::Response {
+    app.request(
+        Method::POST,
+        "/agent/message",
+        Some(&user.token),
+        Some(&json!({ "text": text })),
+    )
+    .await
+}
+
+async fn used_today(app: &TestApp, user: &User) -> Value {
+    let me = json_body(
+        app.request(Method::GET, "/user/me", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    me["usage"]["textMessages"].clone()
+}
+
+#[tokio::test]
+async fn signup_provisions_workspace_and_roster_entry_with_a_locked_down_tool_policy() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "ann@example.com").await;
+    let agent = format!("agent-{}", user.id);
+
+    let roster = app.dirs.roster();
+    let entry = &roster[&agent];
+    let workspace = app.dirs.workspaces.join(&agent);
+    assert_eq!(entry["workspace"], workspace.to_string_lossy().as_ref());
+    assert_eq!(entry["model"]["primary"], "openai-custom/gpt-5-nano");
+    assert_eq!(entry["tools"]["fs"]["workspaceOnly"], true);
+    let denied: Vec<&str> = entry["tools"]["deny"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for tool in [
+        "group:runtime",
+        "exec",
+        "process",
+        "gateway",
+        "cron",
+        "browser",
+        "nodes",
+        "sessions_spawn",
+        "sessions_send",
+    ] {
+        assert!(denied.contains(&tool), "{tool} is not denied");
+    }
+    for file in ["SOUL.md", "AGENTS.md", "MEMORY.md", "USER.md"] {
+        assert!(workspace.join(file).exists(), "{file}");
+    }
+    assert!(
+        std::fs::read_to_string(workspace.join("USER.md"))
+            .unwrap()
+            .contains("Test User")
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM assistants WHERE status = 'active'"
+        )
+        .await,
+        1
+    );
+
+    let status = json_body(
+        app.request(Method::GET, "/agent/status", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status,
+        json!({"agentStatus": "running", "agentId": agent, "displayName": "Test User", "voice": "nova", "messageCount": 0})
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_reaches_the_users_agent_and_counts_once() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "ben@example.com").await;
+    let response = message(&app, &user, "Hello, what can you help me with?").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-ratelimit-plan"], "free");
+    assert_eq!(response.headers()["x-ratelimit-text-remaining"], "49");
+    assert_eq!(
+        json_body(response).await,
+        json!({
+            "response": "echo[1]: Hello, what can you help me with?",
+            "actions": [],
+            "usage": {"messagesUsed": 1, "messagesLimit": 50}
+        })
+    );
+    let turns = app.gateway.turns();
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].agent, format!("agent-{}", user.id));
+    assert!(
+        turns[0].user.as_deref().unwrap().contains(&user.id),
+        "a stable per-user session key"
+    );
+
+    // The second message continues the same gateway session.
+    let second = json_body(message(&app, &user, "And then?").await).await;
+    assert_eq!(second["response"], "echo[2]: And then?");
+    assert_eq!(second["usage"]["messagesUsed"], 2);
+    assert_eq!(used_today(&app, &user).await, 2);
+    let status = json_body(
+        app.request(Method::GET, "/agent/status", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status["messageCount"], 2);
+
+    // Both turns are written through to the chat history.
+    let recent = json_body(
+        app.request(Method::GET, "/chat/recent", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    let contents: Vec<&str> = recent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        [
+            "Hello, what can you help me with?",
+            "echo[1]: Hello, what can you help me with?",
+            "And then?",
+            "echo[2]: And then?"
+        ]
+    );
+    assert_eq!(recent["source"], "session");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn action_markers_are_stripped_and_returned() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "cat@example.com").await;
+    app.gateway
+        .reply_with("Sure, I'll remind you. <!--action:reminder|600|Tea|Your tea is ready-->");
+    let body = json_body(message(&app, &user, "Remind me about tea in 10 minutes").await).await;
+    assert_eq!(body["response"], "Sure, I'll remind you.");
+    assert_eq!(
+        body["actions"],
+        json!([{"type": "reminder", "params": ["600", "Tea", "Your tea is ready"]}])
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn blank_and_oversized_messages_are_400() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "dan@example.com").await;
+    for body in [json!({}), json!({"text": ""}), json!({"text": "   \n"})] {
+        let response = app
+            .request(
+                Method::POST,
+                "/agent/message",
+                Some(&user.token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(response.status(), 400);
+        assert_eq!(
+            json_body(response).await["message"],
+            "Message text is required"
+        );
+    }
+    let response = message(&app, &user, &"x".repeat(8001)).await;
+    assert_eq!(response.status(), 400);
+    let response = app
+        .request(
+            Method::POST,
+            "/agent/message",
+            Some(&user.token),
+            Some(&json!({"text": 42})),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(app.gateway.turns().is_empty());
+    assert_eq!(used_today(&app, &user).await, 0);
+    let unauthenticated = app
+        .post_json("/agent/message", &json!({"text": "hi"}))
+        .await;
+    assert_eq!(unauthenticated.status(), 401);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn eighty_concurrent_messages_at_a_limit_of_fifty_let_exactly_fifty_through() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "eve@example.com").await;
+    // Slow answers keep many requests in flight at once.
+    app.gateway.set_delay(Duration::from_millis(50));
+    let body = json!({"text": "hi"});
+    let requests = (0..80).map(|_| {
+        app.request(
+            Method::POST,
+            "/agent/message",
+            Some(&user.token),
+            Some(&body),
+        )
+    });
+    let responses = futures_util::future::join_all(requests).await;
+    let mut ok = 0;
+    let mut limited = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                limited += 1;
+                assert!(response.headers().contains_key("retry-after"));
+                let body = json_body(response).await;
+                assert_eq!(
+                    body["message"],
+                    "Daily message limit reached. Upgrade your plan."
+                );
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((ok, limited), (50, 30));
+    assert!(
+        app.gateway.max_in_flight() > 1,
+        "requests really ran concurrently"
+    );
+    assert_eq!(
+        app.gateway.turns().len(),
+        50,
+        "refused requests never reached the gateway"
+    );
+    assert_eq!(used_today(&app, &user).await, 50);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM usage_log WHERE kind = 'text_message'"
+        )
+        .await,
+        50
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_transient_gateway_500_is_retried_once() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "fay@example.com").await;
+    app.gateway.fail_next(1);
+    let response = message(&app, &user, "hi").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.gateway.turns().len(), 2);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_gateway_call_is_502_and_not_charged() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "gus@example.com").await;
+    app.gateway.fail_next(2);
+    let response = message(&app, &user, "hi").await;
+    assert_eq!(response.status(), 502);
+    let body = json_body(response).await;
+    assert_eq!(body["code"], "agent_failed");
+    assert_eq!(used_today(&app, &user).await, 0);
+    let next = json_body(message(&app, &user, "again").await).await;
+    assert_eq!(
+        next["usage"]["messagesUsed"], 1,
+        "the failed call gave its unit back"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_gateway_timeout_is_504_and_not_charged() {
+    let app = TestApp::spawn_with(&[("OPENCLAW_REQUEST_TIMEOUT", "1s")]).await;
+    let user = sign_up(&app, "hal@example.com").await;
+    app.gateway.set_delay(Duration::from_secs(3));
+    let response = message(&app, &user, "hi").await;
+    assert_eq!(response.status(), 504);
+    assert_eq!(json_body(response).await["code"], "agent_timeout");
+    app.gateway.set_delay(Duration::ZERO);
+    let next = json_body(message(&app, &user, "again").await).await;
+    assert_eq!(next["usage"]["messagesUsed"], 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_gateway_is_503_and_not_charged() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "ida@example.com").await;
+    app.gateway.stop().await;
+    let response = message(&app, &user, "hi").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(used_today(&app, &user).await, 0);
+    let health = json_body(
+        app.request(Method::GET, "/agent/health", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(health, json!({"healthy": false, "reason": "unreachable"}));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn agent_health_reports_a_live_gateway() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "jon@example.com").await;
+    let health = json_body(
+        app.request(Method::GET, "/agent/health", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(health, json!({"healthy": true}));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_brand_new_agent_not_yet_applied_makes_the_first_message_wait_not_fail() {
+    let app = TestApp::spawn().await;
+    app.gateway.set_apply_delay(Duration::from_millis(1500));
+    let user = sign_up(&app, "kim@example.com").await;
+    let response = message(&app, &user, "first words").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_body(response).await["usage"]["messagesUsed"], 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_agent_lost_from_the_roster_is_provisioned_again_on_its_next_message() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "lou@example.com").await;
+    std::fs::remove_file(&app.dirs.roster_path).unwrap();
+    let response = message(&app, &user, "are you there?").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        app.dirs
+            .roster()
+            .contains_key(&format!("agent-{}", user.id))
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_signups_give_a_hundred_roster_entries() {
+    let app = TestApp::spawn().await;
+    let app_ref = &app;
+    let signups = (0..100).map(|i| async move {
+        let body = json!({"email": format!("crowd{i}@example.com"), "password": "testpass123"});
+        app_ref
+            .post_json("/auth/signup", &body)
+            .await
+            .status()
+            .as_u16()
+    });
+    let statuses = futures_util::future::join_all(signups).await;
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let roster = app.dirs.roster();
+    assert_eq!(roster.len(), 100);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM assistants WHERE status = 'active'"
+        )
+        .await,
+        100
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn reconcile_rebuilds_a_deleted_roster_from_the_database() {
+    let mut app = TestApp::spawn().await;
+    let mut users = Vec::new();
+    for i in 0..5 {
+        users.push(sign_up(&app, &format!("rec{i}@example.com")).await);
+    }
+    // An operator's own agent in the roster survives reconcile.
+    let mut roster = app.dirs.roster();
+    roster.insert("main".into(), json!({"workspace": "/srv/main"}));
+    std::fs::write(&app.dirs.roster_path, serde_json::to_vec(&roster).unwrap()).unwrap();
+    std::fs::remove_file(&app.dirs.roster_path).unwrap();
+    std::fs::write(
+        &app.dirs.roster_path,
+        serde_json::to_vec(&json!({"main": {"workspace": "/srv/main"}})).unwrap(),
+    )
+    .unwrap();
+
+    app.restart().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.dirs.roster().len() < 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reconcile did not rebuild the roster"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let roster = app.dirs.roster();
+    assert!(roster.contains_key("main"));
+    for user in &users {
+        assert!(roster.contains_key(&format!("agent-{}", user.id)));
+        let response = message(&app, user, "still there?").await;
+        assert_eq!(response.status(), 200);
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn reconcile_makes_openclaw_json_include_the_roster_and_keeps_its_other_keys() {
+    let mut app = TestApp::spawn().await;
+    let user = sign_up(&app, "ned@example.com").await;
+    let captured =
+        include_str!("../../../../crates/agent-provisioning/tests/fixtures/openclaw-2026.9.6.json");
+    std::fs::write(&app.dirs.config_path, captured).unwrap();
+    app.restart().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&app.dirs.config_path).unwrap()).unwrap();
+        if config["agents"]["entries"] == json!({"$include": "./heyclaw-agents.json"}) {
+            assert_eq!(config["agents"]["ownership"], "explicit");
+            assert_eq!(
+                config["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"],
+                true
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "openclaw.json was not rewritten"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let roster = app.dirs.roster();
+    assert!(
+        roster.contains_key("agent-a"),
+        "the inline agent was adopted into the roster"
+    );
+    assert!(roster.contains_key(&format!("agent-{}", user.id)));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn personality_is_validated_and_shows_up_everywhere() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "ola@example.com").await;
+    let patch = async |body: Value| {
+        app.request(
+            Method::PATCH,
+            "/agent/personality",
+            Some(&user.token),
+            Some(&body),
+        )
+        .await
+    };
+    for (body, message) in [
+        (json!({}), "No updates provided"),
+        (json!({"voice": "robot"}), "Unknown voice"),
+        (
+            json!({"displayName": "   "}),
+            "Display name cannot be empty",
+        ),
+        (json!({"displayName": "x".repeat(101)}), "at most 100"),
+    ] {
+        let response = patch(body.clone()).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let error = json_body(response).await;
+        assert!(
+            error["message"].as_str().unwrap().contains(message),
+            "{body}: {error}"
+        );
+    }
+    let response = patch(json!({"displayName": " Jarvis ", "voice": "Shimmer"})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_body(response).await, json!({"message": "Updated"}));
+    let status = json_body(
+        app.request(Method::GET, "/agent/status", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status["displayName"].as_str(), status["voice"].as_str()),
+        (Some("Jarvis"), Some("shimmer"))
+    );
+    let me = json_body(
+        app.request(Method::GET, "/user/me", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(me["agent"]["displayName"], "Jarvis");
+    assert_eq!(me["agent"]["voice"], "shimmer");
+    let response = patch(json!({"voice": "onyx"})).await;
+    assert_eq!(response.status(), 200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleting_the_account_removes_the_agent_entry_and_workspace() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "pia@example.com").await;
+    let other = sign_up(&app, "quin@example.com").await;
+    let agent = format!("agent-{}", user.id);
+    assert!(app.dirs.workspaces.join(&agent).exists());
+    let response = app
+        .request(Method::DELETE, "/user/me", Some(&user.token), None)
+        .await;
+    assert_eq!(response.status(), 200);
+    let roster = app.dirs.roster();
+    assert!(!roster.contains_key(&agent));
+    assert!(roster.contains_key(&format!("agent-{}", other.id)));
+    assert!(!app.dirs.workspaces.join(&agent).exists());
+    assert!(
+        app.dirs
+            .workspaces
+            .join(format!("agent-{}", other.id))
+            .exists()
+    );
+    app.shutdown().await;
+}

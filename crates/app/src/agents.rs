@@ -1,0 +1,328 @@
+//! Users' agents: provisioning (workspace → roster entry → row marked
+//! active), removal, readiness on the gateway, reconcile from the database,
+//! status, personality and gateway health.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use heyclaw_agent_provisioning::{
+    AgentEntry, ROSTER_FILE_NAME, Reload, RosterChange, RosterWriter, Workspaces, include_roster,
+};
+use heyclaw_domain::{AgentId, UserId, Voice, clean_name};
+use heyclaw_gateway_client::GatewayClient;
+use heyclaw_persistence::{
+    PersistenceError, PgPool,
+    models::Assistant,
+    queries::assistants::{self, STATUS_ACTIVE},
+};
+
+use crate::{
+    AppError,
+    provisioning::{AgentLifecycle, ProvisioningError},
+};
+
+#[derive(Debug, Clone)]
+pub struct AgentsConfig {
+    /// The gateway shard this API serves (`assistants.gateway_id`).
+    pub gateway_id: String,
+    /// `openclaw.json`, as the API sees it. The roster lives beside it.
+    pub config_path: PathBuf,
+    /// Where the gateway sees the workspaces directory.
+    pub gateway_workspaces_dir: PathBuf,
+    /// How long a first message waits for the gateway to apply a new agent.
+    pub readiness_timeout: Duration,
+}
+
+/// What `GET /agent/status` reports.
+#[derive(Debug, Clone)]
+pub struct AgentStatus {
+    pub assistant: Assistant,
+    /// In the gateway's roster file right now.
+    pub in_roster: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub agents: usize,
+    pub adopted: usize,
+}
+
+#[derive(Clone)]
+pub struct Agents {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pg: PgPool,
+    writer: RosterWriter,
+    workspaces: Workspaces,
+    gateway: GatewayClient,
+    reload: Reload,
+    config: AgentsConfig,
+}
+
+impl Agents {
+    /// Starts the roster writer for the roster file beside `config_path`.
+    pub fn new(
+        pg: PgPool,
+        workspaces: Workspaces,
+        gateway: GatewayClient,
+        reload: Reload,
+        config: AgentsConfig,
+    ) -> Self {
+        let roster_path = config.config_path.parent().map_or_else(
+            || PathBuf::from(ROSTER_FILE_NAME),
+            |dir| dir.join(ROSTER_FILE_NAME),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                writer: RosterWriter::start(roster_path),
+                pg,
+                workspaces,
+                gateway,
+                reload,
+                config,
+            }),
+        }
+    }
+
+    pub fn gateway(&self) -> &GatewayClient {
+        &self.inner.gateway
+    }
+
+    pub fn roster_path(&self) -> &std::path::Path {
+        self.inner.writer.path()
+    }
+
+    fn entry(&self, agent: &AgentId, display_name: &str, model: &str) -> AgentEntry {
+        AgentEntry {
+            id: agent.clone(),
+            name: display_name.to_owned(),
+            workspace: self
+                .inner
+                .config
+                .gateway_workspaces_dir
+                .join(agent.as_str())
+                .to_string_lossy()
+                .into_owned(),
+            model: model.to_owned(),
+        }
+    }
+
+    async fn assistant_of(&self, user: UserId) -> Result<Assistant, AppError> {
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        assistants::for_user(&mut conn, user.0)
+            .await?
+            .ok_or(AppError::NotFound("No assistant for this account"))
+    }
+
+    /// Workspace, then roster entry, then the row marked active: each step
+    /// idempotent, so running it again finishes whatever a crash left.
+    pub async fn provision_user(
+        &self,
+        user: UserId,
+        user_name: Option<&str>,
+    ) -> Result<(), AppError> {
+        let assistant = self.assistant_of(user).await?;
+        let agent = AgentId::for_user(user);
+        self.inner
+            .workspaces
+            .ensure(&agent, user_name)
+            .await
+            .map_err(|err| AppError::Internal(err.to_string()))?;
+        self.inner
+            .writer
+            .apply(vec![RosterChange::Upsert(self.entry(
+                &agent,
+                &assistant.display_name,
+                &assistant.model,
+            ))])
+            .await
+            .map_err(|err| AppError::Internal(err.to_string()))?;
+        self.inner.reload.after_roster_change();
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        assistants::mark_active(&mut conn, &[user.0]).await?;
+        tracing::info!(%agent, "agent provisioned");
+        Ok(())
+    }
+
+    /// Provisions the agent unless its row already says it is active.
+    pub async fn ensure_provisioned(
+        &self,
+        assistant: &Assistant,
+        user_name: Option<&str>,
+    ) -> Result<(), AppError> {
+        if assistant.status == STATUS_ACTIVE {
+            return Ok(());
+        }
+        self.provision_user(UserId(assistant.user_id), user_name)
+            .await
+    }
+
+    /// Waits until the gateway serves `agent` (it lists `openclaw/<id>` in
+    /// `/v1/models` once a roster change is applied). False on timeout.
+    pub async fn wait_until_served(&self, agent: &AgentId) -> bool {
+        let wanted = format!("openclaw/{agent}");
+        let deadline = tokio::time::Instant::now() + self.inner.config.readiness_timeout;
+        loop {
+            match self.inner.gateway.model_ids().await {
+                Ok(ids) if ids.iter().any(|id| *id == wanted) => return true,
+                Ok(_) => {}
+                Err(err) => tracing::debug!(error = %err, "readiness poll failed"),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Rebuilds every managed roster entry of this gateway from the
+    /// assistants table (and makes sure openclaw.json includes the roster):
+    /// deleting the config files loses no agent.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, AppError> {
+        let config_path = self.inner.config.config_path.clone();
+        let adopted = tokio::task::spawn_blocking(move || include_roster(&config_path))
+            .await
+            .map_err(|err| AppError::Internal(err.to_string()))?
+            .map_err(|err| AppError::Internal(err.to_string()))?
+            .unwrap_or_default();
+        let adopted_count = adopted.len();
+        let members = {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            assistants::roster(&mut conn, &self.inner.config.gateway_id).await?
+        };
+        let mut entries = Vec::with_capacity(members.len());
+        let mut user_ids = Vec::with_capacity(members.len());
+        for member in &members {
+            let agent = AgentId::for_user(UserId(member.user_id));
+            if agent.as_str() != member.agent_id {
+                tracing::warn!(agent_id = %member.agent_id, "assistant row has a foreign agent id; skipped");
+                continue;
+            }
+            self.inner
+                .workspaces
+                .ensure(&agent, member.user_name.as_deref())
+                .await
+                .map_err(|err| AppError::Internal(err.to_string()))?;
+            entries.push(self.entry(&agent, &member.display_name, &member.model));
+            user_ids.push(member.user_id);
+        }
+        let agents = entries.len();
+        let mut changes = vec![RosterChange::ReplaceManaged(entries)];
+        if !adopted.is_empty() {
+            changes.insert(0, RosterChange::Adopt(adopted));
+        }
+        self.inner
+            .writer
+            .apply(changes)
+            .await
+            .map_err(|err| AppError::Internal(err.to_string()))?;
+        self.inner.reload.after_roster_change();
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        assistants::mark_active(&mut conn, &user_ids).await?;
+        tracing::info!(agents, adopted = adopted_count, "roster reconciled");
+        Ok(ReconcileReport {
+            agents,
+            adopted: adopted_count,
+        })
+    }
+
+    pub async fn status(&self, user: UserId) -> Result<Option<AgentStatus>, AppError> {
+        let assistant = {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            assistants::for_user(&mut conn, user.0).await?
+        };
+        let Some(assistant) = assistant else {
+            return Ok(None);
+        };
+        let in_roster = self
+            .inner
+            .writer
+            .read()
+            .await
+            .map(|roster| roster.contains(&assistant.agent_id))
+            .unwrap_or(false);
+        Ok(Some(AgentStatus {
+            assistant,
+            in_roster,
+        }))
+    }
+
+    /// Changes the display name and/or voice. At least one must be given.
+    pub async fn update_personality(
+        &self,
+        user: UserId,
+        display_name: Option<&str>,
+        voice: Option<&str>,
+    ) -> Result<(), AppError> {
+        if display_name.is_none() && voice.is_none() {
+            return Err(AppError::invalid("No updates provided"));
+        }
+        let display_name = match display_name {
+            Some(raw) => Some(
+                clean_name(Some(raw))
+                    .map_err(|err| {
+                        AppError::invalid(err.to_string().replace("Name", "Display name"))
+                    })?
+                    .ok_or_else(|| AppError::invalid("Display name cannot be empty"))?,
+            ),
+            None => None,
+        };
+        let voice = match voice {
+            Some(raw) => Some(
+                raw.parse::<Voice>()
+                    .map_err(|err| AppError::invalid(err.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let updated = assistants::update_personality(
+            &mut conn,
+            user.0,
+            display_name.as_deref(),
+            voice.map(Voice::as_str),
+        )
+        .await?;
+        if updated {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("No assistant for this account"))
+        }
+    }
+
+    /// Whether the gateway process answers (`GET /health`, 5 s).
+    pub async fn gateway_healthy(&self) -> bool {
+        self.inner
+            .gateway
+            .health(Duration::from_secs(5))
+            .await
+            .is_ok()
+    }
+}
+
+#[async_trait]
+impl AgentLifecycle for Agents {
+    async fn provision(&self, user: UserId, name: Option<&str>) -> Result<(), ProvisioningError> {
+        self.provision_user(user, name)
+            .await
+            .map_err(|err| ProvisioningError(err.to_string()))
+    }
+
+    async fn deprovision(&self, user: UserId) -> Result<(), ProvisioningError> {
+        let agent = AgentId::for_user(user);
+        self.inner
+            .writer
+            .apply(vec![RosterChange::Remove(agent.clone())])
+            .await
+            .map_err(|err| ProvisioningError(err.to_string()))?;
+        self.inner.reload.after_roster_change();
+        self.inner
+            .workspaces
+            .remove(&agent)
+            .await
+            .map_err(|err| ProvisioningError(err.to_string()))?;
+        tracing::info!(%agent, "agent removed");
+        Ok(())
+    }
+}

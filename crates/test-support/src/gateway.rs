@@ -1,0 +1,259 @@
+//! A local stand-in for the OpenClaw gateway, reached over real HTTP. It
+//! speaks the OpenAI chat-completions wire format (JSON and SSE), checks the
+//! bearer token, answers `Unknown agent` for agents not in the roster file
+//! (read from disk like the real gateway, with an optional apply delay that
+//! mimics hot reload), lists applied agents in `/v1/models`, keeps a
+//! transcript per session, and can be told to fail or stall.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct RecordedTurn {
+    pub agent: String,
+    pub user: Option<String>,
+    pub text: String,
+    pub stream: bool,
+}
+
+struct State {
+    token: String,
+    roster_path: PathBuf,
+    apply_delay: Mutex<Duration>,
+    delay: Mutex<Duration>,
+    fail_next: AtomicUsize,
+    reply_override: Mutex<Option<String>>,
+    turns: Mutex<Vec<RecordedTurn>>,
+    transcripts: Mutex<HashMap<(String, String), usize>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+#[derive(Clone)]
+pub struct GatewayStandIn {
+    pub url: String,
+    state: Arc<State>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl GatewayStandIn {
+    pub async fn start(token: &str, roster_path: PathBuf) -> Self {
+        let state = Arc::new(State {
+            token: token.to_owned(),
+            roster_path,
+            apply_delay: Mutex::new(Duration::ZERO),
+            delay: Mutex::new(Duration::ZERO),
+            fail_next: AtomicUsize::new(0),
+            reply_override: Mutex::new(None),
+            turns: Mutex::default(),
+            transcripts: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        });
+        let data = web::Data::from(Arc::clone(&state));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway stand-in");
+        let port = listener.local_addr().expect("local addr").port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/v1/chat/completions", web::post().to(completions))
+                .route("/v1/models", web::get().to(models))
+                .route("/health", web::get().to(health))
+        })
+        .workers(2)
+        .listen(listener)
+        .expect("listen")
+        .disable_signals()
+        .shutdown_timeout(1)
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+            handle,
+        }
+    }
+
+    /// The next `n` chat requests fail with the gateway's transient 500.
+    pub fn fail_next(&self, n: usize) {
+        self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Every chat request waits this long before answering.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.state.delay.lock().expect("lock") = delay;
+    }
+
+    /// A roster change is "applied" this long after the file was written.
+    pub fn set_apply_delay(&self, delay: Duration) {
+        *self.state.apply_delay.lock().expect("lock") = delay;
+    }
+
+    /// Answer with this text instead of the echo.
+    pub fn reply_with(&self, text: &str) {
+        *self.state.reply_override.lock().expect("lock") = Some(text.to_owned());
+    }
+
+    pub fn turns(&self) -> Vec<RecordedTurn> {
+        self.state.turns.lock().expect("lock").clone()
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+impl State {
+    fn applied_agents(&self) -> Vec<String> {
+        let Ok(metadata) = std::fs::metadata(&self.roster_path) else {
+            return Vec::new();
+        };
+        let written = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let apply_delay = *self.apply_delay.lock().expect("lock");
+        if written.elapsed().unwrap_or_default() < apply_delay {
+            return Vec::new();
+        }
+        std::fs::read_to_string(&self.roster_path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Map<String, Value>>(&text).ok())
+            .map(|roster| roster.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn authorized(&self, req: &HttpRequest) -> bool {
+        req.headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == format!("Bearer {}", self.token))
+    }
+}
+
+fn error(status: u16, message: &str, kind: &str) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+        .json(json!({"error": {"message": message, "type": kind}}))
+}
+
+async fn completions(
+    state: web::Data<State>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    if !state.authorized(&req) {
+        return error(401, "Unauthorized", "unauthorized");
+    }
+    let agent = req
+        .headers()
+        .get("x-openclaw-agent-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            body["model"]
+                .as_str()
+                .and_then(|m| m.strip_prefix("openclaw/"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    if !state.applied_agents().contains(&agent) {
+        return error(
+            400,
+            &format!("Unknown agent '{agent}'."),
+            "invalid_request_error",
+        );
+    }
+    let text = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let user = body["user"].as_str().map(str::to_owned);
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    state.turns.lock().expect("lock").push(RecordedTurn {
+        agent: agent.clone(),
+        user: user.clone(),
+        text: text.clone(),
+        stream,
+    });
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let delay = *state.delay.lock().expect("lock");
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    if state
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return error(500, "internal error", "api_error");
+    }
+    // Without `user` every call is a new session, as on the real gateway.
+    let turn = match &user {
+        Some(user) => {
+            let mut transcripts = state.transcripts.lock().expect("lock");
+            let count = transcripts
+                .entry((agent.clone(), user.clone()))
+                .or_default();
+            *count += 1;
+            *count
+        }
+        None => 1,
+    };
+    let reply = state
+        .reply_override
+        .lock()
+        .expect("lock")
+        .clone()
+        .unwrap_or_else(|| format!("echo[{turn}]: {text}"));
+    if stream {
+        let mut events = vec![json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})];
+        for word in reply.split_inclusive(' ') {
+            events.push(json!({"choices": [{"index": 0, "delta": {"content": word}}]}));
+        }
+        let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        body.push_str("data: [DONE]\n\n");
+        return HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .body(body);
+    }
+    HttpResponse::Ok().json(json!({
+        "id": "chatcmpl-standin",
+        "object": "chat.completion",
+        "model": "openclaw",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]
+    }))
+}
+
+async fn models(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
+    if !state.authorized(&req) {
+        return error(401, "Unauthorized", "unauthorized");
+    }
+    let mut data = vec![json!({"id": "openclaw", "object": "model"})];
+    data.extend(
+        state
+            .applied_agents()
+            .into_iter()
+            .map(|id| json!({"id": format!("openclaw/{id}"), "object": "model"})),
+    );
+    HttpResponse::Ok().json(json!({"object": "list", "data": data}))
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"ok": true, "status": "live"}))
+}
