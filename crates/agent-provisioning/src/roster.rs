@@ -33,12 +33,16 @@ impl AgentEntry {
 }
 
 /// The tool policy every user agent gets. One gateway is one trust domain,
-/// so each agent is confined: no shell or process control, no gateway or
-/// config control, no scheduling, browser, device nodes or session
-/// spawning/sending to other agents, and file tools only inside its own
-/// workspace.
+/// so each agent is confined to an explicit allow-list — file tools, inside
+/// its own workspace only. A deny-list alone is not enough: tools reached
+/// through the gateway's deferred catalog (`tool_search`/`tool_call`, e.g.
+/// `terminal`) slip past it, and new gateway versions add tools. The deny
+/// list stays as a second fence naming what must never run: shell and
+/// process control, gateway/config control, scheduling, browser, device
+/// nodes, and spawning or messaging other agents' sessions.
 pub fn tool_policy() -> Value {
     json!({
+        "allow": ["read", "write", "edit", "ls"],
         "deny": [
             "group:runtime",
             "group:automation",
@@ -53,7 +57,8 @@ pub fn tool_policy() -> Value {
             "sessions_spawn",
             "sessions_send"
         ],
-        "fs": { "workspaceOnly": true }
+        "fs": { "workspaceOnly": true },
+        "exec": { "security": "deny" }
     })
 }
 

@@ -166,7 +166,7 @@ impl Agents {
         let deadline = tokio::time::Instant::now() + self.inner.config.readiness_timeout;
         loop {
             match self.inner.gateway.model_ids().await {
-                Ok(ids) if ids.iter().any(|id| *id == wanted) => return true,
+                Ok(ids) if ids.contains(&wanted) => return true,
                 Ok(_) => {}
                 Err(err) => tracing::debug!(error = %err, "readiness poll failed"),
             }

@@ -157,7 +157,9 @@ impl GatewayClient {
             .bearer_auth(self.token.expose_secret())
             .header(AGENT_HEADER, request.agent_id)
             .json(&CompletionRequest {
-                model: "openclaw",
+                // With several agents the bare `openclaw` model is ambiguous
+                // to the gateway; name the agent in the model too.
+                model: &format!("openclaw/{}", request.agent_id),
                 messages: [Message {
                     role: "user",
                     content: request.text,

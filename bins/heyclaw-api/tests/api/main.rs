@@ -10,7 +10,9 @@
 mod agents;
 mod auth;
 mod bad_input;
+mod chat;
 mod errors;
+mod gateway_client;
 mod health;
 mod process;
 mod provisioning;
