@@ -1,6 +1,7 @@
 //! `cargo xtask`: HeyClaw's developer and operator tasks, in Rust so they run
 //! wherever cargo does.
 
+mod bench;
 mod ci;
 mod db;
 mod dev;
@@ -36,6 +37,11 @@ enum Command {
     SchemaCheck,
     /// Everything CI runs: fmt, clippy, deny, layering, schema drift, tests.
     Ci,
+    /// Benchmarks that print figures (they never fail on time).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +66,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Layering => layering::run(),
         Command::SchemaCheck => schema::run(),
         Command::Ci => ci::run(),
+        Command::Bench { command } => bench::run(command),
     }
 }
 
@@ -75,6 +82,12 @@ pub fn random_hex(bytes: usize) -> String {
 pub fn repo_root() -> std::path::PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Where cargo puts build outputs.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), std::path::PathBuf::from)
 }
 
 /// Runs a command in the repository root, failing if it fails.

@@ -10,6 +10,7 @@ use heyclaw_app::{
     chat::Chats,
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
     messaging::Messaging,
+    recorder::{RecorderTask, TurnRecorder},
 };
 use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
 use heyclaw_http::{AppState, Server, ServerHandle};
@@ -41,6 +42,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    recorder: RecorderTask,
 }
 
 impl Application {
@@ -67,6 +69,7 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
         let agents = agents(settings, pg.clone())?;
+        let (recorder, recorder_task) = TurnRecorder::start(pg.clone());
         // The database is the source of truth for the roster: rebuild it in
         // the background so start-up is not held up by a large roster.
         let reconciling = agents.clone();
@@ -90,7 +93,7 @@ impl Application {
             Arc::new(agents.clone()),
         );
         let state = AppState {
-            messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone()),
+            messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone(), recorder),
             chats: Chats::new(pg.clone()),
             agents: agents.clone(),
             pg,
@@ -100,7 +103,11 @@ impl Application {
         };
         let server = heyclaw_http::serve(listener, state, &settings.http)
             .map_err(|source| StartupError::Bind { addr, source })?;
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            recorder: recorder_task,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -114,8 +121,13 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT (or [`ServerHandle::stop`]), then lets
     /// in-flight requests finish within the shutdown timeout.
+    /// Answered turns still queued for recording are written before it returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.recorder
+            .finish(std::time::Duration::from_secs(10))
+            .await;
+        served
     }
 }
 

@@ -15,5 +15,6 @@ pub mod messaging;
 pub mod profile;
 pub mod provisioning;
 pub mod quota;
+pub mod recorder;
 
 pub use error::AppError;

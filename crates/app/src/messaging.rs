@@ -7,10 +7,13 @@ use heyclaw_gateway_client::{ChatRequest, GatewayError};
 use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore,
     models::NewChatMessage,
-    queries::{accounts, assistants, chat, usage},
+    queries::{
+        accounts, assistants,
+        turns::{TurnRecord, TurnUsage},
+    },
 };
 
-use crate::{AppError, agents::Agents, quota};
+use crate::{AppError, agents::Agents, quota, recorder::TurnRecorder};
 
 /// Longest message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 8000;
@@ -29,6 +32,7 @@ pub struct Messaging {
     pg: PgPool,
     redis: RedisStore,
     agents: Agents,
+    recorder: TurnRecorder,
 }
 
 /// The gateway session of a user's conversation: the same key continues
@@ -38,8 +42,13 @@ pub fn session_key(user: UserId) -> String {
 }
 
 impl Messaging {
-    pub fn new(pg: PgPool, redis: RedisStore, agents: Agents) -> Self {
-        Self { pg, redis, agents }
+    pub fn new(pg: PgPool, redis: RedisStore, agents: Agents, recorder: TurnRecorder) -> Self {
+        Self {
+            pg,
+            redis,
+            agents,
+            recorder,
+        }
     }
 
     pub async fn send(&self, user: UserId, text: &str) -> Result<Reply, AppError> {
@@ -69,7 +78,7 @@ impl Messaging {
             }
         };
         let parsed = extract_actions(&reply);
-        self.record(user, reservation.day, text, &parsed.text).await;
+        self.record(user, reservation.day, text, &parsed.text);
         Ok(Reply {
             response: parsed.text,
             actions: parsed.actions,
@@ -137,39 +146,23 @@ impl Messaging {
             })
     }
 
-    /// Records an answered turn: the durable usage count, the assistant's
-    /// counters, and the two messages in the user's latest chat session.
-    /// The reply is already owed to the user, so a failure here is logged,
-    /// not returned.
-    async fn record(&self, user: UserId, day: chrono::NaiveDate, text: &str, reply: &str) {
-        let result: Result<(), PersistenceError> = async {
-            let mut conn = self.pg.get().await?;
-            heyclaw_persistence::transaction(&mut conn, async |conn| {
-                usage::add_text_message(conn, user.0, day).await?;
-                assistants::record_turn(conn, user.0).await
-            })
-            .await?;
-            let turn = [
-                NewChatMessage {
-                    client_id: None,
-                    role: "user".to_owned(),
-                    content: text.to_owned(),
-                    is_voice: false,
-                },
-                NewChatMessage {
-                    client_id: None,
-                    role: "assistant".to_owned(),
-                    content: reply.to_owned(),
-                    is_voice: false,
-                },
-            ];
-            chat::append_to_latest(&mut conn, user.0, chat::NEW_SESSION_TITLE, &turn).await?;
-            Ok(())
-        }
-        .await;
-        if let Err(err) = result {
-            tracing::error!(%user, error = %err, "recording an answered message failed");
-        }
+    /// Queues the answered turn for recording (see [`crate::recorder`]).
+    fn record(&self, user: UserId, day: chrono::NaiveDate, text: &str, reply: &str) {
+        let message = |role: &str, content: &str| NewChatMessage {
+            client_id: None,
+            role: role.to_owned(),
+            content: content.to_owned(),
+            is_voice: false,
+        };
+        self.recorder.record(TurnRecord {
+            user_id: user.0,
+            day,
+            usage: TurnUsage {
+                text_messages: 1,
+                ..TurnUsage::default()
+            },
+            messages: vec![message("user", text), message("assistant", reply)],
+        });
     }
 }
 

@@ -2,14 +2,25 @@
 
 use chrono::Utc;
 use heyclaw_domain::UserId;
-use heyclaw_persistence::{PersistenceError, PgPool, models::Profile, queries::profile};
+use heyclaw_persistence::{
+    PersistenceError, PgPool, RedisStore, models::Profile, queries::profile,
+};
 
-use crate::AppError;
+use crate::{AppError, quota};
 
 /// The profile with today's usage. Days are UTC days: usage resets at 00:00 UTC.
-pub async fn load(pg: &PgPool, user: UserId) -> Result<Profile, AppError> {
+///
+/// Answered turns reach Postgres a moment after the reply (see
+/// [`crate::recorder`]); Redis's counter is never behind, so today's text
+/// messages are the larger of the two.
+pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profile, AppError> {
     let mut conn = pg.get().await.map_err(PersistenceError::from)?;
-    profile::load(&mut conn, user.0, Utc::now().date_naive())
+    let mut profile = profile::load(&mut conn, user.0, Utc::now().date_naive())
         .await?
-        .ok_or(AppError::NotFound("User not found"))
+        .ok_or(AppError::NotFound("User not found"))?;
+    if let Some(live) = quota::text_used_today(redis, user).await? {
+        let live = i32::try_from(live).unwrap_or(i32::MAX);
+        profile.usage_today.text_messages = profile.usage_today.text_messages.max(live);
+    }
+    Ok(profile)
 }

@@ -81,6 +81,12 @@ pub async fn reserve_text(
     }
 }
 
+/// Today's text messages as Redis counts them (answered and in flight),
+/// if Redis has a counter for today.
+pub async fn text_used_today(redis: &RedisStore, user: UserId) -> Result<Option<u64>, AppError> {
+    Ok(redis.counter(&text_key(user, today())).await?)
+}
+
 impl TextReservation {
     /// Gives the unit back: the work it reserved for did not happen.
     pub async fn release(self, redis: &RedisStore) {

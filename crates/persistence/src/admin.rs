@@ -88,6 +88,11 @@ pub async fn rename_database(
     Ok(())
 }
 
+/// Runs one SQL statement of tooling's own (never user input).
+pub async fn execute(conn: &mut AsyncPgConnection, sql: &str) -> Result<usize, PersistenceError> {
+    Ok(diesel::sql_query(sql).execute(conn).await?)
+}
+
 /// The database name of a `postgres://…/name?params` URL.
 pub fn database_name(url: &str) -> Option<&str> {
     let without_query = url.split('?').next()?;

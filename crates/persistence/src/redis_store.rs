@@ -263,6 +263,15 @@ impl RedisStore {
         })
     }
 
+    /// The current value of a counter, if it exists.
+    pub async fn counter(&self, logical_key: &str) -> Result<Option<u64>, PersistenceError> {
+        let mut conn = self.connection().await?;
+        Ok(redis::cmd("GET")
+            .arg(self.key(logical_key))
+            .query_async(&mut conn)
+            .await?)
+    }
+
     /// Returns `amount` reserved units (a failed call is not charged).
     pub async fn release(&self, logical_key: &str, amount: u64) -> Result<(), PersistenceError> {
         let mut conn = self.connection().await?;

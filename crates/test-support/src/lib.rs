@@ -277,6 +277,23 @@ impl TestApp {
     }
 }
 
+/// Polls `check` until it holds, failing after five seconds. For state that
+/// follows a response shortly (answered turns are recorded write-behind).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Reads a response as JSON, asserting the content type says so.
 pub async fn json_body(response: reqwest::Response) -> serde_json::Value {
     let content_type = response

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use diesel::{QueryableByName, sql_types::BigInt};
 use diesel_async::RunQueryDsl;
-use heyclaw_test_support::{TestApp, json_body};
+use heyclaw_test_support::{TestApp, eventually, json_body};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -146,35 +146,38 @@ async fn a_message_reaches_the_users_agent_and_counts_once() {
     assert_eq!(second["response"], "echo[2]: And then?");
     assert_eq!(second["usage"]["messagesUsed"], 2);
     assert_eq!(used_today(&app, &user).await, 2);
-    let status = json_body(
-        app.request(Method::GET, "/agent/status", Some(&user.token), None)
-            .await,
-    )
+    eventually("the turns are counted on the assistant", async || {
+        let status = json_body(
+            app.request(Method::GET, "/agent/status", Some(&user.token), None)
+                .await,
+        )
+        .await;
+        status["messageCount"] == 2
+    })
     .await;
-    assert_eq!(status["messageCount"], 2);
 
-    // Both turns are written through to the chat history.
-    let recent = json_body(
-        app.request(Method::GET, "/chat/recent", Some(&user.token), None)
-            .await,
-    )
+    // Both turns are written through to the chat history, in order.
+    let expected = json!([
+        "Hello, what can you help me with?",
+        "echo[1]: Hello, what can you help me with?",
+        "And then?",
+        "echo[2]: And then?"
+    ]);
+    eventually("the turns are in the chat history", async || {
+        let recent = json_body(
+            app.request(Method::GET, "/chat/recent", Some(&user.token), None)
+                .await,
+        )
+        .await;
+        let contents: Vec<Value> = recent["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].clone())
+            .collect();
+        recent["source"] == "session" && Value::Array(contents) == expected
+    })
     .await;
-    let contents: Vec<&str> = recent["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        contents,
-        [
-            "Hello, what can you help me with?",
-            "echo[1]: Hello, what can you help me with?",
-            "And then?",
-            "echo[2]: And then?"
-        ]
-    );
-    assert_eq!(recent["source"], "session");
     app.shutdown().await;
 }
 
@@ -276,12 +279,12 @@ async fn eighty_concurrent_messages_at_a_limit_of_fifty_let_exactly_fifty_throug
         "refused requests never reached the gateway"
     );
     assert_eq!(used_today(&app, &user).await, 50);
+    eventually("fifty turns are recorded", async || {
+        count(&app, "SELECT coalesce(sum(amount), 0)::bigint AS n FROM usage_log WHERE kind = 'text_message'").await == 50
+    })
+    .await;
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) AS n FROM usage_log WHERE kind = 'text_message'"
-        )
-        .await,
+        count(&app, "SELECT text_messages::bigint AS n FROM daily_usage").await,
         50
     );
     app.shutdown().await;

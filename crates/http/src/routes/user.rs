@@ -50,7 +50,7 @@ struct Limits {
 
 #[get("/me")]
 async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let profile = heyclaw_app::profile::load(&state.pg, user.0.user_id).await?;
+    let profile = heyclaw_app::profile::load(&state.pg, &state.redis, user.0.user_id).await?;
     let usage = profile.usage_today;
     Ok(HttpResponse::Ok().json(Me {
         id: profile.user.id,

@@ -202,8 +202,7 @@ pub async fn recent_messages(
 }
 
 /// Appends a conversation turn to the user's most recent session, creating
-/// one (titled `new_title`) if they have none. Turns of one user are
-/// serialised by an advisory lock so positions never collide.
+/// one (titled `new_title`) if they have none, in its own transaction.
 pub async fn append_to_latest(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -211,32 +210,44 @@ pub async fn append_to_latest(
     messages: &[NewChatMessage],
 ) -> Result<Uuid, PersistenceError> {
     transaction(conn, async |conn| {
-        let lock_key = i64::from_be_bytes(user_id.as_bytes()[..8].try_into().unwrap_or_default());
-        diesel::select(pg_advisory_xact_lock(lock_key))
-            .execute(conn)
-            .await?;
-        let latest = chat_sessions::table
-            .filter(chat_sessions::user_id.eq(user_id))
-            .order(chat_sessions::updated_at.desc())
-            .select(chat_sessions::id)
-            .first::<Uuid>(conn)
-            .await
-            .optional()?;
-        let session_id = match latest {
-            Some(id) => id,
-            None => create_session(conn, user_id, new_title).await?.id,
-        };
-        let next: Option<i32> = chat_messages::table
-            .filter(chat_messages::session_id.eq(session_id))
-            .select(diesel::dsl::max(chat_messages::position))
-            .first(conn)
-            .await?;
-        insert_messages(conn, session_id, next.map_or(0, |p| p + 1), messages).await?;
-        diesel::update(chat_sessions::table.filter(chat_sessions::id.eq(session_id)))
-            .set(chat_sessions::updated_at.eq(now()))
-            .execute(conn)
-            .await?;
-        Ok::<_, PersistenceError>(session_id)
+        append_in_transaction(conn, user_id, new_title, messages).await
     })
     .await
+}
+
+/// The body of [`append_to_latest`], for callers already in a transaction.
+/// Turns of one user are serialised by a transaction-scoped advisory lock,
+/// so positions never collide.
+pub(crate) async fn append_in_transaction(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    new_title: &str,
+    messages: &[NewChatMessage],
+) -> Result<Uuid, PersistenceError> {
+    let lock_key = i64::from_be_bytes(user_id.as_bytes()[..8].try_into().unwrap_or_default());
+    diesel::select(pg_advisory_xact_lock(lock_key))
+        .execute(conn)
+        .await?;
+    let latest = chat_sessions::table
+        .filter(chat_sessions::user_id.eq(user_id))
+        .order(chat_sessions::updated_at.desc())
+        .select(chat_sessions::id)
+        .first::<Uuid>(conn)
+        .await
+        .optional()?;
+    let session_id = match latest {
+        Some(id) => id,
+        None => create_session(conn, user_id, new_title).await?.id,
+    };
+    let next: Option<i32> = chat_messages::table
+        .filter(chat_messages::session_id.eq(session_id))
+        .select(diesel::dsl::max(chat_messages::position))
+        .first(conn)
+        .await?;
+    insert_messages(conn, session_id, next.map_or(0, |p| p + 1), messages).await?;
+    diesel::update(chat_sessions::table.filter(chat_sessions::id.eq(session_id)))
+        .set(chat_sessions::updated_at.eq(now()))
+        .execute(conn)
+        .await?;
+    Ok(session_id)
 }

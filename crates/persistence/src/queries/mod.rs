@@ -7,4 +7,5 @@ pub mod chat;
 pub mod password_resets;
 pub mod profile;
 pub mod refresh_tokens;
+pub mod turns;
 pub mod usage;

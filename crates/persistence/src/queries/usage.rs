@@ -1,12 +1,9 @@
 use chrono::NaiveDate;
-use diesel::{prelude::*, upsert::excluded};
+use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::{
-    PersistenceError,
-    schema::{daily_usage, usage_log},
-};
+use crate::{PersistenceError, schema::daily_usage};
 
 /// Text messages counted for the user on `day` (the durable count).
 pub async fn text_messages_on(
@@ -22,35 +19,4 @@ pub async fn text_messages_on(
         .await
         .optional()?
         .unwrap_or(0))
-}
-
-/// Adds one answered text message to the day's durable count and the log.
-pub async fn add_text_message(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    day: NaiveDate,
-) -> Result<(), PersistenceError> {
-    diesel::insert_into(daily_usage::table)
-        .values((
-            daily_usage::user_id.eq(user_id),
-            daily_usage::usage_date.eq(day),
-            daily_usage::text_messages.eq(1),
-        ))
-        .on_conflict((daily_usage::user_id, daily_usage::usage_date))
-        .do_update()
-        .set(
-            daily_usage::text_messages
-                .eq(daily_usage::text_messages + excluded(daily_usage::text_messages)),
-        )
-        .execute(conn)
-        .await?;
-    diesel::insert_into(usage_log::table)
-        .values((
-            usage_log::user_id.eq(user_id),
-            usage_log::kind.eq("text_message"),
-            usage_log::amount.eq(1),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
 }

@@ -1,0 +1,96 @@
+//! Write-behind recording of answered turns, with group commit.
+//!
+//! Recording a turn (usage counters, the assistant's count, two chat
+//! messages) costs several statements; doing it on the request path made the
+//! database the message path's bottleneck. The reply does not depend on it —
+//! the quota is enforced from Redis before the gateway is called — so turns
+//! are queued and one task writes whatever has queued up in one transaction.
+//! Under load that is a handful of transactions a second instead of one per
+//! message.
+//!
+//! Ordering: one queue, one writer, so a user's turns are written in the
+//! order they were answered. On shutdown the queue is drained
+//! ([`RecorderTask::finish`]); only a hard crash can lose the turns queued
+//! in the last moment (their quota units stay counted in Redis).
+
+use std::time::Duration;
+
+use heyclaw_persistence::{
+    PgPool,
+    queries::{
+        chat::NEW_SESSION_TITLE,
+        turns::{self, TurnRecord},
+    },
+};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+/// The most turns written in one transaction.
+const MAX_BATCH: usize = 1000;
+
+#[derive(Clone)]
+pub struct TurnRecorder {
+    queue: mpsc::UnboundedSender<TurnRecord>,
+}
+
+/// The writer task; await [`RecorderTask::finish`] after the last sender
+/// (the server's handlers) is gone, to flush what is queued.
+pub struct RecorderTask {
+    task: JoinHandle<()>,
+}
+
+impl TurnRecorder {
+    pub fn start(pg: PgPool) -> (Self, RecorderTask) {
+        let (queue, mut pending) = mpsc::unbounded_channel::<TurnRecord>();
+        let task = tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(64);
+            while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                write(&pg, &batch).await;
+                batch.clear();
+            }
+        });
+        (Self { queue }, RecorderTask { task })
+    }
+
+    /// Queues a turn; returns at once.
+    pub fn record(&self, record: TurnRecord) {
+        if self.queue.send(record).is_err() {
+            tracing::error!("turn recorder has stopped; a turn was not recorded");
+        }
+    }
+}
+
+impl RecorderTask {
+    /// Waits (up to `timeout`) for the queue to be drained and closed.
+    pub async fn finish(self, timeout: Duration) {
+        if tokio::time::timeout(timeout, self.task).await.is_err() {
+            tracing::error!("turn recorder did not drain in time; queued turns were dropped");
+        }
+    }
+}
+
+async fn write(pg: &PgPool, batch: &[TurnRecord]) {
+    let mut conn = match pg.get().await {
+        Ok(conn) => conn,
+        Err(err) => {
+            tracing::error!(error = %err, turns = batch.len(), "no database connection to record turns");
+            return;
+        }
+    };
+    match turns::record_batch(&mut conn, batch, NEW_SESSION_TITLE).await {
+        Ok(()) => tracing::debug!(turns = batch.len(), "turns recorded"),
+        Err(err) if batch.len() > 1 => {
+            // One bad record (say, a user deleted meanwhile) must not cost
+            // the others: record them one by one.
+            tracing::warn!(error = %err, turns = batch.len(), "batch failed; recording turns one by one");
+            for record in batch {
+                if let Err(err) =
+                    turns::record_batch(&mut conn, std::slice::from_ref(record), NEW_SESSION_TITLE)
+                        .await
+                {
+                    tracing::error!(user_id = %record.user_id, error = %err, "a turn could not be recorded");
+                }
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "a turn could not be recorded"),
+    }
+}

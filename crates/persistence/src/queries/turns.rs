@@ -1,0 +1,134 @@
+//! Recording an answered conversation turn: usage, the assistant's
+//! counters and the chat history, in one transaction.
+
+use chrono::NaiveDate;
+use diesel::{
+    QueryableByName,
+    sql_types::{Date, Integer, Uuid as SqlUuid},
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::{PersistenceError, models::NewChatMessage, queries::chat, transaction};
+
+/// What one answered turn used.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TurnUsage {
+    pub text_messages: i32,
+    pub voice_input_seconds: i32,
+    pub voice_output_seconds: i32,
+    pub tts_characters: i32,
+}
+
+#[derive(QueryableByName)]
+struct Done {
+    #[diesel(sql_type = Integer)]
+    #[expect(dead_code, reason = "the row only proves the statement ran")]
+    done: i32,
+}
+
+/// One answered turn waiting to be recorded.
+#[derive(Debug, Clone)]
+pub struct TurnRecord {
+    pub user_id: Uuid,
+    pub day: NaiveDate,
+    pub usage: TurnUsage,
+    pub messages: Vec<NewChatMessage>,
+}
+
+/// Records many turns in one transaction (group commit): the counters of
+/// all turns in one set-based statement, then each user's messages in
+/// order. Rows are touched in user-id order so concurrent batches (API
+/// replicas) cannot deadlock.
+///
+/// The transaction commits with `synchronous_commit = off`: it returns
+/// without waiting for the WAL flush. A PostgreSQL *crash* can lose the last
+/// fraction of a second of such records; the daily quota itself is enforced
+/// from Redis, and nothing else is at risk (the setting is local to this
+/// transaction).
+pub async fn record_batch(
+    conn: &mut AsyncPgConnection,
+    records: &[TurnRecord],
+    new_session_title: &str,
+) -> Result<(), PersistenceError> {
+    use std::collections::BTreeMap;
+
+    use diesel::sql_types::Array;
+
+    // Sum the usage per (user, day); BTreeMap gives the user-id order.
+    let mut per_day: BTreeMap<(Uuid, NaiveDate), TurnUsage> = BTreeMap::new();
+    let mut messages: BTreeMap<Uuid, Vec<NewChatMessage>> = BTreeMap::new();
+    for record in records {
+        let sum = per_day.entry((record.user_id, record.day)).or_default();
+        sum.text_messages += record.usage.text_messages;
+        sum.voice_input_seconds += record.usage.voice_input_seconds;
+        sum.voice_output_seconds += record.usage.voice_output_seconds;
+        sum.tts_characters += record.usage.tts_characters;
+        messages
+            .entry(record.user_id)
+            .or_default()
+            .extend(record.messages.iter().cloned());
+    }
+    let users: Vec<Uuid> = per_day.keys().map(|(u, _)| *u).collect();
+    let days: Vec<NaiveDate> = per_day.keys().map(|(_, d)| *d).collect();
+    let column = |f: fn(&TurnUsage) -> i32| per_day.values().map(f).collect::<Vec<i32>>();
+    let (text, voice_in, voice_out, tts) = (
+        column(|u| u.text_messages),
+        column(|u| u.voice_input_seconds),
+        column(|u| u.voice_output_seconds),
+        column(|u| u.tts_characters),
+    );
+    transaction(conn, async |conn| {
+        diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn).await?;
+        diesel::sql_query(
+            "WITH used AS (
+                 SELECT * FROM unnest($1::uuid[], $2::date[], $3::int[], $4::int[], $5::int[], $6::int[])
+                     AS u (user_id, usage_date, text_messages, voice_input_seconds, voice_output_seconds, tts_characters)
+             ),
+             usage AS (
+                 INSERT INTO daily_usage AS d
+                     (user_id, usage_date, text_messages, voice_input_seconds, voice_output_seconds, tts_characters)
+                 SELECT * FROM used
+                 ON CONFLICT (user_id, usage_date) DO UPDATE SET
+                     text_messages = d.text_messages + EXCLUDED.text_messages,
+                     voice_input_seconds = d.voice_input_seconds + EXCLUDED.voice_input_seconds,
+                     voice_output_seconds = d.voice_output_seconds + EXCLUDED.voice_output_seconds,
+                     tts_characters = d.tts_characters + EXCLUDED.tts_characters
+                 RETURNING 1
+             ),
+             log AS (
+                 INSERT INTO usage_log (user_id, kind, amount)
+                 SELECT used.user_id, kinds.kind, kinds.amount FROM used
+                 CROSS JOIN LATERAL (VALUES
+                     ('text_message', used.text_messages),
+                     ('voice_input_seconds', used.voice_input_seconds),
+                     ('voice_output_seconds', used.voice_output_seconds),
+                     ('tts_characters', used.tts_characters)) AS kinds (kind, amount)
+                 WHERE kinds.amount <> 0
+                 RETURNING 1
+             ),
+             turns AS (
+                 UPDATE assistants a SET message_count = a.message_count + t.n, last_active_at = now()
+                 FROM (SELECT user_id, sum(text_messages)::bigint AS n FROM used GROUP BY user_id) AS t
+                 WHERE a.user_id = t.user_id
+                 RETURNING 1
+             )
+             SELECT 1 AS done FROM (SELECT count(*) FROM usage) AS written",
+        )
+        .bind::<Array<SqlUuid>, _>(&users)
+        .bind::<Array<Date>, _>(&days)
+        .bind::<Array<Integer>, _>(&text)
+        .bind::<Array<Integer>, _>(&voice_in)
+        .bind::<Array<Integer>, _>(&voice_out)
+        .bind::<Array<Integer>, _>(&tts)
+        .load::<Done>(conn)
+        .await?;
+        for (user_id, messages) in &messages {
+            if !messages.is_empty() {
+                chat::append_in_transaction(conn, *user_id, new_session_title, messages).await?;
+            }
+        }
+        Ok::<_, PersistenceError>(())
+    })
+    .await
+}
