@@ -6,39 +6,59 @@ use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, Result};
 
+/// Where the local stack keeps its state (git-ignored).
+pub fn dev_dir() -> std::path::PathBuf {
+    crate::repo_root().join(".dev")
+}
+
+/// The API's environment for local runs: dev defaults, overridden by any
+/// variable already set in the caller's environment.
+pub fn environment() -> Result<BTreeMap<String, String>> {
+    let dev = dev_dir();
+    let gateway = dev.join("gateway");
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = |key: &str, value: String| {
+        env.insert(key.to_owned(), value);
+    };
+    set("DATABASE_URL", crate::db::DEV_DATABASE_URL.to_owned());
+    set("REDIS_URL", "redis://127.0.0.1:6379".to_owned());
+    set("HOST", "127.0.0.1".to_owned());
+    set("PORT", "3000".to_owned());
+    set("LOG_FORMAT", "pretty".to_owned());
+    set("TEMPLATES_DIR", path(&crate::repo_root().join("templates")));
+    set(
+        "OPENCLAW_CONFIG_PATH",
+        path(&gateway.join("config/openclaw.json")),
+    );
+    set("WORKSPACES_DIR", path(&gateway.join("workspaces")));
+    set("GATEWAY_WORKSPACES_DIR", path(&gateway.join("workspaces")));
+    for (key, value) in dev_secrets(&dev.join("env"))? {
+        set(&key, value);
+    }
+    for (key, value) in env.iter_mut() {
+        if let Ok(from_caller) = std::env::var(key) {
+            *value = from_caller;
+        }
+    }
+    Ok(env)
+}
+
+fn path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
 pub fn run() -> Result<()> {
     crate::services::ensure_running()?;
-    let database_url = crate::db::database_url();
+    let env = environment()?;
+    let database_url = env.get("DATABASE_URL").cloned().unwrap_or_default();
     crate::runtime()?.block_on(crate::db::setup(&database_url))?;
-    let root = crate::repo_root();
-    let secrets = dev_secrets(&root.join(".dev/env"))?;
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
-    let mut env: BTreeMap<&str, String> = BTreeMap::new();
-    env.insert("DATABASE_URL", database_url);
-    env.insert(
-        "REDIS_URL",
-        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-    );
-    env.insert("HOST", "127.0.0.1".to_owned());
-    env.insert("PORT", port.clone());
-    env.insert("LOG_FORMAT", "pretty".to_owned());
-    env.insert(
-        "TEMPLATES_DIR",
-        root.join("templates").to_string_lossy().into_owned(),
-    );
-    for (key, value) in secrets {
-        match key.as_str() {
-            "JWT_SECRET" => env.insert("JWT_SECRET", value),
-            "OPENCLAW_GATEWAY_TOKEN" => env.insert("OPENCLAW_GATEWAY_TOKEN", value),
-            _ => None,
-        };
-    }
+    let port = env.get("PORT").cloned().unwrap_or_default();
     println!("\nHeyClaw API on http://127.0.0.1:{port}  (Ctrl-C stops it)");
     println!("  curl -s http://127.0.0.1:{port}/health\n");
     let status = std::process::Command::new(env!("CARGO"))
         .args(["run", "--package", "heyclaw-api", "--"])
-        .current_dir(&root)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(crate::repo_root())
+        .envs(&env)
         .status()
         .context("starting heyclaw-api")?;
     anyhow::ensure!(
@@ -64,6 +84,7 @@ fn dev_secrets(path: &Path) -> Result<Vec<(String, String)>> {
     Ok(std::fs::read_to_string(path)?
         .lines()
         .filter_map(|line| line.split_once('='))
+        .filter(|(key, _)| matches!(key.trim(), "JWT_SECRET" | "OPENCLAW_GATEWAY_TOKEN"))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect())
 }

@@ -6,6 +6,7 @@ mod ci;
 mod db;
 mod dev;
 mod layering;
+mod reconcile;
 mod schema;
 mod services;
 mod tools;
@@ -31,6 +32,8 @@ enum Command {
     GenSecrets,
     /// Run the whole local stack (migrated database, API) until Ctrl-C.
     Dev,
+    /// Rebuild the gateway's agent roster from the database.
+    Reconcile,
     /// Check that crates depend on each other only as SPEC.md allows.
     Layering,
     /// Check that crates/persistence/src/schema.rs matches the migrations.
@@ -64,6 +67,7 @@ fn dispatch(command: Command) -> Result<()> {
         }
         Command::Dev => dev::run(),
         Command::Layering => layering::run(),
+        Command::Reconcile => reconcile::run(),
         Command::SchemaCheck => schema::run(),
         Command::Ci => ci::run(),
         Command::Bench { command } => bench::run(command),

@@ -6,7 +6,7 @@ use std::{
 use heyclaw_agent_provisioning::{ContainerRestarter, Reload, Workspaces};
 use heyclaw_app::{
     accounts::{Accounts, AccountsConfig},
-    agents::{Agents, AgentsConfig},
+    agents::{Agents, AgentsConfig, ReconcileReport},
     chat::Chats,
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
     messaging::Messaging,
@@ -129,6 +129,19 @@ impl Application {
             .await;
         served
     }
+}
+
+/// Rebuilds the gateway roster from the database once (`cargo xtask reconcile`).
+pub async fn reconcile(settings: &Settings) -> Result<ReconcileReport, StartupError> {
+    let pg = heyclaw_persistence::connect_pg_pool(
+        settings.database_url.expose_secret(),
+        &settings.database_pool,
+    )
+    .map_err(StartupError::Postgres)?;
+    agents(settings, pg)?
+        .reconcile()
+        .await
+        .map_err(|err| StartupError::Agents(err.to_string()))
 }
 
 /// Applies pending migrations to the configured database.
