@@ -30,12 +30,59 @@ pub fn run() -> Result<()> {
     })?;
     step("layering", crate::layering::run)?;
     step("schema drift", crate::schema::run)?;
+    step("gateway install", || crate::gateway::install().map(|_| ()))?;
     step("tests", || {
         if crate::tools::nextest_available() {
-            crate::run_cmd(cargo, &["nextest", "run", "--workspace", "--no-fail-fast"])
+            crate::run_cmd(
+                cargo,
+                &[
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--no-fail-fast",
+                    "-E",
+                    "not binary(e2e)",
+                ],
+            )
         } else {
-            crate::run_cmd(cargo, &["test", "--workspace", "--no-fail-fast"])
+            crate::run_cmd(
+                cargo,
+                &[
+                    "test",
+                    "--workspace",
+                    "--no-fail-fast",
+                    "--exclude",
+                    "heyclaw-api",
+                ],
+            )?;
+            crate::run_cmd(
+                cargo,
+                &[
+                    "test",
+                    "--package",
+                    "heyclaw-api",
+                    "--no-fail-fast",
+                    "--lib",
+                    "--test",
+                    "api",
+                ],
+            )
         }
+    })?;
+    // One process for the end-to-end target: its tests share one real gateway.
+    step("end-to-end (real OpenClaw gateway)", || {
+        crate::run_cmd(
+            cargo,
+            &[
+                "test",
+                "--package",
+                "heyclaw-api",
+                "--test",
+                "e2e",
+                "--",
+                "--nocapture",
+            ],
+        )
     })?;
     println!("ci: all checks passed");
     Ok(())

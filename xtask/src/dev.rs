@@ -1,10 +1,20 @@
-//! `cargo xtask dev`: the local stack in one command. Starts Postgres and
-//! Redis if needed, sets up the dev database, keeps generated dev secrets in
-//! `.dev/env` (git-ignored) and runs the API in the foreground.
+//! `cargo xtask dev`: the whole local stack in one command — Postgres and
+//! Redis (started if installed but stopped), the migrated dev database, the
+//! pinned OpenClaw gateway with the offline dev model (or the real provider
+//! when `OPENAI_API_KEY` is set), and the API. Ctrl-C stops everything it
+//! started. State lives in `.dev/` (git-ignored).
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::{Child, Command},
+    time::Duration,
+};
 
 use anyhow::{Context, Result};
+use heyclaw_test_support::real_gateway::{RealGateway, RealGatewayOptions};
+
+use crate::gateway::{DEV_GATEWAY_PORT, DEV_MODEL_PORT};
 
 /// Where the local stack keeps its state (git-ignored).
 pub fn dev_dir() -> std::path::PathBuf {
@@ -27,6 +37,10 @@ pub fn environment() -> Result<BTreeMap<String, String>> {
     set("LOG_FORMAT", "pretty".to_owned());
     set("TEMPLATES_DIR", path(&crate::repo_root().join("templates")));
     set(
+        "OPENCLAW_GATEWAY_URL",
+        format!("http://127.0.0.1:{DEV_GATEWAY_PORT}"),
+    );
+    set(
         "OPENCLAW_CONFIG_PATH",
         path(&gateway.join("config/openclaw.json")),
     );
@@ -47,24 +61,105 @@ fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// Kills a child process on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn run() -> Result<()> {
     crate::services::ensure_running()?;
     let env = environment()?;
     let database_url = env.get("DATABASE_URL").cloned().unwrap_or_default();
-    crate::runtime()?.block_on(crate::db::setup(&database_url))?;
-    let port = env.get("PORT").cloned().unwrap_or_default();
-    println!("\nHeyClaw API on http://127.0.0.1:{port}  (Ctrl-C stops it)");
-    println!("  curl -s http://127.0.0.1:{port}/health\n");
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["run", "--package", "heyclaw-api", "--"])
-        .current_dir(crate::repo_root())
-        .envs(&env)
-        .status()
-        .context("starting heyclaw-api")?;
-    anyhow::ensure!(
-        status.success() || status.code().is_none(),
-        "heyclaw-api exited with {status}"
+    let runtime = crate::runtime()?;
+    runtime.block_on(crate::db::setup(&database_url))?;
+
+    let install = crate::gateway::install()?;
+    let (config_path, _) = crate::gateway::write_dev_config(&env)?;
+    crate::run_cmd(
+        env!("CARGO"),
+        &[
+            "build",
+            "--quiet",
+            "--package",
+            "heyclaw-dev-model",
+            "--package",
+            "heyclaw-api",
+        ],
+    )?;
+
+    let real_model = std::env::var("OPENAI_API_KEY").is_ok_and(|key| !key.trim().is_empty());
+    let _model = if real_model {
+        println!(
+            "OPENAI_API_KEY is set: the gateway calls {}",
+            crate::gateway::model_base_url()
+        );
+        None
+    } else {
+        let binary = crate::target_dir().join("debug/heyclaw-dev-model");
+        Some(Running(
+            Command::new(binary)
+                .args(["--port", &DEV_MODEL_PORT.to_string()])
+                .spawn()
+                .context("starting heyclaw-dev-model")?,
+        ))
+    };
+    let token = env
+        .get("OPENCLAW_GATEWAY_TOKEN")
+        .cloned()
+        .unwrap_or_default();
+    let model_key =
+        std::env::var("OPENAI_API_KEY").unwrap_or_else(|_| "heyclaw-dev-model".to_owned());
+    let state_dir = dev_dir().join("gateway/state");
+    let mut gateway = RealGateway::start(
+        &install,
+        &RealGatewayOptions {
+            config_path: &config_path,
+            state_dir: &state_dir,
+            port: DEV_GATEWAY_PORT,
+            token: &token,
+            model_api_key: &model_key,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    println!(
+        "starting the OpenClaw gateway (pid {}, log {})",
+        gateway.pid(),
+        gateway.log_path.display()
     );
+    runtime
+        .block_on(gateway.wait_ready(Duration::from_secs(90)))
+        .map_err(anyhow::Error::msg)?;
+
+    let binary = crate::target_dir().join("debug/heyclaw-api");
+    let _api = Running(
+        Command::new(binary)
+            .arg("--migrate")
+            .current_dir(crate::repo_root())
+            .envs(&env)
+            .spawn()
+            .context("starting heyclaw-api")?,
+    );
+    let port = env.get("PORT").cloned().unwrap_or_default();
+    let base = format!("http://127.0.0.1:{port}");
+    println!(
+        "\nHeyClaw is up: API {base}, gateway {} (Ctrl-C stops everything)\n\n\
+         TOKEN=$(curl -s -X POST {base}/auth/signup -H 'Content-Type: application/json' \\\n  \
+         -d '{{\"email\":\"test@test.com\",\"password\":\"testpass123\",\"name\":\"Test User\"}}' \\\n  \
+         | python3 -c 'import sys, json; print(json.load(sys.stdin)[\"access_token\"])')\n\
+         curl -s {base}/agent/status -H \"Authorization: Bearer $TOKEN\"\n\
+         curl -s --max-time 30 -X POST {base}/agent/message -H \"Authorization: Bearer $TOKEN\" \\\n  \
+         -H 'Content-Type: application/json' -d '{{\"text\":\"Hello, what can you help me with?\"}}'\n",
+        gateway.url
+    );
+    runtime.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    println!("\nstopping the API, the gateway and the dev model");
     Ok(())
 }
 

@@ -19,7 +19,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("heyclaw-http", 3),
     ("heyclaw-api", 4),
     ("heyclaw-test-support", 5),
-    ("xtask", 5),
+    ("heyclaw-dev-model", 5),
+    ("heyclaw-gateway-init", 5),
+    ("xtask", 6),
 ];
 
 /// Crates `domain` must not reach, even transitively: it is pure.
@@ -62,7 +64,7 @@ const OWNED: &[(&str, &[&str])] = &[
         ],
     ),
 ];
-const TOOLING: &[&str] = &["heyclaw-test-support", "xtask"];
+const TOOLING: &[&str] = &["heyclaw-test-support", "heyclaw-dev-model", "xtask"];
 
 /// Each workspace crate with its direct and transitive normal dependencies.
 #[derive(Debug, Default)]

@@ -5,6 +5,7 @@ mod bench;
 mod ci;
 mod db;
 mod dev;
+mod gateway;
 mod layering;
 mod reconcile;
 mod schema;
@@ -30,8 +31,13 @@ enum Command {
     },
     /// Print fresh random values for JWT_SECRET and OPENCLAW_GATEWAY_TOKEN.
     GenSecrets,
-    /// Run the whole local stack (migrated database, API) until Ctrl-C.
+    /// Run the whole local stack (database, gateway, dev model, API) until Ctrl-C.
     Dev,
+    /// The real OpenClaw gateway for local runs.
+    Gateway {
+        #[command(subcommand)]
+        command: gateway::GatewayCommand,
+    },
     /// Rebuild the gateway's agent roster from the database.
     Reconcile,
     /// Check that crates depend on each other only as SPEC.md allows.
@@ -66,6 +72,7 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Dev => dev::run(),
+        Command::Gateway { command } => gateway::run(command),
         Command::Layering => layering::run(),
         Command::Reconcile => reconcile::run(),
         Command::SchemaCheck => schema::run(),

@@ -81,6 +81,8 @@ pub struct GatewaySettings {
     pub readiness_timeout: Duration,
     /// Quiet period before a restart when `GATEWAY_RELOAD=restart`.
     pub restart_debounce: Duration,
+    /// Least time between two roster writes.
+    pub roster_write_interval: Duration,
 }
 
 #[derive(Debug)]
@@ -217,6 +219,11 @@ impl Settings {
                     .duration_or("AGENT_READINESS_TIMEOUT", Duration::from_secs(10))?,
                 restart_debounce: env
                     .duration_or("GATEWAY_RESTART_DEBOUNCE", Duration::from_secs(3))?,
+                roster_write_interval: Duration::from_millis(env.parsed_or(
+                    "ROSTER_WRITE_INTERVAL_MS",
+                    1000,
+                    "milliseconds between roster writes",
+                )?),
             },
             providers: ProviderSettings {
                 openai_base_url: env.url_or(

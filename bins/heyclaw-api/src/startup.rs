@@ -201,6 +201,7 @@ fn agents(settings: &Settings, pg: heyclaw_persistence::PgPool) -> Result<Agents
             config_path: gateway.config_path.clone(),
             gateway_workspaces_dir: gateway.gateway_workspaces_dir.clone(),
             readiness_timeout: gateway.readiness_timeout,
+            roster_write_interval: gateway.roster_write_interval,
         },
     ))
 }

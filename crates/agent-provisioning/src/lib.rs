@@ -9,6 +9,7 @@
 mod atomic;
 mod config_file;
 mod error;
+mod gateway_config;
 mod reload;
 mod roster;
 mod workspace;
@@ -16,6 +17,9 @@ mod writer;
 
 pub use config_file::{ROSTER_FILE_NAME, include_roster};
 pub use error::ProvisioningError;
+pub use gateway_config::{
+    GatewayConfigOptions, RESERVED_AGENT_ID, base_config, reserved_entry, write_if_missing,
+};
 pub use reload::{ContainerRestarter, Reload};
 pub use roster::{AgentEntry, Roster, is_managed_agent_id, tool_policy};
 pub use workspace::{TEMPLATE_FILES, Workspaces};

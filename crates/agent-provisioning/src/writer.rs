@@ -39,8 +39,18 @@ pub struct RosterWriter {
 }
 
 impl RosterWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn start(roster_path: PathBuf) -> Self {
+    /// Starts the writer task on the current tokio runtime. `always` are
+    /// entries every write makes sure are present (the reserved agent).
+    /// `min_interval` spaces writes out: the gateway takes about a second to
+    /// apply a roster change, and a change landing while it applies the
+    /// previous one supersedes it (seen with openclaw 2026.9.6, which then
+    /// stopped noticing later changes). Changes arriving in the meantime are
+    /// batched into the next write.
+    pub fn start(
+        roster_path: PathBuf,
+        always: Map<String, Value>,
+        min_interval: std::time::Duration,
+    ) -> Self {
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         let path = Arc::new(roster_path);
         let task_path = Arc::clone(&path);
@@ -50,8 +60,11 @@ impl RosterWriter {
                 while let Ok(job) = queue.try_recv() {
                     batch.push(job);
                 }
-                let changes: Vec<RosterChange> =
+                let mut changes: Vec<RosterChange> =
                     batch.iter().flat_map(|job| job.changes.clone()).collect();
+                if !always.is_empty() {
+                    changes.push(RosterChange::Adopt(always.clone()));
+                }
                 let path = Arc::clone(&task_path);
                 let result = tokio::task::spawn_blocking(move || write_batch(&path, &changes))
                     .await
@@ -63,6 +76,7 @@ impl RosterWriter {
                 for job in batch {
                     let _ = job.done.send(result.clone());
                 }
+                tokio::time::sleep(min_interval).await;
             }
         });
         Self { jobs, path }
@@ -116,7 +130,7 @@ fn read_roster(path: &Path) -> Result<Roster, ProvisioningError> {
     }
 }
 
-fn write_batch(path: &Path, changes: &[RosterChange]) -> Result<(), ProvisioningError> {
+pub(crate) fn write_batch(path: &Path, changes: &[RosterChange]) -> Result<(), ProvisioningError> {
     let _lock = atomic::lock(&lock_path(path))?;
     let mut roster = read_roster(path)?;
     let before = roster.clone();
@@ -160,7 +174,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_hundred_concurrent_upserts_all_land() {
         let dir = std::env::temp_dir().join(format!("heyclaw-roster-{}", uuid::Uuid::new_v4()));
-        let writer = RosterWriter::start(dir.join("heyclaw-agents.json"));
+        let writer = RosterWriter::start(
+            dir.join("heyclaw-agents.json"),
+            Map::new(),
+            std::time::Duration::ZERO,
+        );
         let entries: Vec<AgentEntry> = (0..100).map(|_| entry()).collect();
         let tasks: Vec<_> = entries
             .iter()
@@ -187,8 +205,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("heyclaw-roster-{}", uuid::Uuid::new_v4()));
         let path = dir.join("heyclaw-agents.json");
         let (a, b) = (
-            RosterWriter::start(path.clone()),
-            RosterWriter::start(path.clone()),
+            RosterWriter::start(path.clone(), Map::new(), std::time::Duration::ZERO),
+            RosterWriter::start(path.clone(), Map::new(), std::time::Duration::ZERO),
         );
         let entries: Vec<AgentEntry> = (0..40).map(|_| entry()).collect();
         let tasks: Vec<_> = entries

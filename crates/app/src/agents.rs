@@ -6,7 +6,8 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use heyclaw_agent_provisioning::{
-    AgentEntry, ROSTER_FILE_NAME, Reload, RosterChange, RosterWriter, Workspaces, include_roster,
+    AgentEntry, RESERVED_AGENT_ID, ROSTER_FILE_NAME, Reload, RosterChange, RosterWriter,
+    Workspaces, include_roster, reserved_entry,
 };
 use heyclaw_domain::{AgentId, UserId, Voice, clean_name};
 use heyclaw_gateway_client::GatewayClient;
@@ -31,6 +32,8 @@ pub struct AgentsConfig {
     pub gateway_workspaces_dir: PathBuf,
     /// How long a first message waits for the gateway to apply a new agent.
     pub readiness_timeout: Duration,
+    /// Least time between two roster writes (see `RosterWriter::start`).
+    pub roster_write_interval: Duration,
 }
 
 /// What `GET /agent/status` reports.
@@ -74,9 +77,15 @@ impl Agents {
             || PathBuf::from(ROSTER_FILE_NAME),
             |dir| dir.join(ROSTER_FILE_NAME),
         );
+        // The reserved entry keeps the roster valid with no users at all.
+        let mut reserved = serde_json::Map::new();
+        reserved.insert(
+            RESERVED_AGENT_ID.to_owned(),
+            reserved_entry(&config.gateway_workspaces_dir),
+        );
         Self {
             inner: Arc::new(Inner {
-                writer: RosterWriter::start(roster_path),
+                writer: RosterWriter::start(roster_path, reserved, config.roster_write_interval),
                 pg,
                 workspaces,
                 gateway,
@@ -209,10 +218,10 @@ impl Agents {
             user_ids.push(member.user_id);
         }
         let agents = entries.len();
-        let mut changes = vec![RosterChange::ReplaceManaged(entries)];
-        if !adopted.is_empty() {
-            changes.insert(0, RosterChange::Adopt(adopted));
-        }
+        let changes = vec![
+            RosterChange::Adopt(adopted),
+            RosterChange::ReplaceManaged(entries),
+        ];
         self.inner
             .writer
             .apply(changes)

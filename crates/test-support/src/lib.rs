@@ -17,6 +17,7 @@
 
 mod database;
 mod gateway;
+pub mod real_gateway;
 mod smtp;
 
 use std::{
@@ -152,6 +153,8 @@ impl TestApp {
             ),
             ("TEMPLATES_DIR".into(), templates_dir()),
             ("AGENT_READINESS_TIMEOUT".into(), "5s".into()),
+            // The stand-in applies roster changes at once.
+            ("ROSTER_WRITE_INTERVAL_MS".into(), "0".into()),
             ("LOG_FORMAT".into(), "json".into()),
         ];
         for (key, value) in overrides {

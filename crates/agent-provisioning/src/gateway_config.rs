@@ -1,0 +1,188 @@
+//! The gateway's base configuration — the one source of truth for it. The
+//! gateway container's entrypoint (`heyclaw-gateway-init`) and `cargo xtask
+//! gateway` both write it, only when the file is missing (as in the seed),
+//! so an operator's later edits are never overwritten.
+//!
+//! What it sets, and why (see docs in the pinned openclaw package):
+//! token auth from the environment, the chat-completions endpoint, hybrid
+//! hot reload, sandbox off (no Docker inside the gateway), an explicit agent
+//! roster included from the API's own file, the `openai-custom/gpt-5-nano`
+//! model, and every switch that would reach the internet or start work of
+//! its own turned off (update check, telemetry, model catalog refresh, mDNS,
+//! cron, autonomous skill reviews, heartbeats).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::{
+    ProvisioningError, ROSTER_FILE_NAME, RosterChange, atomic, tool_policy, writer::write_batch,
+};
+
+/// The one agent that is always in the roster: OpenClaw rejects an explicit
+/// roster with no agents, and a fresh deployment has no users yet. It is
+/// never called; it carries the same locked-down tool policy.
+pub const RESERVED_AGENT_ID: &str = "heyclaw-reserved";
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfigOptions {
+    pub port: u16,
+    /// `loopback` (local runs) or `lan` (containers).
+    pub bind: String,
+    /// The OpenAI-compatible endpoint the model calls go to.
+    pub model_base_url: String,
+    /// Where the gateway writes its log (instead of a shared /tmp file).
+    pub log_file: Option<PathBuf>,
+}
+
+pub fn base_config(options: &GatewayConfigOptions) -> Value {
+    let mut config = json!({
+        "gateway": {
+            "mode": "local",
+            "bind": options.bind,
+            "port": options.port,
+            "auth": { "mode": "token", "token": "${OPENCLAW_GATEWAY_TOKEN}" },
+            "http": { "endpoints": { "chatCompletions": { "enabled": true } } },
+            "reload": { "mode": "hybrid" }
+        },
+        "agents": {
+            "ownership": "explicit",
+            "defaults": {
+                "sandbox": { "mode": "off" },
+                "model": { "primary": "openai-custom/gpt-5-nano" },
+                                "heartbeat": { "every": "0m" },
+                // Workspaces are made from HeyClaw's templates; the gateway's
+                // own bootstrap files would only add first-turn work.
+                "skipBootstrap": true
+            },
+            "entries": { "$include": format!("./{ROSTER_FILE_NAME}") }
+        },
+        "models": {
+            "mode": "merge",
+            "catalogRefresh": { "enabled": false },
+            "providers": {
+                "openai-custom": {
+                    "api": "openai-completions",
+                    "baseUrl": options.model_base_url,
+                    "apiKey": "${OPENAI_API_KEY}",
+                    "models": [{
+                        "id": "gpt-5-nano",
+                        "name": "gpt-5-nano",
+                        "reasoning": false,
+                        "input": ["text"],
+                        "contextWindow": 128000,
+                        "maxTokens": 4096
+                    }]
+                }
+            }
+        },
+        "update": { "checkOnStart": false },
+        "telemetry": { "enabled": false },
+        "discovery": { "mdns": { "mode": "off" } },
+        "cron": { "enabled": false },
+        "skills": { "workshop": { "autonomous": { "mode": "off" } } }
+    });
+    if let Some(log_file) = &options.log_file {
+        config["logging"] = json!({ "file": log_file.to_string_lossy() });
+    }
+    config
+}
+
+/// The reserved roster entry (see [`RESERVED_AGENT_ID`]).
+pub fn reserved_entry(gateway_workspaces_dir: &Path) -> Value {
+    json!({
+        "name": "HeyClaw (reserved)",
+        "workspace": gateway_workspaces_dir.join(RESERVED_AGENT_ID).to_string_lossy(),
+        "tools": tool_policy()
+    })
+}
+
+/// Writes the base config and an initial roster beside it, each only if
+/// missing. Returns whether the config was written.
+pub fn write_if_missing(
+    config_path: &Path,
+    options: &GatewayConfigOptions,
+    gateway_workspaces_dir: &Path,
+) -> Result<bool, ProvisioningError> {
+    // The roster must never be empty: add the reserved agent if it is
+    // missing (creating the roster if need be), under the writers' lock.
+    let mut reserved = serde_json::Map::new();
+    reserved.insert(
+        RESERVED_AGENT_ID.to_owned(),
+        reserved_entry(gateway_workspaces_dir),
+    );
+    write_batch(
+        &config_path.with_file_name(ROSTER_FILE_NAME),
+        &[RosterChange::Adopt(reserved)],
+    )?;
+    if config_path.exists() {
+        return Ok(false);
+    }
+    atomic::write_file(config_path, &pretty(&base_config(options)))?;
+    Ok(true)
+}
+
+fn pretty(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_config_has_what_the_api_relies_on() {
+        let config = base_config(&GatewayConfigOptions {
+            port: 18789,
+            bind: "lan".into(),
+            model_base_url: "http://dev-model:18790/v1".into(),
+            log_file: None,
+        });
+        assert_eq!(
+            config["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"],
+            true
+        );
+        assert_eq!(config["gateway"]["auth"]["mode"], "token");
+        assert_eq!(config["agents"]["defaults"]["sandbox"]["mode"], "off");
+        assert_eq!(config["agents"]["ownership"], "explicit");
+        assert_eq!(
+            config["agents"]["entries"]["$include"],
+            "./heyclaw-agents.json"
+        );
+        assert_eq!(config["models"]["catalogRefresh"]["enabled"], false);
+        assert_eq!(config["update"]["checkOnStart"], false);
+        assert_eq!(config["telemetry"]["enabled"], false);
+        assert_eq!(config["discovery"]["mdns"]["mode"], "off");
+        assert!(!config.to_string().contains("sk-"), "no key is baked in");
+    }
+
+    #[test]
+    fn writes_only_what_is_missing() {
+        let dir = std::env::temp_dir().join(format!("heyclaw-base-{}", uuid::Uuid::new_v4()));
+        let config = dir.join("openclaw.json");
+        let options = GatewayConfigOptions {
+            port: 1,
+            bind: "loopback".into(),
+            model_base_url: "http://127.0.0.1:2/v1".into(),
+            log_file: None,
+        };
+        assert!(write_if_missing(&config, &options, Path::new("/ws")).unwrap());
+        std::fs::write(&config, "{ edited: true }").unwrap();
+        std::fs::write(dir.join(ROSTER_FILE_NAME), "{}").unwrap();
+        assert!(!write_if_missing(&config, &options, Path::new("/ws")).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&config).unwrap(),
+            "{ edited: true }"
+        );
+        let roster: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(ROSTER_FILE_NAME)).unwrap())
+                .unwrap();
+        assert_eq!(
+            roster[RESERVED_AGENT_ID]["workspace"],
+            "/ws/heyclaw-reserved"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
