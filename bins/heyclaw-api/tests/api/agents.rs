@@ -404,7 +404,14 @@ async fn a_hundred_concurrent_signups_give_a_hundred_roster_entries() {
     let statuses = futures_util::future::join_all(signups).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
     let roster = app.dirs.roster();
-    assert_eq!(roster.len(), 100);
+    assert_eq!(
+        roster.keys().filter(|id| id.starts_with("agent-")).count(),
+        100
+    );
+    assert!(
+        roster.contains_key("heyclaw-reserved"),
+        "the roster is never empty"
+    );
     assert_eq!(
         count(
             &app,
