@@ -130,6 +130,25 @@ mod tests {
         assert_eq!(rewrite(&mut config).unwrap(), None);
     }
 
+    /// A config as openclaw 2026.9.6 left it after starting (captured).
+    #[test]
+    fn a_captured_real_config_gets_the_include_and_keeps_everything_else() {
+        let captured = include_str!("../tests/fixtures/openclaw-2026.9.6.json");
+        let original: Value = serde_json::from_str(captured).unwrap();
+        let mut config = original.clone();
+        let adopted = rewrite(&mut config).unwrap().unwrap();
+        assert!(
+            adopted.contains_key("agent-a"),
+            "its inline agent is adopted"
+        );
+        assert_eq!(config["agents"]["entries"], include_value());
+        // Every key outside agents.entries is unchanged.
+        let (mut before, mut after) = (original, config);
+        before["agents"].as_object_mut().unwrap().remove("entries");
+        after["agents"].as_object_mut().unwrap().remove("entries");
+        assert_eq!(before, after);
+    }
+
     #[test]
     fn a_missing_config_is_left_to_the_gateway() {
         let dir = std::env::temp_dir().join(format!("heyclaw-cfg-{}", uuid::Uuid::new_v4()));

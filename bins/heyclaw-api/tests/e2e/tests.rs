@@ -103,12 +103,26 @@ pub async fn twenty_signups_restart_nothing_and_interrupt_no_one() {
         }
         statuses
     };
+    // Each new user sends their first message right after signing up.
     let signing_up = async {
+        let mut latencies = Vec::new();
         for i in 0..20 {
-            sign_up(&app, &format!("new{i}@test.com"), "New").await;
+            let started = Instant::now();
+            let user = sign_up(&app, &format!("new{i}@test.com"), "New").await;
+            let (status, body) = message(&app, &user, "first").await;
+            assert_eq!(status, 200, "{body}");
+            latencies.push(started.elapsed());
         }
+        latencies
     };
-    let (statuses, ()) = tokio::join!(chatting, signing_up);
+    let (statuses, mut latencies) = tokio::join!(chatting, signing_up);
+    latencies.sort();
+    println!(
+        "signup → first answered message, 20 users one after another: p50 {:?}, p95 {:?}, max {:?}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.95),
+        latencies[latencies.len() - 1]
+    );
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(stack::gateway_pid(), pid);
     assert!(
