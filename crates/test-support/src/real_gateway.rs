@@ -181,6 +181,9 @@ impl RealGateway {
             .env("OPENCLAW_NO_AUTO_UPDATE", "1")
             .env("OPENCLAW_OFFLINE", "1")
             .env("DO_NOT_TRACK", "1")
+            // See infrastructure/gateway.Dockerfile: polling follows the
+            // roster's atomic replacements reliably.
+            .env("CHOKIDAR_USEPOLLING", "1")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
