@@ -5,6 +5,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use heyclaw_app::{
+    accounts::ReviewAccount,
     auth::limits::{AuthLimits, Limit},
     mail::SmtpSecurity,
 };
@@ -52,6 +53,11 @@ pub struct AuthSettings {
     /// The reset link mailed to users is `<this>?token=<token>`.
     pub password_reset_url: String,
     pub limits: AuthLimits,
+    /// How long an e-mailed sign-in code works.
+    pub login_code_ttl: Duration,
+    /// App Store review: a fixed address and code, never mailed. Off unless
+    /// both are set.
+    pub review_account: Option<ReviewAccount>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +190,8 @@ impl Settings {
                     &["https", "http", "heyclaw"],
                 )?,
                 limits: auth_limits(env)?,
+                login_code_ttl: env.duration_or("OTP_CODE_EXPIRES", Duration::from_secs(600))?,
+                review_account: review_account(env)?,
             },
             gateway: GatewaySettings {
                 url: env.url_or(
@@ -284,7 +292,44 @@ fn auth_limits(env: &Env) -> Result<AuthLimits, SettingsError> {
         login_per_ip: limit("LOGIN_MAX_FAILURES_PER_IP", defaults.login_per_ip)?,
         reset_per_account: limit("PASSWORD_RESET_MAX_PER_ACCOUNT", defaults.reset_per_account)?,
         reset_per_ip: limit("PASSWORD_RESET_MAX_PER_IP", defaults.reset_per_ip)?,
+        code_per_account: limit("OTP_MAX_PER_ACCOUNT", defaults.code_per_account)?,
+        code_per_ip: limit("OTP_MAX_PER_IP", defaults.code_per_ip)?,
     })
+}
+
+fn review_account(env: &Env) -> Result<Option<ReviewAccount>, SettingsError> {
+    match (
+        env.optional("REVIEW_ACCOUNT_EMAIL"),
+        env.optional("REVIEW_ACCOUNT_CODE"),
+    ) {
+        (None, None) => Ok(None),
+        (Some(email), Some(code)) => {
+            let email = heyclaw_domain::Email::parse(email).map_err(|err| {
+                invalid(
+                    "REVIEW_ACCOUNT_EMAIL",
+                    format!("expected an e-mail address: {err}"),
+                )
+            })?;
+            if code.len() < 6 {
+                return Err(invalid(
+                    "REVIEW_ACCOUNT_CODE",
+                    "expected at least 6 characters",
+                ));
+            }
+            Ok(Some(ReviewAccount {
+                email,
+                code: SecretString::from(code.to_owned()),
+            }))
+        }
+        (Some(_), None) => Err(invalid(
+            "REVIEW_ACCOUNT_CODE",
+            "is missing; the review account needs both e-mail and code",
+        )),
+        (None, Some(_)) => Err(invalid(
+            "REVIEW_ACCOUNT_EMAIL",
+            "is missing; the review account needs both e-mail and code",
+        )),
+    }
 }
 
 fn redis_prefix(env: &Env) -> Result<String, SettingsError> {

@@ -88,6 +88,8 @@ impl Application {
                 password_reset_ttl: settings.auth.password_reset_ttl,
                 password_reset_url: settings.auth.password_reset_url.clone(),
                 limits: settings.auth.limits,
+                login_code_ttl: settings.auth.login_code_ttl,
+                review_account: settings.auth.review_account.clone(),
             },
             mailer(settings)?,
             Arc::new(agents.clone()),

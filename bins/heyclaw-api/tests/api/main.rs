@@ -11,6 +11,7 @@ mod agents;
 mod auth;
 mod bad_input;
 mod chat;
+mod email_codes;
 mod errors;
 mod gateway_client;
 mod health;

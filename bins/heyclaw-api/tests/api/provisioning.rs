@@ -83,6 +83,8 @@ async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
             password_reset_ttl: Duration::from_secs(3600),
             password_reset_url: "https://heyclaw.test/reset".into(),
             limits: AuthLimits::default(),
+            login_code_ttl: Duration::from_secs(600),
+            review_account: None,
         },
         Arc::new(LogMailer),
         agents.clone(),

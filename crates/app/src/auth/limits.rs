@@ -23,6 +23,10 @@ pub struct AuthLimits {
     pub reset_per_account: Limit,
     /// Forgot-password requests per client IP.
     pub reset_per_ip: Limit,
+    /// Sign-in codes sent per e-mail address.
+    pub code_per_account: Limit,
+    /// Sign-in codes sent per client IP.
+    pub code_per_ip: Limit,
 }
 
 impl Default for AuthLimits {
@@ -44,6 +48,14 @@ impl Default for AuthLimits {
             },
             reset_per_ip: Limit {
                 max: 20,
+                window: hour,
+            },
+            code_per_account: Limit {
+                max: 5,
+                window: hour,
+            },
+            code_per_ip: Limit {
+                max: 30,
                 window: hour,
             },
         }

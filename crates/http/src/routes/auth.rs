@@ -27,6 +27,31 @@ struct RefreshBody {
 }
 
 #[derive(Deserialize)]
+struct SendCodeBody {
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VerifyCodeBody {
+    email: Option<String>,
+    code: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CodeSent {
+    message: &'static str,
+    is_new_user: bool,
+}
+
+#[derive(Serialize)]
+struct CodeSession {
+    access_token: String,
+    refresh_token: String,
+    user: UserSummary,
+    is_new_user: bool,
+}
+
+#[derive(Deserialize)]
 struct ForgotBody {
     email: Option<String>,
 }
@@ -145,6 +170,49 @@ async fn logout(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     }))
 }
 
+/// The shipped app's sign-in: a code by e-mail…
+#[post("/send-otp")]
+async fn send_otp(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<SendCodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_info(&req, state.trust_proxy_headers);
+    let is_new_user = state
+        .accounts
+        .send_login_code(body.email.as_deref().unwrap_or_default(), &client)
+        .await?;
+    Ok(HttpResponse::Ok().json(CodeSent {
+        message: "Code sent",
+        is_new_user,
+    }))
+}
+
+/// …then the code back, for a session (creating the account if new).
+#[post("/verify-otp")]
+async fn verify_otp(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<VerifyCodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_info(&req, state.trust_proxy_headers);
+    let (signed_in, is_new_user) = state
+        .accounts
+        .verify_login_code(
+            body.email.as_deref().unwrap_or_default(),
+            body.code.as_deref().unwrap_or_default(),
+            &client,
+        )
+        .await?;
+    let session = session(signed_in);
+    Ok(HttpResponse::Ok().json(CodeSession {
+        access_token: session.access_token,
+        refresh_token: session.refresh_token,
+        user: session.user,
+        is_new_user,
+    }))
+}
+
 #[post("/forgot-password")]
 async fn forgot_password(
     state: web::Data<AppState>,
@@ -186,6 +254,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(login)
             .service(refresh)
             .service(logout)
+            .service(send_otp)
+            .service(verify_otp)
             .service(forgot_password)
             .service(reset_password),
     );

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod assistants;
 pub mod chat;
+pub mod login_codes;
 pub mod password_resets;
 pub mod profile;
 pub mod refresh_tokens;

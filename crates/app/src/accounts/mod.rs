@@ -1,5 +1,10 @@
 //! Account use cases: sign up, log in, refresh, log out, forgot and reset a
-//! password, authenticate a request, delete an account.
+//! password, sign in with an e-mailed code, authenticate a request, delete
+//! an account.
+
+mod email_codes;
+
+pub use email_codes::{MAX_CODE_ATTEMPTS, ReviewAccount};
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -32,6 +37,10 @@ pub struct AccountsConfig {
     /// The mailed link is `<password_reset_url>?token=<token>`.
     pub password_reset_url: String,
     pub limits: AuthLimits,
+    /// How long an e-mailed sign-in code works.
+    pub login_code_ttl: Duration,
+    /// The App Store review account, if configured.
+    pub review_account: Option<ReviewAccount>,
 }
 
 /// Who is calling, as far as the transport can tell.
@@ -78,6 +87,10 @@ struct Inner {
     limits: AuthLimits,
     mailer: Arc<dyn Mailer>,
     agents: Arc<dyn AgentLifecycle>,
+    /// Keys the HMAC of e-mailed codes.
+    code_key: SecretString,
+    login_code_ttl: Duration,
+    review_account: Option<ReviewAccount>,
 }
 
 const MAX_DEVICE_CHARS: usize = 200;
@@ -100,6 +113,9 @@ impl Accounts {
         Self {
             inner: Arc::new(Inner {
                 access: AccessTokens::new(&config.jwt_secret, config.access_token_ttl),
+                code_key: config.jwt_secret.clone(),
+                login_code_ttl: config.login_code_ttl,
+                review_account: config.review_account,
                 refresh_ttl: config.refresh_token_ttl,
                 reset_ttl: config.password_reset_ttl,
                 reset_url: config.password_reset_url,

@@ -1,0 +1,83 @@
+//! One-time sign-in codes sent by e-mail. Only a keyed hash of a code is
+//! stored; a code is spent on success and dies after too many wrong tries.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::{PersistenceError, schema::email_login_codes};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = email_login_codes, check_for_backend(diesel::pg::Pg))]
+pub struct LoginCode {
+    pub id: Uuid,
+    pub code_hash: Vec<u8>,
+    pub attempts: i32,
+    pub used_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores a new code for `email`, retiring every earlier live one: only the
+/// latest code can sign in.
+pub async fn replace(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    code_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), PersistenceError> {
+    crate::transaction(conn, async |conn| {
+        diesel::update(
+            email_login_codes::table
+                .filter(email_login_codes::email.eq(email))
+                .filter(email_login_codes::used_at.is_null()),
+        )
+        .set(email_login_codes::used_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
+        diesel::insert_into(email_login_codes::table)
+            .values((
+                email_login_codes::email.eq(email),
+                email_login_codes::code_hash.eq(code_hash),
+                email_login_codes::expires_at.eq(expires_at),
+            ))
+            .execute(conn)
+            .await?;
+        Ok::<_, PersistenceError>(())
+    })
+    .await
+}
+
+/// The newest code of `email`, locked until the transaction ends, so
+/// concurrent verifications of one code are serialised.
+pub async fn lock_latest(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> Result<Option<LoginCode>, PersistenceError> {
+    Ok(email_login_codes::table
+        .filter(email_login_codes::email.eq(email))
+        .order(email_login_codes::created_at.desc())
+        .select(LoginCode::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Counts a wrong try; returns the tries so far.
+pub async fn add_attempt(conn: &mut AsyncPgConnection, id: Uuid) -> Result<i32, PersistenceError> {
+    Ok(diesel::update(email_login_codes::table.find(id))
+        .set(email_login_codes::attempts.eq(email_login_codes::attempts + 1))
+        .returning(email_login_codes::attempts)
+        .get_result(conn)
+        .await?)
+}
+
+/// Spends (or kills) a code.
+pub async fn retire(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), PersistenceError> {
+    diesel::update(email_login_codes::table.find(id))
+        .set(email_login_codes::used_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
