@@ -112,6 +112,8 @@ pub struct SmtpSettings {
 pub struct AppleSettings {
     pub bundle_id: String,
     pub jwks_url: String,
+    /// Least time between two fetches of Apple's keys on unknown key ids.
+    pub jwks_min_refresh: Duration,
     pub app_store_base_url: String,
 }
 
@@ -256,6 +258,8 @@ impl Settings {
                     "https://appleid.apple.com/auth/keys",
                     &["https", "http"],
                 )?,
+                jwks_min_refresh: env
+                    .duration_or("APPLE_JWKS_MIN_REFRESH", Duration::from_secs(10))?,
                 app_store_base_url: env.url_or(
                     "APP_STORE_BASE_URL",
                     "https://api.storekit.itunes.apple.com",

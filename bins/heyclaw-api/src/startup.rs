@@ -5,7 +5,7 @@ use std::{
 
 use heyclaw_agent_provisioning::{ContainerRestarter, Reload, Workspaces};
 use heyclaw_app::{
-    accounts::{Accounts, AccountsConfig},
+    accounts::{Accounts, AccountsConfig, AppleKeys},
     agents::{Agents, AgentsConfig, ReconcileReport},
     chat::Chats,
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
@@ -36,6 +36,8 @@ pub enum StartupError {
     Mail(String),
     #[error("agent provisioning: {0}")]
     Agents(String),
+    #[error("Sign in with Apple: {0}")]
+    Apple(String),
 }
 
 /// A built, bound, not yet running server.
@@ -90,6 +92,14 @@ impl Application {
                 limits: settings.auth.limits,
                 login_code_ttl: settings.auth.login_code_ttl,
                 review_account: settings.auth.review_account.clone(),
+                apple: Some(
+                    AppleKeys::new(
+                        settings.apple.jwks_url.clone(),
+                        settings.apple.bundle_id.clone(),
+                        settings.apple.jwks_min_refresh,
+                    )
+                    .map_err(|err| StartupError::Apple(err.to_string()))?,
+                ),
             },
             mailer(settings)?,
             Arc::new(agents.clone()),

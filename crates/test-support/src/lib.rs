@@ -15,6 +15,7 @@
     reason = "a test harness fails loudly on a broken environment"
 )]
 
+pub mod apple;
 mod database;
 mod gateway;
 pub mod real_gateway;

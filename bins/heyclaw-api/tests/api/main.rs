@@ -8,6 +8,7 @@
 )]
 
 mod agents;
+mod apple;
 mod auth;
 mod bad_input;
 mod chat;

@@ -85,6 +85,7 @@ async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
             limits: AuthLimits::default(),
             login_code_ttl: Duration::from_secs(600),
             review_account: None,
+            apple: None,
         },
         Arc::new(LogMailer),
         agents.clone(),

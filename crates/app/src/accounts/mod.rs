@@ -2,8 +2,10 @@
 //! password, sign in with an e-mailed code, authenticate a request, delete
 //! an account.
 
+mod apple;
 mod email_codes;
 
+pub use apple::{APPLE_ISSUER, AppleKeys, AppleName};
 pub use email_codes::{MAX_CODE_ATTEMPTS, ReviewAccount};
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
@@ -41,6 +43,8 @@ pub struct AccountsConfig {
     pub login_code_ttl: Duration,
     /// The App Store review account, if configured.
     pub review_account: Option<ReviewAccount>,
+    /// Sign in with Apple's key source; `None` turns the route off.
+    pub apple: Option<AppleKeys>,
 }
 
 /// Who is calling, as far as the transport can tell.
@@ -91,6 +95,7 @@ struct Inner {
     code_key: SecretString,
     login_code_ttl: Duration,
     review_account: Option<ReviewAccount>,
+    apple: Option<AppleKeys>,
 }
 
 const MAX_DEVICE_CHARS: usize = 200;
@@ -116,6 +121,7 @@ impl Accounts {
                 code_key: config.jwt_secret.clone(),
                 login_code_ttl: config.login_code_ttl,
                 review_account: config.review_account,
+                apple: config.apple,
                 refresh_ttl: config.refresh_token_ttl,
                 reset_ttl: config.password_reset_ttl,
                 reset_url: config.password_reset_url,

@@ -1,7 +1,7 @@
 //! `/auth`: sign up, log in, refresh, log out, forgot and reset a password.
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use heyclaw_app::accounts::{SignedIn, TokenPair};
+use heyclaw_app::accounts::{AppleName, SignedIn, TokenPair};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -49,6 +49,22 @@ struct CodeSession {
     refresh_token: String,
     user: UserSummary,
     is_new_user: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppleBody {
+    identity_token: Option<String>,
+    full_name: Option<AppleFullName>,
+    // `authorizationCode` and `email` are accepted and ignored: the token is
+    // the only source of identity.
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppleFullName {
+    given_name: Option<String>,
+    family_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +229,38 @@ async fn verify_otp(
     }))
 }
 
+#[post("/apple")]
+async fn apple(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<AppleBody>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_info(&req, state.trust_proxy_headers);
+    let body = body.into_inner();
+    let name = body
+        .full_name
+        .map(|n| AppleName {
+            given_name: n.given_name,
+            family_name: n.family_name,
+        })
+        .unwrap_or_default();
+    let (signed_in, is_new_user) = state
+        .accounts
+        .sign_in_with_apple(
+            body.identity_token.as_deref().unwrap_or_default(),
+            name,
+            &client,
+        )
+        .await?;
+    let session = session(signed_in);
+    Ok(HttpResponse::Ok().json(CodeSession {
+        access_token: session.access_token,
+        refresh_token: session.refresh_token,
+        user: session.user,
+        is_new_user,
+    }))
+}
+
 #[post("/forgot-password")]
 async fn forgot_password(
     state: web::Data<AppState>,
@@ -256,6 +304,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(logout)
             .service(send_otp)
             .service(verify_otp)
+            .service(apple)
             .service(forgot_password)
             .service(reset_password),
     );

@@ -58,6 +58,31 @@ pub async fn find_by_email(
         .optional()?)
 }
 
+pub async fn find_by_apple_sub(
+    conn: &mut AsyncPgConnection,
+    sub: &str,
+) -> Result<Option<User>, PersistenceError> {
+    Ok(users::table
+        .filter(users::apple_sub.eq(sub))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Links an Apple account to an existing user.
+pub async fn set_apple_sub(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    sub: &str,
+) -> Result<(), PersistenceError> {
+    diesel::update(users::table.find(id))
+        .set(users::apple_sub.eq(sub))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn find_by_id(
     conn: &mut AsyncPgConnection,
     id: Uuid,
