@@ -57,6 +57,21 @@ impl TestDatabase {
         &self.name
     }
 
+    /// The `n` column of a `SELECT count(*) AS n …`-style query, for assertions.
+    pub async fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.connect().await;
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
+            .n
+    }
+
     /// A fresh connection to this test's database, for assertions.
     pub async fn connect(&self) -> AsyncPgConnection {
         connect(&self.url).await

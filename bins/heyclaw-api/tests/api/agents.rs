@@ -4,25 +4,12 @@
 
 use std::time::Duration;
 
-use diesel::{QueryableByName, sql_types::BigInt};
-use diesel_async::RunQueryDsl;
 use heyclaw_test_support::{TestApp, eventually, json_body};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    let mut conn = app.db.connect().await;
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
+    app.db.count(sql).await
 }
 
 struct User {

@@ -20,7 +20,6 @@ use heyclaw_persistence::{PersistenceError, models::NewUser, queries::accounts};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde::Deserialize;
 use tokio::sync::RwLock;
-use uuid::Uuid;
 
 use super::{Accounts, ClientInfo, SignedIn};
 use crate::AppError;
@@ -211,32 +210,10 @@ impl Accounts {
         };
         let user = accounts::create_account(&mut conn, &new_user)
             .await
-            .map_err(|err| {
-                if err.is_unique_violation() {
-                    AppError::EmailTaken
-                } else {
-                    err.into()
-                }
-            })?;
+            .map_err(super::email_taken)?;
         drop(conn);
         tracing::info!(user_id = %user.id, "account created with Sign in with Apple");
         self.provision_agent(&user).await;
         self.start_signed_in(user, true, client).await
-    }
-
-    async fn start_signed_in(
-        &self,
-        user: heyclaw_persistence::models::User,
-        created: bool,
-        client: &ClientInfo,
-    ) -> Result<(SignedIn, bool), AppError> {
-        if !user.is_active() {
-            return Err(AppError::Suspended);
-        }
-        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-        let tokens = self
-            .start_session(&mut conn, &user, Uuid::new_v4(), client)
-            .await?;
-        Ok((super::signed_in(user, tokens), created))
     }
 }

@@ -18,7 +18,6 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use secrecy::ExposeSecret;
 use sha2::Sha256;
-use uuid::Uuid;
 
 use super::{Accounts, ClientInfo, SignedIn, parse_email};
 use crate::{
@@ -207,18 +206,12 @@ impl Accounts {
                 }
             }
         };
-        if !user.is_active() {
-            return Err(AppError::Suspended);
-        }
-        let tokens = self
-            .start_session(&mut conn, &user, Uuid::new_v4(), client)
-            .await?;
         drop(conn);
         if created {
             tracing::info!(user_id = %user.id, "account created by e-mail code");
             self.provision_agent(&user).await;
         }
-        Ok((super::signed_in(user, tokens), created))
+        self.start_signed_in(user, created, client).await
     }
 
     fn is_review_account(&self, email: &Email) -> bool {

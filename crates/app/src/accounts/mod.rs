@@ -155,13 +155,7 @@ impl Accounts {
         };
         let user = accounts::create_account(&mut conn, &new_user)
             .await
-            .map_err(|err| {
-                if err.is_unique_violation() {
-                    AppError::EmailTaken
-                } else {
-                    err.into()
-                }
-            })?;
+            .map_err(email_taken)?;
         let tokens = self
             .start_session(&mut conn, &user, Uuid::new_v4(), client)
             .await?;
@@ -478,6 +472,34 @@ impl Accounts {
             // The account stands; the agent is provisioned again later.
             tracing::warn!(user_id = %user.id, error = %err, "agent provisioning failed; will retry");
         }
+    }
+}
+
+impl Accounts {
+    /// Starts a session for an active user (`created`: the account was made now).
+    async fn start_signed_in(
+        &self,
+        user: User,
+        created: bool,
+        client: &ClientInfo,
+    ) -> Result<(SignedIn, bool), AppError> {
+        if !user.is_active() {
+            return Err(AppError::Suspended);
+        }
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let tokens = self
+            .start_session(&mut conn, &user, Uuid::new_v4(), client)
+            .await?;
+        Ok((signed_in(user, tokens), created))
+    }
+}
+
+/// A unique violation on creating an account is a taken address.
+fn email_taken(err: PersistenceError) -> AppError {
+    if err.is_unique_violation() {
+        AppError::EmailTaken
+    } else {
+        err.into()
     }
 }
 

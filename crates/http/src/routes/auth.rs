@@ -115,6 +115,17 @@ fn session(signed_in: SignedIn) -> SessionResponse {
     }
 }
 
+/// The answer of the app's sign-in routes: a session plus `is_new_user`.
+fn code_session(signed_in: SignedIn, is_new_user: bool) -> CodeSession {
+    let session = session(signed_in);
+    CodeSession {
+        access_token: session.access_token,
+        refresh_token: session.refresh_token,
+        user: session.user,
+        is_new_user,
+    }
+}
+
 fn secret(value: Option<String>) -> SecretString {
     SecretString::from(value.unwrap_or_default())
 }
@@ -220,13 +231,7 @@ async fn verify_otp(
             &client,
         )
         .await?;
-    let session = session(signed_in);
-    Ok(HttpResponse::Ok().json(CodeSession {
-        access_token: session.access_token,
-        refresh_token: session.refresh_token,
-        user: session.user,
-        is_new_user,
-    }))
+    Ok(HttpResponse::Ok().json(code_session(signed_in, is_new_user)))
 }
 
 #[post("/apple")]
@@ -252,13 +257,7 @@ async fn apple(
             &client,
         )
         .await?;
-    let session = session(signed_in);
-    Ok(HttpResponse::Ok().json(CodeSession {
-        access_token: session.access_token,
-        refresh_token: session.refresh_token,
-        user: session.user,
-        is_new_user,
-    }))
+    Ok(HttpResponse::Ok().json(code_session(signed_in, is_new_user)))
 }
 
 #[post("/forgot-password")]
