@@ -10,6 +10,7 @@ mod credentials;
 mod email;
 mod ids;
 mod plan;
+mod sentences;
 mod voice;
 
 pub use actions::{Action, ParsedReply, extract_actions};
@@ -20,4 +21,5 @@ pub use credentials::{
 pub use email::{Email, EmailError};
 pub use ids::{AgentId, UserId};
 pub use plan::{Plan, PlanLimits, UnknownPlan};
+pub use sentences::{EARLY_FLUSH_CHARS, MAX_CHUNK_CHARS, SentenceSplitter, split_sentences};
 pub use voice::{UnknownVoice, Voice};
