@@ -20,6 +20,7 @@ mod database;
 mod gateway;
 pub mod real_gateway;
 mod smtp;
+pub mod speech;
 
 use std::{
     path::{Path, PathBuf},

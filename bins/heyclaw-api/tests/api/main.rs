@@ -19,3 +19,4 @@ mod health;
 mod process;
 mod provisioning;
 mod schema;
+mod speech;
