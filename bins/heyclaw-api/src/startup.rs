@@ -11,10 +11,14 @@ use heyclaw_app::{
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
     messaging::Messaging,
     recorder::{RecorderTask, TurnRecorder},
+    voice::VoiceTurns,
 };
 use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
 use heyclaw_http::{AppState, Server, ServerHandle};
 use heyclaw_persistence::{PersistenceError, RedisStore};
+use heyclaw_tts::{
+    ElevenLabsConfig, ElevenLabsSpeech, OpenAiSpeech, OpenAiSpeechConfig, SpeechSynthesizer,
+};
 use secrecy::ExposeSecret;
 
 use crate::{Settings, settings::GatewayReload};
@@ -38,6 +42,8 @@ pub enum StartupError {
     Agents(String),
     #[error("Sign in with Apple: {0}")]
     Apple(String),
+    #[error("speech: {0}")]
+    Speech(String),
 }
 
 /// A built, bound, not yet running server.
@@ -105,7 +111,14 @@ impl Application {
             Arc::new(agents.clone()),
         );
         let state = AppState {
-            messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone(), recorder),
+            messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone(), recorder.clone()),
+            voice: VoiceTurns::new(
+                pg.clone(),
+                redis.clone(),
+                agents.clone(),
+                recorder,
+                speech(settings)?,
+            ),
             chats: Chats::new(pg.clone()),
             agents: agents.clone(),
             pg,
@@ -183,6 +196,37 @@ fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
     })
     .map_err(|err| StartupError::Mail(err.to_string()))?;
     Ok(Arc::new(mailer))
+}
+
+/// The text-to-speech provider: ElevenLabs when its key is set, else OpenAI
+/// speech when the OpenAI key is set, else none (voice turns send text only).
+fn speech(settings: &Settings) -> Result<Option<Arc<dyn SpeechSynthesizer>>, StartupError> {
+    let providers = &settings.providers;
+    let timeout = std::time::Duration::from_secs(30);
+    if let Some(api_key) = &providers.elevenlabs_api_key {
+        let speech = ElevenLabsSpeech::new(ElevenLabsConfig {
+            base_url: providers.elevenlabs_base_url.clone(),
+            api_key: api_key.clone(),
+            model_id: "eleven_turbo_v2_5".to_owned(),
+            output_format: "mp3_44100_128".to_owned(),
+            voice_ids: ElevenLabsConfig::default_voice_ids(),
+            timeout,
+        })
+        .map_err(|err| StartupError::Speech(err.to_string()))?;
+        return Ok(Some(Arc::new(speech)));
+    }
+    if let Some(api_key) = &providers.openai_api_key {
+        let speech = OpenAiSpeech::new(OpenAiSpeechConfig {
+            base_url: providers.openai_base_url.clone(),
+            api_key: api_key.clone(),
+            model: "tts-1".to_owned(),
+            timeout,
+        })
+        .map_err(|err| StartupError::Speech(err.to_string()))?;
+        return Ok(Some(Arc::new(speech)));
+    }
+    tracing::warn!("no ELEVENLABS_API_KEY or OPENAI_API_KEY: voice turns send text without audio");
+    Ok(None)
 }
 
 fn agents(settings: &Settings, pg: heyclaw_persistence::PgPool) -> Result<Agents, StartupError> {

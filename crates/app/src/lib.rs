@@ -16,5 +16,6 @@ pub mod profile;
 pub mod provisioning;
 pub mod quota;
 pub mod recorder;
+pub mod voice;
 
 pub use error::AppError;

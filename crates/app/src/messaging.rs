@@ -166,7 +166,7 @@ impl Messaging {
     }
 }
 
-fn gateway_error(err: GatewayError) -> AppError {
+pub(crate) fn gateway_error(err: GatewayError) -> AppError {
     tracing::warn!(error = %err, "gateway call failed");
     match err {
         GatewayError::Timeout => AppError::GatewayTimeout,

@@ -34,17 +34,83 @@ pub fn until_reset() -> Duration {
         .unwrap_or(Duration::from_secs(3600))
 }
 
-/// One reserved text message, to be kept (the reply came) or released.
+/// What a quota counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meter {
+    TextMessages,
+    /// Voice input and output seconds together (the voice quota).
+    VoiceSeconds,
+}
+
+impl Meter {
+    fn key(self, user: UserId, day: NaiveDate) -> String {
+        match self {
+            Meter::TextMessages => format!("quota:text:{day}:{user}"),
+            Meter::VoiceSeconds => format!("quota:voice:{day}:{user}"),
+        }
+    }
+
+    fn refusal(self) -> &'static str {
+        match self {
+            Meter::TextMessages => "Daily message limit reached. Upgrade your plan.",
+            Meter::VoiceSeconds => "Daily voice limit reached. Upgrade your plan.",
+        }
+    }
+
+    async fn durable(self, pg: &PgPool, user: UserId, day: NaiveDate) -> Result<u64, AppError> {
+        let mut conn = pg.get().await.map_err(PersistenceError::from)?;
+        let used = match self {
+            Meter::TextMessages => usage::text_messages_on(&mut conn, user.0, day).await?,
+            Meter::VoiceSeconds => usage::voice_seconds_on(&mut conn, user.0, day).await?,
+        };
+        Ok(u64::try_from(used).unwrap_or(0))
+    }
+}
+
+/// Units reserved against a quota, to be kept (the work happened) or released.
 #[derive(Debug)]
-pub struct TextReservation {
+pub struct Reserved {
     key: String,
+    amount: u64,
     pub day: NaiveDate,
+    /// The counter after this reservation.
     pub used: u64,
     pub limit: u64,
 }
 
-fn text_key(user: UserId, day: NaiveDate) -> String {
-    format!("quota:text:{day}:{user}")
+/// Reserves `amount` units of today's `meter`, or refuses with 429.
+pub async fn reserve(
+    redis: &RedisStore,
+    pg: &PgPool,
+    user: UserId,
+    meter: Meter,
+    amount: u64,
+    limit: u64,
+) -> Result<Reserved, AppError> {
+    let day = today();
+    let key = meter.key(user, day);
+    let mut outcome = redis
+        .reserve(&key, amount, limit, COUNTER_TTL, None)
+        .await?;
+    if outcome == Reservation::NeedsSeed {
+        let seed = meter.durable(pg, user, day).await?;
+        outcome = redis
+            .reserve(&key, amount, limit, COUNTER_TTL, Some(seed))
+            .await?;
+    }
+    match outcome {
+        Reservation::Granted { total } => Ok(Reserved {
+            key,
+            amount,
+            day,
+            used: total,
+            limit,
+        }),
+        Reservation::Refused { .. } | Reservation::NeedsSeed => Err(AppError::RateLimited {
+            message: meter.refusal().to_owned(),
+            retry_after: until_reset(),
+        }),
+    }
 }
 
 /// Reserves one text message of today's quota, or refuses with 429.
@@ -53,45 +119,43 @@ pub async fn reserve_text(
     pg: &PgPool,
     user: UserId,
     limit: u64,
-) -> Result<TextReservation, AppError> {
-    let day = today();
-    let key = text_key(user, day);
-    let mut outcome = redis.reserve(&key, 1, limit, COUNTER_TTL, None).await?;
-    if outcome == Reservation::NeedsSeed {
-        let durable = {
-            let mut conn = pg.get().await.map_err(PersistenceError::from)?;
-            usage::text_messages_on(&mut conn, user.0, day).await?
-        };
-        let seed = u64::try_from(durable).unwrap_or(0);
-        outcome = redis
-            .reserve(&key, 1, limit, COUNTER_TTL, Some(seed))
-            .await?;
-    }
-    match outcome {
-        Reservation::Granted { total } => Ok(TextReservation {
-            key,
-            day,
-            used: total,
-            limit,
-        }),
-        Reservation::Refused { .. } | Reservation::NeedsSeed => Err(AppError::RateLimited {
-            message: "Daily message limit reached. Upgrade your plan.".to_owned(),
-            retry_after: until_reset(),
-        }),
-    }
+) -> Result<Reserved, AppError> {
+    reserve(redis, pg, user, Meter::TextMessages, 1, limit).await
 }
 
-/// Today's text messages as Redis counts them (answered and in flight),
-/// if Redis has a counter for today.
+/// Today's count of `meter` as Redis has it (answered and in flight), if
+/// Redis has a counter for today.
+pub async fn used_today(
+    redis: &RedisStore,
+    user: UserId,
+    meter: Meter,
+) -> Result<Option<u64>, AppError> {
+    Ok(redis.counter(&meter.key(user, today())).await?)
+}
+
+/// Today's text messages as Redis counts them.
 pub async fn text_used_today(redis: &RedisStore, user: UserId) -> Result<Option<u64>, AppError> {
-    Ok(redis.counter(&text_key(user, today())).await?)
+    used_today(redis, user, Meter::TextMessages).await
 }
 
-impl TextReservation {
-    /// Gives the unit back: the work it reserved for did not happen.
+impl Reserved {
+    /// Gives the units back: the work they were reserved for did not happen.
     pub async fn release(self, redis: &RedisStore) {
-        if let Err(err) = redis.release(&self.key, 1).await {
+        if let Err(err) = redis.release(&self.key, self.amount).await {
             tracing::error!(error = %err, "could not release a quota reservation");
         }
+    }
+
+    /// Counts `more` units on top, without a limit check (usage measured
+    /// after the fact, like the seconds of a spoken reply). Returns the total.
+    pub async fn add(&mut self, redis: &RedisStore, more: u64) -> Result<u64, AppError> {
+        if let Reservation::Granted { total } = redis
+            .reserve(&self.key, more, u64::MAX, COUNTER_TTL, Some(self.used))
+            .await?
+        {
+            self.used = total;
+            self.amount += more;
+        }
+        Ok(self.used)
     }
 }

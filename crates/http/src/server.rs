@@ -8,7 +8,9 @@ use actix_web::{
     middleware::{Next, from_fn},
     web,
 };
-use heyclaw_app::{accounts::Accounts, agents::Agents, chat::Chats, messaging::Messaging};
+use heyclaw_app::{
+    accounts::Accounts, agents::Agents, chat::Chats, messaging::Messaging, voice::VoiceTurns,
+};
 use heyclaw_persistence::{PgPool, RedisStore};
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -25,6 +27,7 @@ pub struct AppState {
     pub agents: Agents,
     pub messaging: Messaging,
     pub chats: Chats,
+    pub voice: VoiceTurns,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (only behind a
     /// reverse proxy that sets them).
     pub trust_proxy_headers: bool,

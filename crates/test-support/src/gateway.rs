@@ -37,6 +37,10 @@ struct State {
     transcripts: Mutex<HashMap<(String, String), usize>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Pause between streamed chunks.
+    chunk_delay: Mutex<Duration>,
+    /// A streamed reply breaks with an error chunk after this many chunks.
+    break_stream_after: Mutex<Option<usize>>,
 }
 
 #[derive(Clone)]
@@ -59,6 +63,8 @@ impl GatewayStandIn {
             transcripts: Mutex::default(),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            chunk_delay: Mutex::new(Duration::ZERO),
+            break_stream_after: Mutex::new(None),
         });
         let data = web::Data::from(Arc::clone(&state));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway stand-in");
@@ -103,6 +109,16 @@ impl GatewayStandIn {
     /// Answer with this text instead of the echo.
     pub fn reply_with(&self, text: &str) {
         *self.state.reply_override.lock().expect("lock") = Some(text.to_owned());
+    }
+
+    /// Streamed replies pause this long between chunks.
+    pub fn set_chunk_delay(&self, delay: Duration) {
+        *self.state.chunk_delay.lock().expect("lock") = delay;
+    }
+
+    /// Streamed replies send `chunks` chunks, then an error chunk, then end.
+    pub fn break_streams_after(&self, chunks: usize) {
+        *self.state.break_stream_after.lock().expect("lock") = Some(chunks);
     }
 
     pub fn turns(&self) -> Vec<RecordedTurn> {
@@ -226,11 +242,29 @@ async fn completions(
         for word in reply.split_inclusive(' ') {
             events.push(json!({"choices": [{"index": 0, "delta": {"content": word}}]}));
         }
-        let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-        body.push_str("data: [DONE]\n\n");
+        let mut lines: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        if let Some(after) = *state.break_stream_after.lock().expect("lock") {
+            lines.truncate(after);
+            lines.push(format!(
+                "data: {}\n\n",
+                json!({"error": {"message": "internal error", "type": "api_error"}})
+            ));
+        }
+        lines.push("data: [DONE]\n\n".to_owned());
+        let pause = *state.chunk_delay.lock().expect("lock");
+        let body = futures_util::stream::unfold(lines.into_iter(), move |mut lines| async move {
+            let line = lines.next()?;
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            Some((
+                Ok::<_, actix_web::Error>(actix_web::web::Bytes::from(line)),
+                lines,
+            ))
+        });
         return HttpResponse::Ok()
             .content_type("text/event-stream")
-            .body(body);
+            .streaming(body);
     }
     HttpResponse::Ok().json(json!({
         "id": "chatcmpl-standin",

@@ -87,6 +87,10 @@ async fn openai_speech(
         return refusal;
     }
     let text = body["input"].as_str().unwrap_or_default();
+    if text.contains("FAILTTS") {
+        return HttpResponse::InternalServerError()
+            .json(json!({"error": {"message": "synthesis failed"}}));
+    }
     if text.trim().is_empty() {
         return HttpResponse::BadRequest().json(json!({"error": {"message": "input is empty"}}));
     }

@@ -20,3 +20,4 @@ mod process;
 mod provisioning;
 mod schema;
 mod speech;
+mod voice;

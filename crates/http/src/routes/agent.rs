@@ -135,6 +135,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(message)
             .service(status)
             .service(health)
-            .service(personality),
+            .service(personality)
+            .service(crate::routes::voice::voice),
     );
 }

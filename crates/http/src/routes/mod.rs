@@ -3,3 +3,4 @@ pub mod auth;
 pub mod chat;
 pub mod health;
 pub mod user;
+pub mod voice;

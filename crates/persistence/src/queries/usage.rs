@@ -20,3 +20,19 @@ pub async fn text_messages_on(
         .optional()?
         .unwrap_or(0))
 }
+
+/// Voice seconds (input and output) counted for the user on `day`.
+pub async fn voice_seconds_on(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    day: NaiveDate,
+) -> Result<i32, PersistenceError> {
+    Ok(daily_usage::table
+        .filter(daily_usage::user_id.eq(user_id))
+        .filter(daily_usage::usage_date.eq(day))
+        .select(daily_usage::voice_input_seconds + daily_usage::voice_output_seconds)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(0))
+}

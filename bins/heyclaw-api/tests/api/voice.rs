@@ -1,0 +1,204 @@
+//! `POST /agent/voice` against the gateway and speech stand-ins over real
+//! HTTP: event order and shapes, ordered audio, nativeTts, a sentence whose
+//! speech fails, a gateway failing mid-reply, and the quota.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use heyclaw_test_support::{
+    TestApp, json_body,
+    speech::{SPEECH_KEY, SpeechStandIn},
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn spawn() -> (TestApp, SpeechStandIn, String) {
+    let speech = SpeechStandIn::start().await;
+    let app = TestApp::spawn_with(&[
+        ("OPENAI_API_KEY", SPEECH_KEY),
+        ("OPENAI_BASE_URL", &speech.openai_url),
+    ])
+    .await;
+    let token = app.signup("voice@example.com", "testpass123").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (app, speech, token)
+}
+
+/// Sends a voice turn and returns the parsed `data:` events.
+async fn voice(app: &TestApp, token: &str, body: Value) -> Vec<Value> {
+    let response = app
+        .request(Method::POST, "/agent/voice", Some(token), Some(&body))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = response.text().await.unwrap();
+    let mut events = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut lines = block.lines();
+        assert_eq!(lines.next(), Some("event: chunk"), "{block}");
+        let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
+        assert!(lines.next().is_none(), "one data line per event");
+        events.push(serde_json::from_str(data).unwrap());
+    }
+    events
+}
+
+fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+fn position(events: &[Value], kind: &str, index: u64) -> usize {
+    events
+        .iter()
+        .position(|e| e["type"] == kind && e["index"] == index)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_voice_turn_streams_tokens_sentences_ordered_audio_actions_and_done() {
+    let (app, speech, token) = spawn().await;
+    let reply = "First sentence here. Second one is a bit longer! Third? <!--action:reminder|60|Tea|Drink-->";
+    app.gateway.reply_with(reply);
+    app.gateway.set_chunk_delay(Duration::from_millis(5));
+    // Later sentences are spoken faster than earlier ones would allow in
+    // order; audio must still leave in sentence order.
+    speech.set_delay(Duration::from_millis(100));
+    let events = voice(
+        &app,
+        &token,
+        json!({"text": "Tell me three things", "recordingDuration": 3}),
+    )
+    .await;
+
+    let tokens: String = of_type(&events, "token")
+        .iter()
+        .map(|e| e["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(tokens, reply, "tokens carry the raw reply as it streamed");
+    let texts = of_type(&events, "text");
+    assert_eq!(texts.len(), 4);
+    let indices: Vec<u64> = texts.iter().map(|e| e["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, [0, 1, 2, 3]);
+    let audio = of_type(&events, "audio");
+    let audio_indices: Vec<u64> = audio.iter().map(|e| e["index"].as_u64().unwrap()).collect();
+    assert_eq!(
+        audio_indices,
+        [0, 1, 2],
+        "in order; the marker-only chunk is not spoken"
+    );
+    for i in 0..3 {
+        assert!(position(&events, "text", i) < position(&events, "audio", i));
+    }
+    let first_audio = STANDARD.decode(audio[0]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(first_audio, b"MP3|nova|First sentence here.");
+    let actions = of_type(&events, "action");
+    assert_eq!(
+        actions,
+        [&json!({"type": "action", "action": "reminder", "params": ["60", "Tea", "Drink"]})]
+    );
+    let done = events.last().unwrap();
+    assert_eq!(done["type"], "done");
+    assert_eq!(
+        done["fullText"],
+        "First sentence here. Second one is a bit longer! Third?"
+    );
+    // 3 s recorded + ceil(9 words / 2.5) = 4 s spoken.
+    assert_eq!(
+        done["usage"],
+        json!({"messagesUsed": 0, "messagesLimit": 50, "voiceSecondsUsed": 7, "voiceSecondsLimit": 120})
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn native_tts_sends_text_only() {
+    let (app, speech, token) = spawn().await;
+    app.gateway.reply_with("One. Two.");
+    let events = voice(&app, &token, json!({"text": "hi", "nativeTts": true})).await;
+    assert!(of_type(&events, "audio").is_empty());
+    assert_eq!(of_type(&events, "text").len(), 2);
+    assert_eq!(events.last().unwrap()["type"], "done");
+    assert_eq!(speech.calls(), 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sentence_whose_speech_fails_is_an_error_for_that_index_and_the_turn_goes_on() {
+    let (app, _speech, token) = spawn().await;
+    app.gateway
+        .reply_with("One is fine. FAILTTS breaks here. Three is fine.");
+    let events = voice(&app, &token, json!({"text": "hi"})).await;
+    let errors = of_type(&events, "error");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["index"], 1);
+    let audio: Vec<u64> = of_type(&events, "audio")
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(audio, [0, 2]);
+    assert_eq!(events.last().unwrap()["type"], "done");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_gateway_failing_mid_reply_ends_the_stream_with_an_error_and_charges_nothing() {
+    let (app, _speech, token) = spawn().await;
+    app.gateway
+        .reply_with("This answer will never be finished by the gateway at all.");
+    app.gateway.break_streams_after(3);
+    let events = voice(&app, &token, json!({"text": "hi", "recordingDuration": 5})).await;
+    assert!(
+        !of_type(&events, "token").is_empty(),
+        "the reply had started"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "error");
+    assert!(last.get("index").is_none());
+    assert!(of_type(&events, "done").is_empty());
+    let me = json_body(
+        app.request(Method::GET, "/user/me", Some(&token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(me["usage"]["voiceSeconds"], 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_the_voice_limit_is_a_429_before_any_event() {
+    let (app, _speech, token) = spawn().await;
+    let response = app
+        .request(
+            Method::POST,
+            "/agent/voice",
+            Some(&token),
+            Some(&json!({"text": "hi", "recordingDuration": 121})),
+        )
+        .await;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body = json_body(response).await;
+    assert_eq!(
+        body["message"],
+        "Daily voice limit reached. Upgrade your plan."
+    );
+    assert!(app.gateway.turns().is_empty());
+    for (body, status) in [
+        (json!({}), 400),
+        (json!({"text": "  "}), 400),
+        (json!({"text": "hi", "voice": "robot"}), 400),
+    ] {
+        let response = app
+            .request(Method::POST, "/agent/voice", Some(&token), Some(&body))
+            .await;
+        assert_eq!(response.status(), status, "{body}");
+    }
+    app.shutdown().await;
+}

@@ -1,0 +1,408 @@
+//! `POST /agent/voice`: a voice turn as a stream of events. The reply is
+//! streamed from the gateway; each delta goes out at once as a `Token`;
+//! completed sentences go out as `Text` and are spoken concurrently (a few
+//! at a time), their `Audio` leaving strictly in sentence order; then the
+//! reply's actions, then `Done` with usage.
+//!
+//! Failures: one sentence's speech failing is an `AudioError` for that
+//! index and the turn goes on; the gateway failing mid-reply is `Error`, the
+//! stream ends and the reserved voice seconds are given back. A client that
+//! goes away stops everything: the gateway stream and pending speech calls
+//! are dropped (cancelled) at once.
+//!
+//! Voice usage, in seconds: `ceil(recordingDuration) + ceil(words / 2.5)` of
+//! the spoken reply (the original's formula), against the plan's daily
+//! voice minutes × 60; TTS characters are counted too.
+
+use std::{pin::Pin, sync::Arc};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use futures_util::{Future, StreamExt, stream::FuturesOrdered};
+use heyclaw_domain::{Action, AgentId, SentenceSplitter, UserId, Voice, extract_actions};
+use heyclaw_gateway_client::{ChatRequest, GatewayError};
+use heyclaw_persistence::{
+    PersistenceError, PgPool, RedisStore,
+    models::NewChatMessage,
+    queries::{
+        assistants,
+        turns::{TurnRecord, TurnUsage},
+    },
+};
+use heyclaw_tts::SpeechSynthesizer;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::{
+    AppError,
+    agents::Agents,
+    messaging::{MAX_MESSAGE_CHARS, session_key},
+    quota::{self, Meter},
+    recorder::TurnRecorder,
+};
+
+/// Speech calls in flight at once for one turn.
+pub const TTS_CONCURRENCY: usize = 3;
+/// Longest recording duration a client may claim, in seconds.
+const MAX_RECORDING_SECONDS: f64 = 600.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceEvent {
+    Token(String),
+    Text {
+        index: usize,
+        text: String,
+    },
+    /// MP3, base64-encoded.
+    Audio {
+        index: usize,
+        mp3_base64: String,
+    },
+    AudioError {
+        index: usize,
+        message: String,
+    },
+    Action(Action),
+    Done {
+        usage: VoiceUsage,
+        full_text: String,
+    },
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoiceUsage {
+    pub messages_used: u64,
+    pub messages_limit: u64,
+    pub voice_seconds_used: u64,
+    pub voice_seconds_limit: u64,
+}
+
+pub struct VoiceRequest<'a> {
+    pub text: &'a str,
+    pub voice: Option<&'a str>,
+    pub native_tts: bool,
+    pub recording_seconds: f64,
+}
+
+#[derive(Clone)]
+pub struct VoiceTurns {
+    pg: PgPool,
+    redis: RedisStore,
+    agents: Agents,
+    recorder: TurnRecorder,
+    speech: Option<Arc<dyn SpeechSynthesizer>>,
+}
+
+type SpeechFuture = Pin<Box<dyn Future<Output = (usize, Result<Vec<u8>, String>)> + Send>>;
+
+impl VoiceTurns {
+    pub fn new(
+        pg: PgPool,
+        redis: RedisStore,
+        agents: Agents,
+        recorder: TurnRecorder,
+        speech: Option<Arc<dyn SpeechSynthesizer>>,
+    ) -> Self {
+        Self {
+            pg,
+            redis,
+            agents,
+            recorder,
+            speech,
+        }
+    }
+
+    /// Checks the request and the quota and opens the gateway stream — any
+    /// refusal is an ordinary error, before a single event — then returns
+    /// the events of the turn.
+    pub async fn start(
+        &self,
+        user: UserId,
+        request: VoiceRequest<'_>,
+    ) -> Result<mpsc::Receiver<VoiceEvent>, AppError> {
+        let text = request.text.trim();
+        if text.is_empty() {
+            return Err(AppError::invalid("Message text is required"));
+        }
+        if text.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(AppError::invalid(format!(
+                "Message is too long ({MAX_MESSAGE_CHARS} characters at most)"
+            )));
+        }
+        let voice = match request.voice.map(str::parse::<Voice>) {
+            Some(Ok(voice)) => Some(voice),
+            Some(Err(err)) => return Err(AppError::invalid(err.to_string())),
+            None => None,
+        };
+        let recording = request.recording_seconds;
+        if !recording.is_finite() || !(0.0..=MAX_RECORDING_SECONDS).contains(&recording) {
+            return Err(AppError::invalid(
+                "recordingDuration must be between 0 and 600 seconds",
+            ));
+        }
+        let (assistant, _plan, limits) = {
+            let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
+            assistants::with_plan(&mut conn, user.0)
+                .await?
+                .ok_or(AppError::NotFound("No assistant for this account"))?
+        };
+        let voice_limit = u64::try_from(limits.daily_voice_input_minutes).unwrap_or(0) * 60;
+        // At least one second, so a user at the limit is refused up front.
+        let input_seconds = (recording.ceil() as u64).max(1);
+        let reserved = quota::reserve(
+            &self.redis,
+            &self.pg,
+            user,
+            Meter::VoiceSeconds,
+            input_seconds,
+            voice_limit,
+        )
+        .await?;
+        let voice = voice
+            .or_else(|| assistant.voice.parse().ok())
+            .unwrap_or(Voice::Alloy);
+
+        let agent = AgentId::for_user(user);
+        if assistant.status != assistants::STATUS_ACTIVE
+            && let Err(err) = self.agents.provision_user(user, None).await
+        {
+            reserved.release(&self.redis).await;
+            return Err(err);
+        }
+        let session = session_key(user);
+        let chat = ChatRequest {
+            agent_id: agent.as_str(),
+            session: &session,
+            text,
+        };
+        let opened = match self.agents.gateway().chat_stream(chat).await {
+            Err(GatewayError::UnknownAgent(_)) => {
+                if self.agents.provision_user(user, None).await.is_ok()
+                    && self.agents.wait_until_served(&agent).await
+                {
+                    self.agents.gateway().chat_stream(chat).await
+                } else {
+                    Err(GatewayError::UnknownAgent(agent.to_string()))
+                }
+            }
+            other => other,
+        };
+        let stream = match opened {
+            Ok(stream) => stream,
+            Err(err) => {
+                reserved.release(&self.redis).await;
+                return Err(crate::messaging::gateway_error(err));
+            }
+        };
+        let messages_limit = u64::try_from(limits.daily_text_messages).unwrap_or(0);
+        let (events, receiver) = mpsc::channel(64);
+        let this = self.clone();
+        let speech = if request.native_tts {
+            None
+        } else {
+            self.speech.clone()
+        };
+        let user_text = text.to_owned();
+        tokio::spawn(async move {
+            this.run(
+                user,
+                stream,
+                speech,
+                voice,
+                events,
+                reserved,
+                input_seconds,
+                messages_limit,
+                voice_limit,
+                user_text,
+            )
+            .await;
+        });
+        Ok(receiver)
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one turn's whole context, used once"
+    )]
+    async fn run(
+        self,
+        user: UserId,
+        mut stream: heyclaw_gateway_client::TextStream,
+        speech: Option<Arc<dyn SpeechSynthesizer>>,
+        voice: Voice,
+        events: mpsc::Sender<VoiceEvent>,
+        mut reserved: quota::Reserved,
+        input_seconds: u64,
+        messages_limit: u64,
+        voice_limit: u64,
+        user_text: String,
+    ) {
+        let limiter = Arc::new(Semaphore::new(TTS_CONCURRENCY));
+        let mut pending: FuturesOrdered<SpeechFuture> = FuturesOrdered::new();
+        let mut splitter = SentenceSplitter::new();
+        let mut full = String::new();
+        let mut index = 0usize;
+        let mut spoken_chars = 0usize;
+        let mut queue_sentence = |sentence: String,
+                                  pending: &mut FuturesOrdered<SpeechFuture>,
+                                  out: &mut Vec<VoiceEvent>| {
+            let text = extract_actions(&sentence).text;
+            out.push(VoiceEvent::Text {
+                index,
+                text: sentence,
+            });
+            let speakable = speakable(&text);
+            if let Some(speech) = speech.clone().filter(|_| speakable.chars().count() >= 2) {
+                spoken_chars += speakable.chars().count();
+                let limiter = Arc::clone(&limiter);
+                let i = index;
+                pending.push_back(Box::pin(async move {
+                    let _permit = limiter.acquire_owned().await;
+                    (
+                        i,
+                        speech
+                            .synthesize(&speakable, voice)
+                            .await
+                            .map_err(|err| err.to_string()),
+                    )
+                }));
+            }
+            index += 1;
+        };
+        loop {
+            let mut out = Vec::new();
+            tokio::select! {
+                () = events.closed() => {
+                    tracing::debug!(%user, "voice client went away; turn cancelled");
+                    reserved.release(&self.redis).await;
+                    return;
+                }
+                delta = stream.next() => match delta {
+                    Some(Ok(delta)) => {
+                        full.push_str(&delta);
+                        out.push(VoiceEvent::Token(delta.clone()));
+                        for sentence in splitter.push(&delta) {
+                            queue_sentence(sentence, &mut pending, &mut out);
+                        }
+                    }
+                    Some(Err(err)) => {
+                        tracing::warn!(%user, error = %err, "gateway failed mid voice turn");
+                        let _ = events.send(VoiceEvent::Error { message: "Your assistant could not finish the answer. Please try again.".into() }).await;
+                        reserved.release(&self.redis).await;
+                        return;
+                    }
+                    None => break,
+                },
+                Some((i, result)) = pending.next(), if !pending.is_empty() => out.push(audio_event(i, result)),
+            }
+            for event in out {
+                if events.send(event).await.is_err() {
+                    reserved.release(&self.redis).await;
+                    return;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(rest) = std::mem::take(&mut splitter).finish() {
+            queue_sentence(rest, &mut pending, &mut out);
+        }
+        for event in out {
+            if events.send(event).await.is_err() {
+                reserved.release(&self.redis).await;
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                () = events.closed() => {
+                    reserved.release(&self.redis).await;
+                    return;
+                }
+                next = pending.next() => match next {
+                    Some((i, result)) => {
+                        if events.send(audio_event(i, result)).await.is_err() {
+                            reserved.release(&self.redis).await;
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        let parsed = extract_actions(&full);
+        for action in parsed.actions {
+            let _ = events.send(VoiceEvent::Action(action)).await;
+        }
+        let words = parsed.text.split_whitespace().count() as u64;
+        let output_seconds = words.saturating_mul(2).div_ceil(5);
+        let voice_used = reserved
+            .add(&self.redis, output_seconds)
+            .await
+            .unwrap_or(reserved.used);
+        let messages_used = quota::used_today(&self.redis, user, Meter::TextMessages)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let message = |role: &str, content: &str| NewChatMessage {
+            client_id: None,
+            role: role.to_owned(),
+            content: content.to_owned(),
+            is_voice: true,
+        };
+        self.recorder.record(TurnRecord {
+            user_id: user.0,
+            day: reserved.day,
+            usage: TurnUsage {
+                text_messages: 0,
+                voice_input_seconds: i32::try_from(input_seconds).unwrap_or(i32::MAX),
+                voice_output_seconds: i32::try_from(output_seconds).unwrap_or(i32::MAX),
+                tts_characters: i32::try_from(spoken_chars).unwrap_or(i32::MAX),
+            },
+            messages: vec![
+                message("user", &user_text),
+                message("assistant", &parsed.text),
+            ],
+        });
+        let _ = events
+            .send(VoiceEvent::Done {
+                usage: VoiceUsage {
+                    messages_used,
+                    messages_limit,
+                    voice_seconds_used: voice_used,
+                    voice_seconds_limit: voice_limit,
+                },
+                full_text: parsed.text,
+            })
+            .await;
+    }
+}
+
+fn audio_event(index: usize, result: Result<Vec<u8>, String>) -> VoiceEvent {
+    match result {
+        Ok(mp3) => VoiceEvent::Audio {
+            index,
+            mp3_base64: STANDARD.encode(mp3),
+        },
+        Err(err) => {
+            tracing::warn!(index, error = %err, "speech for a sentence failed");
+            VoiceEvent::AudioError {
+                index,
+                message: "Could not speak this part of the answer.".to_owned(),
+            }
+        }
+    }
+}
+
+/// Text as it should be spoken: markdown emphasis, headings and code marks
+/// removed, whitespace collapsed.
+fn speakable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '*' | '_' | '#' | '`' | '>' | '~'))
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

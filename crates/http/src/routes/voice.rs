@@ -1,0 +1,82 @@
+//! `POST /agent/voice`: a voice turn as Server-Sent Events. Every event is
+//! `event: chunk` + `data: <one-line JSON>` (the mobile client parses each
+//! `data:` line alone). Refusals (bad input, 401, 429) are JSON errors
+//! before any event.
+
+use actix_web::{HttpResponse, post, web};
+use futures_util::stream;
+use heyclaw_app::voice::{VoiceEvent, VoiceRequest};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState, AuthUser};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VoiceBody {
+    text: Option<String>,
+    voice: Option<String>,
+    #[serde(default)]
+    native_tts: bool,
+    #[serde(default)]
+    recording_duration: f64,
+}
+
+fn event_json(event: VoiceEvent) -> Value {
+    match event {
+        VoiceEvent::Token(data) => json!({"type": "token", "data": data}),
+        VoiceEvent::Text { index, text } => json!({"type": "text", "data": text, "index": index}),
+        VoiceEvent::Audio { index, mp3_base64 } => {
+            json!({"type": "audio", "data": mp3_base64, "index": index})
+        }
+        VoiceEvent::AudioError { index, message } => {
+            json!({"type": "error", "message": message, "index": index})
+        }
+        VoiceEvent::Action(action) => {
+            json!({"type": "action", "action": action.kind, "params": action.params})
+        }
+        VoiceEvent::Done { usage, full_text } => json!({
+            "type": "done",
+            "usage": {
+                "messagesUsed": usage.messages_used,
+                "messagesLimit": usage.messages_limit,
+                "voiceSecondsUsed": usage.voice_seconds_used,
+                "voiceSecondsLimit": usage.voice_seconds_limit,
+            },
+            "fullText": full_text,
+        }),
+        VoiceEvent::Error { message } => json!({"type": "error", "message": message}),
+    }
+}
+
+#[post("/voice")]
+pub(crate) async fn voice(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<VoiceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let receiver = state
+        .voice
+        .start(
+            user.0.user_id,
+            VoiceRequest {
+                text: body.text.as_deref().unwrap_or_default(),
+                voice: body.voice.as_deref(),
+                native_tts: body.native_tts,
+                recording_seconds: body.recording_duration,
+            },
+        )
+        .await?;
+    // serde_json never writes a raw newline, so each event is one data line.
+    let events = stream::unfold(receiver, |mut receiver| async move {
+        let event = receiver.recv().await?;
+        let line = format!("event: chunk\ndata: {}\n\n", event_json(event));
+        Some((Ok::<_, actix_web::Error>(web::Bytes::from(line)), receiver))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(events))
+}
