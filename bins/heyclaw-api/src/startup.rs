@@ -11,6 +11,7 @@ use heyclaw_app::{
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
     messaging::Messaging,
     recorder::{RecorderTask, TurnRecorder},
+    transcription::Transcriptions,
     voice::VoiceTurns,
 };
 use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
@@ -18,6 +19,7 @@ use heyclaw_http::{AppState, Server, ServerHandle};
 use heyclaw_persistence::{PersistenceError, RedisStore};
 use heyclaw_tts::{
     ElevenLabsConfig, ElevenLabsSpeech, OpenAiSpeech, OpenAiSpeechConfig, SpeechSynthesizer,
+    WhisperConfig, WhisperTranscriber,
 };
 use secrecy::ExposeSecret;
 
@@ -116,8 +118,14 @@ impl Application {
                 pg.clone(),
                 redis.clone(),
                 agents.clone(),
-                recorder,
+                recorder.clone(),
                 speech(settings)?,
+            ),
+            transcriptions: Transcriptions::new(
+                pg.clone(),
+                redis.clone(),
+                recorder,
+                whisper(settings)?,
             ),
             chats: Chats::new(pg.clone()),
             agents: agents.clone(),
@@ -196,6 +204,21 @@ fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
     })
     .map_err(|err| StartupError::Mail(err.to_string()))?;
     Ok(Arc::new(mailer))
+}
+
+/// Whisper, when an OpenAI key is set.
+fn whisper(settings: &Settings) -> Result<Option<Arc<WhisperTranscriber>>, StartupError> {
+    let Some(api_key) = &settings.providers.openai_api_key else {
+        return Ok(None);
+    };
+    let whisper = WhisperTranscriber::new(WhisperConfig {
+        base_url: settings.providers.openai_base_url.clone(),
+        api_key: api_key.clone(),
+        model: "whisper-1".to_owned(),
+        timeout: std::time::Duration::from_secs(120),
+    })
+    .map_err(|err| StartupError::Speech(err.to_string()))?;
+    Ok(Some(Arc::new(whisper)))
 }
 
 /// The text-to-speech provider: ElevenLabs when its key is set, else OpenAI

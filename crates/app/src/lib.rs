@@ -16,6 +16,7 @@ pub mod profile;
 pub mod provisioning;
 pub mod quota;
 pub mod recorder;
+pub mod transcription;
 pub mod voice;
 
 pub use error::AppError;

@@ -11,8 +11,8 @@ use crate::{AppError, quota};
 /// The profile with today's usage. Days are UTC days: usage resets at 00:00 UTC.
 ///
 /// Answered turns reach Postgres a moment after the reply (see
-/// [`crate::recorder`]); Redis's counter is never behind, so today's text
-/// messages are the larger of the two.
+/// [`crate::recorder`]); Redis's counters are never behind, so today's text
+/// messages and voice seconds are the larger of the two.
 pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profile, AppError> {
     let mut conn = pg.get().await.map_err(PersistenceError::from)?;
     let mut profile = profile::load(&mut conn, user.0, Utc::now().date_naive())
@@ -21,6 +21,18 @@ pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profi
     if let Some(live) = quota::text_used_today(redis, user).await? {
         let live = i32::try_from(live).unwrap_or(i32::MAX);
         profile.usage_today.text_messages = profile.usage_today.text_messages.max(live);
+    }
+    if let Some(live) = quota::used_today(redis, user, quota::Meter::VoiceSeconds).await? {
+        let live = i32::try_from(live).unwrap_or(i32::MAX);
+        let usage = &mut profile.usage_today;
+        if live
+            > usage
+                .voice_input_seconds
+                .saturating_add(usage.voice_output_seconds)
+        {
+            // Not yet recorded in Postgres: show Redis's live count.
+            usage.voice_input_seconds = live.saturating_sub(usage.voice_output_seconds);
+        }
     }
     Ok(profile)
 }

@@ -9,7 +9,8 @@ use actix_web::{
     web,
 };
 use heyclaw_app::{
-    accounts::Accounts, agents::Agents, chat::Chats, messaging::Messaging, voice::VoiceTurns,
+    accounts::Accounts, agents::Agents, chat::Chats, messaging::Messaging,
+    transcription::Transcriptions, voice::VoiceTurns,
 };
 use heyclaw_persistence::{PgPool, RedisStore};
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -28,6 +29,7 @@ pub struct AppState {
     pub messaging: Messaging,
     pub chats: Chats,
     pub voice: VoiceTurns,
+    pub transcriptions: Transcriptions,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (only behind a
     /// reverse proxy that sets them).
     pub trust_proxy_headers: bool,
@@ -66,6 +68,7 @@ pub fn serve(
             .configure(routes::user::configure)
             .configure(routes::agent::configure)
             .configure(routes::chat::configure)
+            .configure(routes::transcribe::configure)
             .default_service(web::to(unknown_route))
             .wrap(from_fn(echo_request_id))
             .wrap(TracingLogger::default())

@@ -202,3 +202,76 @@ async fn over_the_voice_limit_is_a_429_before_any_event() {
     }
     app.shutdown().await;
 }
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    field: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("voice.m4a")
+        .mime_str(content_type)
+        .unwrap();
+    let form = reqwest::multipart::Form::new().part(field.to_owned(), part);
+    app.client
+        .post(app.url("/voice/transcribe"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_recording_is_transcribed_and_its_seconds_counted() {
+    let (app, speech, token) = spawn().await;
+    let response = upload(&app, &token, "audio", "audio/mp4", vec![1u8; 50_000]).await;
+    assert_eq!(response.status(), 200);
+    let body = json_body(response).await;
+    assert!(
+        body["text"].as_str().unwrap().starts_with("transcribed"),
+        "{body}"
+    );
+    assert!(speech.upload_sizes()[0] > 50_000);
+    // Whisper measured 2.5 s: 3 voice seconds.
+    let me = json_body(
+        app.request(Method::GET, "/user/me", Some(&token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(me["usage"]["voiceSeconds"], 3);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn uploads_are_checked_for_field_type_and_size() {
+    let (app, speech, token) = spawn().await;
+    let no_field = upload(&app, &token, "file", "audio/mp4", vec![1u8; 10]).await;
+    assert_eq!(no_field.status(), 400);
+    assert!(
+        json_body(no_field).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("No audio file")
+    );
+    let wrong_type = upload(&app, &token, "audio", "text/plain", b"hello".to_vec()).await;
+    assert_eq!(wrong_type.status(), 415);
+    json_body(wrong_type).await;
+    let too_big = upload(
+        &app,
+        &token,
+        "audio",
+        "audio/mpeg",
+        vec![0u8; 25 * 1024 * 1024 + 1],
+    )
+    .await;
+    assert_eq!(too_big.status(), 413);
+    assert_eq!(json_body(too_big).await["code"], "payload_too_large");
+    assert!(
+        speech.upload_sizes().is_empty(),
+        "nothing reached the provider"
+    );
+    app.shutdown().await;
+}

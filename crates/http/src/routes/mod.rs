@@ -2,5 +2,6 @@ pub mod agent;
 pub mod auth;
 pub mod chat;
 pub mod health;
+pub mod transcribe;
 pub mod user;
 pub mod voice;
