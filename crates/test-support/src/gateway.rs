@@ -41,6 +41,8 @@ struct State {
     chunk_delay: Mutex<Duration>,
     /// A streamed reply breaks with an error chunk after this many chunks.
     break_stream_after: Mutex<Option<usize>>,
+    /// Streamed chunks actually handed to the connection.
+    chunks_sent: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
@@ -65,6 +67,7 @@ impl GatewayStandIn {
             max_in_flight: AtomicUsize::new(0),
             chunk_delay: Mutex::new(Duration::ZERO),
             break_stream_after: Mutex::new(None),
+            chunks_sent: Arc::default(),
         });
         let data = web::Data::from(Arc::clone(&state));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway stand-in");
@@ -119,6 +122,11 @@ impl GatewayStandIn {
     /// Streamed replies send `chunks` chunks, then an error chunk, then end.
     pub fn break_streams_after(&self, chunks: usize) {
         *self.state.break_stream_after.lock().expect("lock") = Some(chunks);
+    }
+
+    /// How many streamed chunks were sent so far (a cancelled stream stops).
+    pub fn chunks_sent(&self) -> usize {
+        self.state.chunks_sent.load(Ordering::SeqCst)
     }
 
     pub fn turns(&self) -> Vec<RecordedTurn> {
@@ -252,15 +260,20 @@ async fn completions(
         }
         lines.push("data: [DONE]\n\n".to_owned());
         let pause = *state.chunk_delay.lock().expect("lock");
-        let body = futures_util::stream::unfold(lines.into_iter(), move |mut lines| async move {
-            let line = lines.next()?;
-            if !pause.is_zero() {
-                tokio::time::sleep(pause).await;
+        let sent = Arc::clone(&state.chunks_sent);
+        let body = futures_util::stream::unfold(lines.into_iter(), move |mut lines| {
+            let sent = Arc::clone(&sent);
+            async move {
+                let line = lines.next()?;
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+                Some((
+                    Ok::<_, actix_web::Error>(actix_web::web::Bytes::from(line)),
+                    lines,
+                ))
             }
-            Some((
-                Ok::<_, actix_web::Error>(actix_web::web::Bytes::from(line)),
-                lines,
-            ))
         });
         return HttpResponse::Ok()
             .content_type("text/event-stream")

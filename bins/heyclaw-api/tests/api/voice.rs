@@ -275,3 +275,45 @@ async fn uploads_are_checked_for_field_type_and_size() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_stops_the_gateway_stream_and_is_not_charged() {
+    let (app, _speech, token) = spawn().await;
+    let long_reply = "word ".repeat(60) + "end.";
+    app.gateway.reply_with(&long_reply);
+    app.gateway.set_chunk_delay(Duration::from_millis(100));
+    let mut response = app
+        .request(
+            Method::POST,
+            "/agent/voice",
+            Some(&token),
+            Some(&json!({"text": "talk", "recordingDuration": 4})),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: chunk"));
+    drop(response);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let sent = app.gateway.chunks_sent();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        app.gateway.chunks_sent(),
+        sent,
+        "the gateway stream was cancelled"
+    );
+    assert!(
+        sent < 30,
+        "only the start of a 60-chunk reply was streamed ({sent})"
+    );
+    let me = json_body(
+        app.request(Method::GET, "/user/me", Some(&token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        me["usage"]["voiceSeconds"], 0,
+        "an answer that never arrived is not charged"
+    );
+    app.shutdown().await;
+}
