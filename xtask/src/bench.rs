@@ -35,6 +35,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         users: usize,
     },
+    /// /agent/voice: a 5-sentence reply, speech at 300 ms a sentence; time to
+    /// first audio and to done, next to a strictly sequential pipeline.
+    Voice {
+        /// Voice turns to measure (the median is printed).
+        #[arg(long, default_value_t = 5)]
+        turns: usize,
+    },
 }
 
 const BENCH_DB: &str = "heyclaw_bench";
@@ -78,6 +85,10 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 &["build", "--release", "--quiet", "--package", "heyclaw-api"],
             )?;
             crate::runtime()?.block_on(message(rate, Duration::from_secs(seconds), users))
+        }
+        BenchCommand::Voice { turns } => {
+            crate::services::ensure_running()?;
+            crate::runtime()?.block_on(voice(turns.max(1)))
         }
     }
 }
@@ -313,4 +324,112 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// Time to speak one sentence in the voice benchmark.
+const TTS_LATENCY: Duration = Duration::from_millis(300);
+
+async fn voice(turns: usize) -> Result<()> {
+    use heyclaw_test_support::{
+        TestApp,
+        speech::{SPEECH_KEY, SpeechStandIn},
+    };
+
+    let speech = SpeechStandIn::start().await;
+    speech.set_delay(TTS_LATENCY);
+    let app = TestApp::spawn_with(&[
+        ("OPENAI_API_KEY", SPEECH_KEY),
+        ("OPENAI_BASE_URL", &speech.openai_url),
+    ])
+    .await;
+    app.gateway.reply_with(
+        "Here is the plan for today. First we check the weather outside. Then we pick a route for the walk. \
+         After that we stop for a coffee. Finally we head back home before noon.",
+    );
+    // Words arrive about as fast as a fast model streams them.
+    app.gateway.set_chunk_delay(Duration::from_millis(15));
+    let (mut first_audio, mut done, mut seq_first, mut seq_done) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for turn in 0..turns {
+        let signup: Value = app
+            .post_json(
+                "/auth/signup",
+                &json!({"email": format!("voice{turn}@example.com"), "password": "benchpass123"}),
+            )
+            .await
+            .json()
+            .await?;
+        let token = signup["access_token"].as_str().context("token")?.to_owned();
+        let started = Instant::now();
+        let mut response = app
+            .request(
+                reqwest::Method::POST,
+                "/agent/voice",
+                Some(&token),
+                Some(&json!({"text": "plan my morning"})),
+            )
+            .await;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "voice turn failed: {}",
+            response.status()
+        );
+        let (mut buffer, mut text_at, mut audio_at, mut done_at) =
+            (String::new(), Vec::new(), None, None);
+        while let Some(chunk) = response.chunk().await? {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let Some(data) = block.lines().find_map(|line| line.strip_prefix("data: ")) else {
+                    continue;
+                };
+                let event: Value = serde_json::from_str(data)?;
+                match event["type"].as_str() {
+                    Some("text") => text_at.push(started.elapsed()),
+                    Some("audio") if audio_at.is_none() => audio_at = Some(started.elapsed()),
+                    Some("done") => done_at = Some(started.elapsed()),
+                    _ => {}
+                }
+            }
+        }
+        let (Some(audio_at), Some(done_at)) = (audio_at, done_at) else {
+            anyhow::bail!("the voice turn ended without audio or done");
+        };
+        // The same turn through a strictly sequential pipeline: each
+        // sentence is spoken after the previous one, once its text is there.
+        let mut spoken = Duration::ZERO;
+        for (i, at) in text_at.iter().enumerate() {
+            spoken = spoken.max(*at) + TTS_LATENCY;
+            if i == 0 {
+                seq_first.push(spoken);
+            }
+        }
+        seq_done.push(spoken);
+        first_audio.push(audio_at);
+        done.push(done_at);
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1000.0
+    };
+    println!(
+        "voice turn: 5 sentences, speech {} ms a sentence, median of {turns} turns",
+        TTS_LATENCY.as_millis()
+    );
+    println!("{:<28} {:>14} {:>10}", "", "first audio ms", "done ms");
+    println!(
+        "{:<28} {:>14.0} {:>10.0}",
+        "POST /agent/voice",
+        median(first_audio),
+        median(done)
+    );
+    println!(
+        "{:<28} {:>14.0} {:>10.0}",
+        "strictly sequential (model)",
+        median(seq_first),
+        median(seq_done)
+    );
+    app.shutdown().await;
+    speech.stop().await;
+    Ok(())
 }
