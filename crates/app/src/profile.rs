@@ -22,6 +22,10 @@ pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profi
         let live = i32::try_from(live).unwrap_or(i32::MAX);
         profile.usage_today.text_messages = profile.usage_today.text_messages.max(live);
     }
+    if let Some(live) = quota::used_today(redis, user, quota::Meter::TtsCharacters).await? {
+        let live = i32::try_from(live).unwrap_or(i32::MAX);
+        profile.usage_today.tts_characters = profile.usage_today.tts_characters.max(live);
+    }
     if let Some(live) = quota::used_today(redis, user, quota::Meter::VoiceSeconds).await? {
         let live = i32::try_from(live).unwrap_or(i32::MAX);
         let usage = &mut profile.usage_today;

@@ -40,6 +40,8 @@ pub enum Meter {
     TextMessages,
     /// Voice input and output seconds together (the voice quota).
     VoiceSeconds,
+    /// Characters sent to text-to-speech.
+    TtsCharacters,
 }
 
 impl Meter {
@@ -47,6 +49,7 @@ impl Meter {
         match self {
             Meter::TextMessages => format!("quota:text:{day}:{user}"),
             Meter::VoiceSeconds => format!("quota:voice:{day}:{user}"),
+            Meter::TtsCharacters => format!("quota:tts:{day}:{user}"),
         }
     }
 
@@ -54,6 +57,7 @@ impl Meter {
         match self {
             Meter::TextMessages => "Daily message limit reached. Upgrade your plan.",
             Meter::VoiceSeconds => "Daily voice limit reached. Upgrade your plan.",
+            Meter::TtsCharacters => "Daily speech limit reached. Upgrade your plan.",
         }
     }
 
@@ -62,6 +66,7 @@ impl Meter {
         let used = match self {
             Meter::TextMessages => usage::text_messages_on(&mut conn, user.0, day).await?,
             Meter::VoiceSeconds => usage::voice_seconds_on(&mut conn, user.0, day).await?,
+            Meter::TtsCharacters => usage::tts_characters_on(&mut conn, user.0, day).await?,
         };
         Ok(u64::try_from(used).unwrap_or(0))
     }

@@ -196,6 +196,7 @@ impl VoiceTurns {
             }
         };
         let messages_limit = u64::try_from(limits.daily_text_messages).unwrap_or(0);
+        let tts_limit = u64::try_from(limits.daily_tts_characters).unwrap_or(0);
         let (events, receiver) = mpsc::channel(64);
         let this = self.clone();
         let speech = if request.native_tts {
@@ -215,6 +216,7 @@ impl VoiceTurns {
                 input_seconds,
                 messages_limit,
                 voice_limit,
+                tts_limit,
                 user_text,
             )
             .await;
@@ -237,6 +239,7 @@ impl VoiceTurns {
         input_seconds: u64,
         messages_limit: u64,
         voice_limit: u64,
+        tts_limit: u64,
         user_text: String,
     ) {
         let limiter = Arc::new(Semaphore::new(TTS_CONCURRENCY));
@@ -244,7 +247,8 @@ impl VoiceTurns {
         let mut splitter = SentenceSplitter::new();
         let mut full = String::new();
         let mut index = 0usize;
-        let mut spoken_chars = 0usize;
+        let spoken_chars = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (redis, pg) = (self.redis.clone(), self.pg.clone());
         let mut queue_sentence = |sentence: String,
                                   pending: &mut FuturesOrdered<SpeechFuture>,
                                   out: &mut Vec<VoiceEvent>| {
@@ -255,18 +259,45 @@ impl VoiceTurns {
             });
             let speakable = speakable(&text);
             if let Some(speech) = speech.clone().filter(|_| speakable.chars().count() >= 2) {
-                spoken_chars += speakable.chars().count();
-                let limiter = Arc::clone(&limiter);
+                let (limiter, spoken_chars, redis, pg) = (
+                    Arc::clone(&limiter),
+                    Arc::clone(&spoken_chars),
+                    redis.clone(),
+                    pg.clone(),
+                );
                 let i = index;
                 pending.push_back(Box::pin(async move {
                     let _permit = limiter.acquire_owned().await;
-                    (
-                        i,
-                        speech
-                            .synthesize(&speakable, voice)
-                            .await
-                            .map_err(|err| err.to_string()),
+                    let chars = speakable.chars().count();
+                    // Speech has its own daily quota, in characters.
+                    let reserved = match quota::reserve(
+                        &redis,
+                        &pg,
+                        user,
+                        Meter::TtsCharacters,
+                        chars as u64,
+                        tts_limit,
                     )
+                    .await
+                    {
+                        Ok(reserved) => reserved,
+                        Err(AppError::RateLimited { message, .. }) => return (i, Err(message)),
+                        Err(err) => return (i, Err(err.to_string())),
+                    };
+                    match speech.synthesize(&speakable, voice).await {
+                        Ok(mp3) => {
+                            spoken_chars.fetch_add(chars, std::sync::atomic::Ordering::SeqCst);
+                            (i, Ok(mp3))
+                        }
+                        Err(err) => {
+                            tracing::warn!(index = i, error = %err, "speech for a sentence failed");
+                            reserved.release(&redis).await;
+                            (
+                                i,
+                                Err("Could not speak this part of the answer.".to_owned()),
+                            )
+                        }
+                    }
                 }));
             }
             index += 1;
@@ -359,7 +390,10 @@ impl VoiceTurns {
                 text_messages: 0,
                 voice_input_seconds: i32::try_from(input_seconds).unwrap_or(i32::MAX),
                 voice_output_seconds: i32::try_from(output_seconds).unwrap_or(i32::MAX),
-                tts_characters: i32::try_from(spoken_chars).unwrap_or(i32::MAX),
+                tts_characters: i32::try_from(
+                    spoken_chars.load(std::sync::atomic::Ordering::SeqCst),
+                )
+                .unwrap_or(i32::MAX),
             },
             messages: vec![
                 message("user", &user_text),
@@ -386,13 +420,7 @@ fn audio_event(index: usize, result: Result<Vec<u8>, String>) -> VoiceEvent {
             index,
             mp3_base64: STANDARD.encode(mp3),
         },
-        Err(err) => {
-            tracing::warn!(index, error = %err, "speech for a sentence failed");
-            VoiceEvent::AudioError {
-                index,
-                message: "Could not speak this part of the answer.".to_owned(),
-            }
-        }
+        Err(message) => VoiceEvent::AudioError { index, message },
     }
 }
 

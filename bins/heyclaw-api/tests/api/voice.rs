@@ -317,3 +317,33 @@ async fn a_client_that_goes_away_stops_the_gateway_stream_and_is_not_charged() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn speech_stops_at_the_daily_character_limit_and_the_turn_goes_on() {
+    let (app, _speech, token) = spawn().await;
+    app.db.count("WITH u AS (UPDATE plan_limits SET daily_tts_characters = 30 WHERE plan = 'free' RETURNING 1) SELECT count(*) AS n FROM u").await;
+    app.gateway
+        .reply_with("The first sentence fits. The second one is over the limit.");
+    let events = voice(&app, &token, json!({"text": "hi"})).await;
+    let audio: Vec<u64> = of_type(&events, "audio")
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(audio, [0]);
+    let errors = of_type(&events, "error");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["index"], 1);
+    assert!(errors[0]["message"].as_str().unwrap().contains("limit"));
+    assert_eq!(events.last().unwrap()["type"], "done");
+    let me = json_body(
+        app.request(Method::GET, "/user/me", Some(&token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        me["usage"]["ttsCharacters"],
+        "The first sentence fits.".len(),
+        "only what was spoken counts"
+    );
+    app.shutdown().await;
+}

@@ -36,3 +36,19 @@ pub async fn voice_seconds_on(
         .optional()?
         .unwrap_or(0))
 }
+
+/// Characters spoken by text-to-speech for the user on `day`.
+pub async fn tts_characters_on(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    day: NaiveDate,
+) -> Result<i32, PersistenceError> {
+    Ok(daily_usage::table
+        .filter(daily_usage::user_id.eq(user_id))
+        .filter(daily_usage::usage_date.eq(day))
+        .select(daily_usage::tts_characters)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(0))
+}
