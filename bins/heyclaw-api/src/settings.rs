@@ -97,6 +97,21 @@ pub struct ProviderSettings {
     pub openai_api_key: Option<SecretString>,
     pub elevenlabs_base_url: String,
     pub elevenlabs_api_key: Option<SecretString>,
+    pub elevenlabs_model_id: String,
+    pub elevenlabs_output_format: String,
+    pub openai_tts_model: String,
+    pub tts_provider: TtsProvider,
+}
+
+/// Which text-to-speech provider voice turns use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtsProvider {
+    /// ElevenLabs if its key is set, else OpenAI if its key is set, else none.
+    Auto,
+    ElevenLabs,
+    OpenAi,
+    /// No audio: voice turns send text only.
+    None,
 }
 
 #[derive(Debug)]
@@ -248,6 +263,22 @@ impl Settings {
                     &["http", "https"],
                 )?,
                 elevenlabs_api_key: env.optional_secret("ELEVENLABS_API_KEY"),
+                elevenlabs_model_id: env.string_or("ELEVENLABS_MODEL_ID", "eleven_turbo_v2_5"),
+                elevenlabs_output_format: env
+                    .string_or("ELEVENLABS_OUTPUT_FORMAT", "mp3_44100_128"),
+                openai_tts_model: env.string_or("OPENAI_TTS_MODEL", "tts-1"),
+                tts_provider: match env.string_or("TTS_PROVIDER", "auto").as_str() {
+                    "auto" => TtsProvider::Auto,
+                    "elevenlabs" => TtsProvider::ElevenLabs,
+                    "openai" => TtsProvider::OpenAi,
+                    "none" => TtsProvider::None,
+                    other => {
+                        return Err(invalid(
+                            "TTS_PROVIDER",
+                            format!("expected auto, elevenlabs, openai or none, got {other:?}"),
+                        ));
+                    }
+                },
             },
             smtp: smtp(env)?,
             mail_from: env.string_or("SMTP_FROM", "HeyClaw <no-reply@heyclaw.app>"),

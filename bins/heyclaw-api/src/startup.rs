@@ -23,7 +23,10 @@ use heyclaw_tts::{
 };
 use secrecy::ExposeSecret;
 
-use crate::{Settings, settings::GatewayReload};
+use crate::{
+    Settings,
+    settings::{GatewayReload, TtsProvider},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -221,35 +224,51 @@ fn whisper(settings: &Settings) -> Result<Option<Arc<WhisperTranscriber>>, Start
     Ok(Some(Arc::new(whisper)))
 }
 
-/// The text-to-speech provider: ElevenLabs when its key is set, else OpenAI
-/// speech when the OpenAI key is set, else none (voice turns send text only).
+/// The text-to-speech provider `TTS_PROVIDER` picks (`auto`: ElevenLabs
+/// when its key is set, else OpenAI speech, else none — text only).
 fn speech(settings: &Settings) -> Result<Option<Arc<dyn SpeechSynthesizer>>, StartupError> {
     let providers = &settings.providers;
     let timeout = std::time::Duration::from_secs(30);
-    if let Some(api_key) = &providers.elevenlabs_api_key {
-        let speech = ElevenLabsSpeech::new(ElevenLabsConfig {
-            base_url: providers.elevenlabs_base_url.clone(),
-            api_key: api_key.clone(),
-            model_id: "eleven_turbo_v2_5".to_owned(),
-            output_format: "mp3_44100_128".to_owned(),
-            voice_ids: ElevenLabsConfig::default_voice_ids(),
-            timeout,
-        })
-        .map_err(|err| StartupError::Speech(err.to_string()))?;
-        return Ok(Some(Arc::new(speech)));
-    }
-    if let Some(api_key) = &providers.openai_api_key {
-        let speech = OpenAiSpeech::new(OpenAiSpeechConfig {
-            base_url: providers.openai_base_url.clone(),
-            api_key: api_key.clone(),
-            model: "tts-1".to_owned(),
-            timeout,
-        })
-        .map_err(|err| StartupError::Speech(err.to_string()))?;
-        return Ok(Some(Arc::new(speech)));
-    }
-    tracing::warn!("no ELEVENLABS_API_KEY or OPENAI_API_KEY: voice turns send text without audio");
-    Ok(None)
+    let missing = |variable: &str| StartupError::Speech(format!("TTS_PROVIDER needs {variable}"));
+    let choice = match providers.tts_provider {
+        TtsProvider::Auto if providers.elevenlabs_api_key.is_some() => TtsProvider::ElevenLabs,
+        TtsProvider::Auto if providers.openai_api_key.is_some() => TtsProvider::OpenAi,
+        TtsProvider::Auto => TtsProvider::None,
+        chosen => chosen,
+    };
+    let speech: Arc<dyn SpeechSynthesizer> = match choice {
+        TtsProvider::ElevenLabs => Arc::new(
+            ElevenLabsSpeech::new(ElevenLabsConfig {
+                base_url: providers.elevenlabs_base_url.clone(),
+                api_key: providers
+                    .elevenlabs_api_key
+                    .clone()
+                    .ok_or_else(|| missing("ELEVENLABS_API_KEY"))?,
+                model_id: providers.elevenlabs_model_id.clone(),
+                output_format: providers.elevenlabs_output_format.clone(),
+                voice_ids: ElevenLabsConfig::default_voice_ids(),
+                timeout,
+            })
+            .map_err(|err| StartupError::Speech(err.to_string()))?,
+        ),
+        TtsProvider::OpenAi => Arc::new(
+            OpenAiSpeech::new(OpenAiSpeechConfig {
+                base_url: providers.openai_base_url.clone(),
+                api_key: providers
+                    .openai_api_key
+                    .clone()
+                    .ok_or_else(|| missing("OPENAI_API_KEY"))?,
+                model: providers.openai_tts_model.clone(),
+                timeout,
+            })
+            .map_err(|err| StartupError::Speech(err.to_string()))?,
+        ),
+        TtsProvider::None | TtsProvider::Auto => {
+            tracing::warn!("no text-to-speech provider: voice turns send text without audio");
+            return Ok(None);
+        }
+    };
+    Ok(Some(speech))
 }
 
 fn agents(settings: &Settings, pg: heyclaw_persistence::PgPool) -> Result<Agents, StartupError> {
