@@ -103,7 +103,8 @@ impl Drop for Server {
 }
 
 async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
-    let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
+    let admin_url = heyclaw_test_support::admin_database_url();
+    let admin_url = admin_url.as_str();
     let db_url = admin::with_database(admin_url, BENCH_DB);
     {
         let mut maintenance = heyclaw_persistence::establish(admin_url).await?;

@@ -8,8 +8,7 @@ const SCHEMA_RS: &str = "crates/persistence/src/schema.rs";
 
 pub fn run() -> Result<()> {
     let diesel = crate::tools::ensure("diesel")?;
-    let admin_url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let admin_url = heyclaw_test_support::admin_database_url();
     let scratch = format!("heyclaw_schema_check_{}", std::process::id());
     let scratch_url = admin::with_database(&admin_url, &scratch);
     let rt = crate::runtime()?;

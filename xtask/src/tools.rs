@@ -16,16 +16,8 @@ const TOOLS: &[(&str, &str, &str, &[&str])] = &[
     ),
 ];
 
-pub fn cache_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("HEYCLAW_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".to_owned());
-    PathBuf::from(home).join(".cache/heyclaw")
-}
-
 fn tools_root() -> PathBuf {
-    cache_dir().join("tools")
+    heyclaw_test_support::real_gateway::cache_dir().join("tools")
 }
 
 /// Path of an installed tool, installing it first if needed.

@@ -114,19 +114,42 @@ impl Env {
         PathBuf::from(self.optional(variable).unwrap_or(default))
     }
 
+    /// A positive duration.
     pub fn duration_or(
         &self,
         variable: &'static str,
         default: Duration,
     ) -> Result<Duration, SettingsError> {
+        self.duration(variable, default, false)
+    }
+
+    /// A duration that may be zero ("never wait").
+    pub fn duration_or_zero(
+        &self,
+        variable: &'static str,
+        default: Duration,
+    ) -> Result<Duration, SettingsError> {
+        self.duration(variable, default, true)
+    }
+
+    fn duration(
+        &self,
+        variable: &'static str,
+        default: Duration,
+        allow_zero: bool,
+    ) -> Result<Duration, SettingsError> {
         match self.optional(variable) {
             None => Ok(default),
-            Some(raw) => parse_duration(raw).ok_or_else(|| {
-                invalid(
-                    variable,
-                    format!("expected a duration such as 900, 90s, 15m, 12h or 30d, got {raw:?}"),
-                )
-            }),
+            Some(raw) => parse_duration(raw)
+                .filter(|d| allow_zero || !d.is_zero())
+                .ok_or_else(|| {
+                    invalid(
+                        variable,
+                        format!(
+                            "expected a duration such as 900, 90s, 15m, 12h or 30d, got {raw:?}"
+                        ),
+                    )
+                }),
         }
     }
 
@@ -204,7 +227,7 @@ fn parse_duration(raw: &str) -> Option<Duration> {
         "d" => n.checked_mul(86_400)?,
         _ => return None,
     };
-    (seconds > 0).then(|| Duration::from_secs(seconds))
+    Some(Duration::from_secs(seconds))
 }
 
 #[cfg(test)]
@@ -219,7 +242,7 @@ mod tests {
             parse_duration("30d"),
             Some(Duration::from_secs(30 * 86_400))
         );
-        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
         assert_eq!(parse_duration("15 minutes"), None);
         assert_eq!(parse_duration("m"), None);
     }

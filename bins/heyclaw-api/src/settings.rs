@@ -244,11 +244,8 @@ impl Settings {
                     .duration_or("AGENT_READINESS_TIMEOUT", Duration::from_secs(10))?,
                 restart_debounce: env
                     .duration_or("GATEWAY_RESTART_DEBOUNCE", Duration::from_secs(3))?,
-                roster_write_interval: Duration::from_millis(env.parsed_or(
-                    "ROSTER_WRITE_INTERVAL_MS",
-                    1000,
-                    "milliseconds between roster writes",
-                )?),
+                roster_write_interval: env
+                    .duration_or_zero("ROSTER_WRITE_INTERVAL", Duration::from_secs(1))?,
             },
             providers: ProviderSettings {
                 openai_base_url: env.url_or(
@@ -290,7 +287,7 @@ impl Settings {
                     &["https", "http"],
                 )?,
                 jwks_min_refresh: env
-                    .duration_or("APPLE_JWKS_MIN_REFRESH", Duration::from_secs(10))?,
+                    .duration_or_zero("APPLE_JWKS_MIN_REFRESH", Duration::from_secs(10))?,
                 app_store_base_url: env.url_or(
                     "APP_STORE_BASE_URL",
                     "https://api.storekit.itunes.apple.com",

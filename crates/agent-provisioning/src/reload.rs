@@ -87,7 +87,9 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
+    // Paused time: the sleeps below advance a virtual clock, so the test
+    // checks the debounce logic without waiting on the wall clock.
+    #[tokio::test(start_paused = true)]
     async fn a_burst_of_changes_causes_one_restart() {
         let restarts = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&restarts);

@@ -10,11 +10,14 @@ use heyclaw_agent_provisioning::{
     Workspaces, include_roster, reserved_entry,
 };
 use heyclaw_domain::{AgentId, UserId, Voice, clean_name};
-use heyclaw_gateway_client::GatewayClient;
+use heyclaw_gateway_client::{GatewayClient, GatewayError};
 use heyclaw_persistence::{
     PersistenceError, PgPool,
     models::Assistant,
-    queries::assistants::{self, STATUS_ACTIVE},
+    queries::{
+        accounts,
+        assistants::{self, STATUS_ACTIVE},
+    },
 };
 
 use crate::{
@@ -155,17 +158,54 @@ impl Agents {
         Ok(())
     }
 
-    /// Provisions the agent unless its row already says it is active.
-    pub async fn ensure_provisioned(
-        &self,
-        assistant: &Assistant,
-        user_name: Option<&str>,
-    ) -> Result<(), AppError> {
-        if assistant.status == STATUS_ACTIVE {
-            return Ok(());
+    /// Runs a gateway call for the user's agent. An agent whose row is not
+    /// active is provisioned first; one the gateway does not know (just
+    /// signed up, or lost from the roster) is provisioned again and waited
+    /// for, then asked once more — never a 500 for that.
+    pub async fn call_agent<T, F, Fut>(&self, assistant: &Assistant, call: F) -> Result<T, AppError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, GatewayError>>,
+    {
+        let user = UserId(assistant.user_id);
+        if assistant.status != STATUS_ACTIVE {
+            self.reprovision(user).await?;
         }
-        self.provision_user(UserId(assistant.user_id), user_name)
+        match call().await {
+            Err(GatewayError::UnknownAgent(_)) => {
+                let agent = AgentId::for_user(user);
+                tracing::info!(%agent, "gateway does not know the agent yet; provisioning and waiting");
+                self.reprovision(user).await?;
+                if !self.wait_until_served(&agent).await {
+                    return Err(AppError::Unavailable(
+                        "Your assistant is still starting. Please try again in a few seconds."
+                            .to_owned(),
+                    ));
+                }
+                call().await.map_err(gateway_error)
+            }
+            other => other.map_err(gateway_error),
+        }
+    }
+
+    /// Provisions the user's agent (with their name for USER.md); a failure
+    /// is the service being unavailable for now.
+    async fn reprovision(&self, user: UserId) -> Result<(), AppError> {
+        let name = {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            accounts::find_by_id(&mut conn, user.0)
+                .await?
+                .and_then(|u| u.name)
+        };
+        self.provision_user(user, name.as_deref())
             .await
+            .map_err(|err| {
+                tracing::error!(%user, error = %err, "provisioning before a turn failed");
+                AppError::Unavailable(
+                    "Your assistant is not available right now. Please try again shortly."
+                        .to_owned(),
+                )
+            })
     }
 
     /// Waits until the gateway serves `agent` (it lists `openclaw/<id>` in
@@ -333,5 +373,17 @@ impl AgentLifecycle for Agents {
             .map_err(|err| ProvisioningError(err.to_string()))?;
         tracing::info!(%agent, "agent removed");
         Ok(())
+    }
+}
+
+/// What a failed gateway call means for the user.
+pub(crate) fn gateway_error(err: GatewayError) -> AppError {
+    tracing::warn!(error = %err, "gateway call failed");
+    match err {
+        GatewayError::Timeout => AppError::GatewayTimeout,
+        GatewayError::Unavailable(_) | GatewayError::UnknownAgent(_) => AppError::Unavailable(
+            "Your assistant is not available right now. Please try again shortly.".to_owned(),
+        ),
+        GatewayError::Unauthorized | GatewayError::Upstream { .. } => AppError::GatewayFailed,
     }
 }

@@ -3,17 +3,22 @@
 //! if the gateway failed.
 
 use heyclaw_domain::{Action, AgentId, UserId, extract_actions};
-use heyclaw_gateway_client::{ChatRequest, GatewayError};
+use heyclaw_gateway_client::ChatRequest;
 use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore,
-    models::NewChatMessage,
+    models::{Assistant, NewChatMessage},
     queries::{
-        accounts, assistants,
+        assistants,
         turns::{TurnRecord, TurnUsage},
     },
 };
 
-use crate::{AppError, agents::Agents, quota, recorder::TurnRecorder};
+use crate::{
+    AppError,
+    agents::Agents,
+    quota::{self, Meter},
+    recorder::TurnRecorder,
+};
 
 /// Longest message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 8000;
@@ -68,7 +73,8 @@ impl Messaging {
                 .ok_or(AppError::NotFound("No assistant for this account"))?
         };
         let limit = u64::try_from(limits.daily_text_messages).unwrap_or(0);
-        let reservation = quota::reserve_text(&self.redis, &self.pg, user, limit).await?;
+        let reservation =
+            quota::reserve(&self.redis, &self.pg, user, Meter::TextMessages, 1, limit).await?;
 
         let reply = match self.ask(user, &assistant, text).await {
             Ok(reply) => reply,
@@ -88,13 +94,12 @@ impl Messaging {
         })
     }
 
-    /// The gateway turn. An agent the gateway does not know yet (brand-new,
-    /// or lost from the roster) is provisioned again and waited for, then
-    /// asked once more.
+    /// The gateway turn (see [`Agents::call_agent`] for the recovery of an
+    /// agent the gateway does not know yet).
     async fn ask(
         &self,
         user: UserId,
-        assistant: &heyclaw_persistence::models::Assistant,
+        assistant: &Assistant,
         text: &str,
     ) -> Result<String, AppError> {
         let agent = AgentId::for_user(user);
@@ -104,46 +109,9 @@ impl Messaging {
             session: &session,
             text,
         };
-        if assistant.status != assistants::STATUS_ACTIVE {
-            self.provision(user).await?;
-        }
-        match self.agents.gateway().chat(request).await {
-            Err(GatewayError::UnknownAgent(_)) => {
-                tracing::info!(%agent, "gateway does not know the agent yet; provisioning and waiting");
-                self.provision(user).await?;
-                if !self.agents.wait_until_served(&agent).await {
-                    return Err(AppError::Unavailable(
-                        "Your assistant is still starting. Please try again in a few seconds."
-                            .to_owned(),
-                    ));
-                }
-                self.agents
-                    .gateway()
-                    .chat(request)
-                    .await
-                    .map_err(gateway_error)
-            }
-            other => other.map_err(gateway_error),
-        }
-    }
-
-    async fn provision(&self, user: UserId) -> Result<(), AppError> {
-        let name = {
-            let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
-            accounts::find_by_id(&mut conn, user.0)
-                .await?
-                .and_then(|u| u.name)
-        };
         self.agents
-            .provision_user(user, name.as_deref())
+            .call_agent(assistant, || self.agents.gateway().chat(request))
             .await
-            .map_err(|err| {
-                tracing::error!(%user, error = %err, "provisioning before a message failed");
-                AppError::Unavailable(
-                    "Your assistant is not available right now. Please try again shortly."
-                        .to_owned(),
-                )
-            })
     }
 
     /// Queues the answered turn for recording (see [`crate::recorder`]).
@@ -163,16 +131,5 @@ impl Messaging {
             },
             messages: vec![message("user", text), message("assistant", reply)],
         });
-    }
-}
-
-pub(crate) fn gateway_error(err: GatewayError) -> AppError {
-    tracing::warn!(error = %err, "gateway call failed");
-    match err {
-        GatewayError::Timeout => AppError::GatewayTimeout,
-        GatewayError::Unavailable(_) | GatewayError::UnknownAgent(_) => AppError::Unavailable(
-            "Your assistant is not available right now. Please try again shortly.".to_owned(),
-        ),
-        GatewayError::Unauthorized | GatewayError::Upstream { .. } => AppError::GatewayFailed,
     }
 }

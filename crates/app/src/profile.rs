@@ -18,7 +18,7 @@ pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profi
     let mut profile = profile::load(&mut conn, user.0, Utc::now().date_naive())
         .await?
         .ok_or(AppError::NotFound("User not found"))?;
-    if let Some(live) = quota::text_used_today(redis, user).await? {
+    if let Some(live) = quota::used_today(redis, user, quota::Meter::TextMessages).await? {
         let live = i32::try_from(live).unwrap_or(i32::MAX);
         profile.usage_today.text_messages = profile.usage_today.text_messages.max(live);
     }

@@ -17,18 +17,3 @@ pub trait AgentLifecycle: Send + Sync {
     /// Removes the user's agent (gateway entry and workspace). Idempotent.
     async fn deprovision(&self, user: UserId) -> Result<(), ProvisioningError>;
 }
-
-/// Keeps the assistants row (written at signup) and nothing else: for
-/// deployments and tests without a gateway.
-pub struct DatabaseOnlyAgents;
-
-#[async_trait]
-impl AgentLifecycle for DatabaseOnlyAgents {
-    async fn provision(&self, _user: UserId, _name: Option<&str>) -> Result<(), ProvisioningError> {
-        Ok(())
-    }
-
-    async fn deprovision(&self, _user: UserId) -> Result<(), ProvisioningError> {
-        Ok(())
-    }
-}

@@ -63,10 +63,13 @@ impl Meter {
 
     async fn durable(self, pg: &PgPool, user: UserId, day: NaiveDate) -> Result<u64, AppError> {
         let mut conn = pg.get().await.map_err(PersistenceError::from)?;
+        let usage = usage::on_day(&mut conn, user.0, day).await?;
         let used = match self {
-            Meter::TextMessages => usage::text_messages_on(&mut conn, user.0, day).await?,
-            Meter::VoiceSeconds => usage::voice_seconds_on(&mut conn, user.0, day).await?,
-            Meter::TtsCharacters => usage::tts_characters_on(&mut conn, user.0, day).await?,
+            Meter::TextMessages => usage.text_messages,
+            Meter::VoiceSeconds => usage
+                .voice_input_seconds
+                .saturating_add(usage.voice_output_seconds),
+            Meter::TtsCharacters => usage.tts_characters,
         };
         Ok(u64::try_from(used).unwrap_or(0))
     }
@@ -118,16 +121,6 @@ pub async fn reserve(
     }
 }
 
-/// Reserves one text message of today's quota, or refuses with 429.
-pub async fn reserve_text(
-    redis: &RedisStore,
-    pg: &PgPool,
-    user: UserId,
-    limit: u64,
-) -> Result<Reserved, AppError> {
-    reserve(redis, pg, user, Meter::TextMessages, 1, limit).await
-}
-
 /// Today's count of `meter` as Redis has it (answered and in flight), if
 /// Redis has a counter for today.
 pub async fn used_today(
@@ -136,11 +129,6 @@ pub async fn used_today(
     meter: Meter,
 ) -> Result<Option<u64>, AppError> {
     Ok(redis.counter(&meter.key(user, today())).await?)
-}
-
-/// Today's text messages as Redis counts them.
-pub async fn text_used_today(redis: &RedisStore, user: UserId) -> Result<Option<u64>, AppError> {
-    used_today(redis, user, Meter::TextMessages).await
 }
 
 impl Reserved {

@@ -19,7 +19,7 @@ use std::{pin::Pin, sync::Arc};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use futures_util::{Future, StreamExt, stream::FuturesOrdered};
 use heyclaw_domain::{Action, AgentId, SentenceSplitter, UserId, Voice, extract_actions};
-use heyclaw_gateway_client::{ChatRequest, GatewayError};
+use heyclaw_gateway_client::ChatRequest;
 use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore,
     models::NewChatMessage,
@@ -164,35 +164,21 @@ impl VoiceTurns {
             .unwrap_or(Voice::Alloy);
 
         let agent = AgentId::for_user(user);
-        if assistant.status != assistants::STATUS_ACTIVE
-            && let Err(err) = self.agents.provision_user(user, None).await
-        {
-            reserved.release(&self.redis).await;
-            return Err(err);
-        }
         let session = session_key(user);
         let chat = ChatRequest {
             agent_id: agent.as_str(),
             session: &session,
             text,
         };
-        let opened = match self.agents.gateway().chat_stream(chat).await {
-            Err(GatewayError::UnknownAgent(_)) => {
-                if self.agents.provision_user(user, None).await.is_ok()
-                    && self.agents.wait_until_served(&agent).await
-                {
-                    self.agents.gateway().chat_stream(chat).await
-                } else {
-                    Err(GatewayError::UnknownAgent(agent.to_string()))
-                }
-            }
-            other => other,
-        };
-        let stream = match opened {
+        let stream = match self
+            .agents
+            .call_agent(&assistant, || self.agents.gateway().chat_stream(chat))
+            .await
+        {
             Ok(stream) => stream,
             Err(err) => {
                 reserved.release(&self.redis).await;
-                return Err(crate::messaging::gateway_error(err));
+                return Err(err);
             }
         };
         let messages_limit = u64::try_from(limits.daily_text_messages).unwrap_or(0);

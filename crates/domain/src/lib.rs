@@ -1,7 +1,7 @@
 //! HeyClaw's pure types and rules.
 //!
 //! Everything here is plain data and functions over it: identifiers, e-mail
-//! addresses, plans and their limits. This crate performs no I/O, knows no
+//! addresses, voices, action markers and sentence splitting. This crate performs no I/O, knows no
 //! async runtime, web framework or database, and depends on no other HeyClaw
 //! crate — `cargo xtask ci` enforces that.
 
@@ -9,7 +9,7 @@ mod actions;
 mod credentials;
 mod email;
 mod ids;
-mod plan;
+
 mod sentences;
 mod voice;
 
@@ -20,6 +20,6 @@ pub use credentials::{
 };
 pub use email::{Email, EmailError};
 pub use ids::{AgentId, UserId};
-pub use plan::{Plan, PlanLimits, UnknownPlan};
+
 pub use sentences::{EARLY_FLUSH_CHARS, MAX_CHUNK_CHARS, SentenceSplitter, split_sentences};
 pub use voice::{UnknownVoice, Voice};

@@ -72,6 +72,27 @@ impl TestDatabase {
             .n
     }
 
+    /// A small connection pool on this test's database.
+    pub fn pool(&self) -> heyclaw_persistence::PgPool {
+        heyclaw_persistence::connect_pg_pool(
+            &self.url,
+            &heyclaw_persistence::PgPoolSettings {
+                max_size: 2,
+                wait_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(5),
+            },
+        )
+        .expect("pool settings are valid")
+    }
+
+    /// Runs one statement of the test's own, e.g. to set up a state.
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = self.connect().await;
+        heyclaw_persistence::admin::execute(&mut conn, sql)
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    }
+
     /// A fresh connection to this test's database, for assertions.
     pub async fn connect(&self) -> AsyncPgConnection {
         connect(&self.url).await

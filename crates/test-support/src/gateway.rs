@@ -41,8 +41,8 @@ struct State {
     chunk_delay: Mutex<Duration>,
     /// A streamed reply breaks with an error chunk after this many chunks.
     break_stream_after: Mutex<Option<usize>>,
-    /// Streamed chunks actually handed to the connection.
-    chunks_sent: Arc<AtomicUsize>,
+    /// Streamed replies dropped before their end (the client went away).
+    streams_cancelled: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
@@ -67,7 +67,7 @@ impl GatewayStandIn {
             max_in_flight: AtomicUsize::new(0),
             chunk_delay: Mutex::new(Duration::ZERO),
             break_stream_after: Mutex::new(None),
-            chunks_sent: Arc::default(),
+            streams_cancelled: Arc::default(),
         });
         let data = web::Data::from(Arc::clone(&state));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway stand-in");
@@ -124,9 +124,9 @@ impl GatewayStandIn {
         *self.state.break_stream_after.lock().expect("lock") = Some(chunks);
     }
 
-    /// How many streamed chunks were sent so far (a cancelled stream stops).
-    pub fn chunks_sent(&self) -> usize {
-        self.state.chunks_sent.load(Ordering::SeqCst)
+    /// How many streamed replies were dropped before their end.
+    pub fn streams_cancelled(&self) -> usize {
+        self.state.streams_cancelled.load(Ordering::SeqCst)
     }
 
     pub fn turns(&self) -> Vec<RecordedTurn> {
@@ -260,20 +260,20 @@ async fn completions(
         }
         lines.push("data: [DONE]\n\n".to_owned());
         let pause = *state.chunk_delay.lock().expect("lock");
-        let sent = Arc::clone(&state.chunks_sent);
-        let body = futures_util::stream::unfold(lines.into_iter(), move |mut lines| {
-            let sent = Arc::clone(&sent);
-            async move {
-                let line = lines.next()?;
-                if !pause.is_zero() {
-                    tokio::time::sleep(pause).await;
-                }
-                sent.fetch_add(1, Ordering::SeqCst);
-                Some((
-                    Ok::<_, actix_web::Error>(actix_web::web::Bytes::from(line)),
-                    lines,
-                ))
+        let paced = PacedReply {
+            lines: lines.into_iter(),
+            finished: false,
+            cancelled: Arc::clone(&state.streams_cancelled),
+        };
+        let body = futures_util::stream::unfold(paced, move |mut paced| async move {
+            let line = paced.next_line()?;
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
+            Some((
+                Ok::<_, actix_web::Error>(actix_web::web::Bytes::from(line)),
+                paced,
+            ))
         });
         return HttpResponse::Ok()
             .content_type("text/event-stream")
@@ -303,4 +303,28 @@ async fn models(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"ok": true, "status": "live"}))
+}
+
+/// A streamed reply's remaining lines; counts itself cancelled when dropped
+/// before its end, which happens when the client's connection goes away.
+struct PacedReply {
+    lines: std::vec::IntoIter<String>,
+    finished: bool,
+    cancelled: Arc<AtomicUsize>,
+}
+
+impl PacedReply {
+    fn next_line(&mut self) -> Option<String> {
+        let line = self.lines.next();
+        self.finished = line.is_none();
+        line
+    }
+}
+
+impl Drop for PacedReply {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }

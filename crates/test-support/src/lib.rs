@@ -43,6 +43,25 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// A fresh Redis keyspace name for one test.
+pub fn new_redis_prefix() -> String {
+    format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A small Redis pool on the test Redis, keys under `prefix`.
+pub fn redis_store(prefix: &str) -> RedisStore {
+    RedisStore::connect(
+        &redis_url(),
+        &RedisPoolSettings {
+            max_size: 2,
+            wait_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            key_prefix: prefix.to_owned(),
+        },
+    )
+    .expect("redis settings are valid")
+}
+
 /// A running server with its own database and Redis keyspace.
 pub struct TestApp {
     pub address: String,
@@ -124,7 +143,7 @@ impl TestApp {
         let db = TestDatabase::create().await;
         let dirs = TestDirs::create();
         let gateway = GatewayStandIn::start(TEST_GATEWAY_TOKEN, dirs.roster_path.clone()).await;
-        let prefix = format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple());
+        let prefix = new_redis_prefix();
         let mut vars: Vec<(String, String)> = vec![
             ("HOST".into(), "127.0.0.1".into()),
             ("PORT".into(), "0".into()),
@@ -156,7 +175,7 @@ impl TestApp {
             ("TEMPLATES_DIR".into(), templates_dir()),
             ("AGENT_READINESS_TIMEOUT".into(), "5s".into()),
             // The stand-in applies roster changes at once.
-            ("ROSTER_WRITE_INTERVAL_MS".into(), "0".into()),
+            ("ROSTER_WRITE_INTERVAL".into(), "0s".into()),
             ("LOG_FORMAT".into(), "json".into()),
         ];
         for (key, value) in overrides {
@@ -171,16 +190,7 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
-        let redis = RedisStore::connect(
-            &redis_url(),
-            &RedisPoolSettings {
-                max_size: 2,
-                wait_timeout: Duration::from_secs(2),
-                connect_timeout: Duration::from_secs(2),
-                key_prefix: prefix,
-            },
-        )
-        .expect("redis settings are valid");
+        let redis = redis_store(&prefix);
         Self {
             address,
             client: reqwest::Client::new(),

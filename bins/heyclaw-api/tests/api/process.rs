@@ -192,7 +192,15 @@ async fn passwords_never_reach_the_logs() {
         .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The mail is written by a background task: wait for it in the log.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log).unwrap().contains("?token=") {
+        assert!(
+            Instant::now() < deadline,
+            "the log mailer wrote no reset link"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(stop(&mut child).await.success());
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(

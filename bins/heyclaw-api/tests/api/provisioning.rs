@@ -19,8 +19,7 @@ use heyclaw_app::{
     provisioning::{AgentLifecycle, ProvisioningError},
 };
 use heyclaw_domain::UserId;
-use heyclaw_persistence::{PgPoolSettings, RedisPoolSettings, RedisStore};
-use heyclaw_test_support::{TestDatabase, redis_url};
+use heyclaw_test_support::{TestDatabase, new_redis_prefix, redis_store};
 use secrecy::SecretString;
 
 #[derive(Default)]
@@ -53,25 +52,8 @@ struct Status {
 #[tokio::test]
 async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
     let db = TestDatabase::create().await;
-    let pg = heyclaw_persistence::connect_pg_pool(
-        db.url(),
-        &PgPoolSettings {
-            max_size: 2,
-            wait_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-        },
-    )
-    .unwrap();
-    let redis = RedisStore::connect(
-        &redis_url(),
-        &RedisPoolSettings {
-            max_size: 2,
-            wait_timeout: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(2),
-            key_prefix: format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple()),
-        },
-    )
-    .unwrap();
+    let pg = db.pool();
+    let redis = redis_store(&new_redis_prefix());
     let agents = Arc::new(FailingAgents::default());
     let accounts = Accounts::new(
         pg,

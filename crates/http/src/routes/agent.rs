@@ -4,7 +4,10 @@ use actix_web::{HttpResponse, get, patch, post, web};
 use heyclaw_domain::Action;
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, AppState, AuthUser, routes::auth::MessageResponse};
+use crate::{
+    ApiError, AppState, AuthUser,
+    routes::{auth::MessageResponse, user::AgentSummary},
+};
 
 #[derive(Deserialize)]
 struct MessageBody {
@@ -53,10 +56,8 @@ async fn message(
 #[serde(rename_all = "camelCase")]
 struct Status {
     agent_status: String,
-    agent_id: String,
-    display_name: String,
-    voice: String,
-    message_count: i64,
+    #[serde(flatten)]
+    agent: AgentSummary,
 }
 
 #[derive(Serialize)]
@@ -74,18 +75,14 @@ async fn status(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
             message: "No assistant found for this account",
         }));
     };
-    let assistant = status.assistant;
-    let agent_status = if status.in_roster && assistant.status == "active" {
+    let agent_status = if status.in_roster && status.assistant.status == "active" {
         "running".to_owned()
     } else {
-        assistant.status
+        status.assistant.status.clone()
     };
     Ok(HttpResponse::Ok().json(Status {
         agent_status,
-        agent_id: assistant.agent_id,
-        display_name: assistant.display_name,
-        voice: assistant.voice,
-        message_count: assistant.message_count,
+        agent: status.assistant.into(),
     }))
 }
 

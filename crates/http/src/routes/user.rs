@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, web};
 use chrono::{DateTime, Utc};
+use heyclaw_persistence::models::Assistant;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -18,18 +19,29 @@ struct Me {
     plan: String,
     subscription_status: String,
     subscription_ends_at: Option<DateTime<Utc>>,
-    agent: Option<Agent>,
+    agent: Option<AgentSummary>,
     usage: Usage,
     limits: Limits,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Agent {
+pub(crate) struct AgentSummary {
     agent_id: String,
     display_name: String,
     voice: String,
     message_count: i64,
+}
+
+impl From<Assistant> for AgentSummary {
+    fn from(a: Assistant) -> Self {
+        Self {
+            agent_id: a.agent_id,
+            display_name: a.display_name,
+            voice: a.voice,
+            message_count: a.message_count,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -61,12 +73,7 @@ async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, 
         plan: profile.subscription.plan,
         subscription_status: profile.subscription.status,
         subscription_ends_at: profile.subscription.current_period_end,
-        agent: profile.assistant.map(|a| Agent {
-            agent_id: a.agent_id,
-            display_name: a.display_name,
-            voice: a.voice,
-            message_count: a.message_count,
-        }),
+        agent: profile.assistant.map(AgentSummary::from),
         usage: Usage {
             text_messages: usage.text_messages,
             voice_seconds: usage

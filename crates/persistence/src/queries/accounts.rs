@@ -120,18 +120,6 @@ pub async fn set_password_hash(
     Ok(updated == 1)
 }
 
-pub async fn set_status(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    status: &str,
-) -> Result<bool, PersistenceError> {
-    let updated = diesel::update(users::table.find(id))
-        .set(users::status.eq(status))
-        .execute(conn)
-        .await?;
-    Ok(updated == 1)
-}
-
 /// Deletes the user; every row they own goes with them (ON DELETE CASCADE).
 pub async fn delete_user(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, PersistenceError> {
     Ok(diesel::delete(users::table.find(id)).execute(conn).await? == 1)

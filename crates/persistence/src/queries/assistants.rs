@@ -1,4 +1,3 @@
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -11,7 +10,6 @@ use crate::{
 
 pub const STATUS_PROVISIONING: &str = "provisioning";
 pub const STATUS_ACTIVE: &str = "active";
-pub const STATUS_HIBERNATED: &str = "hibernated";
 pub const STATUS_FAILED: &str = "failed";
 
 pub async fn for_user(
@@ -80,20 +78,6 @@ pub async fn roster(
         .await?)
 }
 
-pub async fn set_status(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    status: &str,
-) -> Result<bool, PersistenceError> {
-    Ok(
-        diesel::update(assistants::table.filter(assistants::user_id.eq(user_id)))
-            .set(assistants::status.eq(status))
-            .execute(conn)
-            .await?
-            == 1,
-    )
-}
-
 /// Marks agents active once they are in the roster.
 pub async fn mark_active(
     conn: &mut AsyncPgConnection,
@@ -141,19 +125,4 @@ pub async fn update_personality(
         (None, None) => 0,
     };
     Ok(updated == 1)
-}
-
-/// Counts one answered turn.
-pub async fn record_turn(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-) -> Result<(), PersistenceError> {
-    diesel::update(assistants::table.filter(assistants::user_id.eq(user_id)))
-        .set((
-            assistants::message_count.eq(assistants::message_count + 1),
-            assistants::last_active_at.eq(Utc::now()),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
 }

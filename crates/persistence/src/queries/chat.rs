@@ -202,20 +202,7 @@ pub async fn recent_messages(
 }
 
 /// Appends a conversation turn to the user's most recent session, creating
-/// one (titled `new_title`) if they have none, in its own transaction.
-pub async fn append_to_latest(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    new_title: &str,
-    messages: &[NewChatMessage],
-) -> Result<Uuid, PersistenceError> {
-    transaction(conn, async |conn| {
-        append_in_transaction(conn, user_id, new_title, messages).await
-    })
-    .await
-}
-
-/// The body of [`append_to_latest`], for callers already in a transaction.
+/// one (titled `new_title`) if they have none; for callers in a transaction.
 /// Turns of one user are serialised by a transaction-scoped advisory lock,
 /// so positions never collide.
 pub(crate) async fn append_in_transaction(

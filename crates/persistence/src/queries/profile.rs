@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use crate::{
     PersistenceError,
-    models::{Assistant, DailyUsage, PlanLimitsRow, Profile, Subscription, User},
-    schema::{assistants, daily_usage, plan_limits, subscriptions, users},
+    models::{Assistant, PlanLimitsRow, Profile, Subscription, User},
+    schema::{assistants, plan_limits, subscriptions, users},
 };
 
 /// The user with their plan, limits, assistant and usage on `today`.
@@ -35,14 +35,7 @@ pub async fn load(
         .first(conn)
         .await
         .optional()?;
-    let usage_today = daily_usage::table
-        .filter(daily_usage::user_id.eq(user_id))
-        .filter(daily_usage::usage_date.eq(today))
-        .select(DailyUsage::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .unwrap_or_default();
+    let usage_today = super::usage::on_day(conn, user_id, today).await?;
     Ok(Some(Profile {
         user,
         subscription,
