@@ -49,6 +49,12 @@ pub struct AuthSettings {
     pub jwt_secret: SecretString,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long a just-rotated refresh token still gets a fresh pair.
+    pub refresh_reuse_grace: Duration,
+    /// Password hashes running at once (each holds ~19 MiB).
+    pub password_hash_concurrency: usize,
+    /// How long a login waits for a hashing slot before a 503.
+    pub password_hash_queue_timeout: Duration,
     pub password_reset_ttl: Duration,
     /// The reset link mailed to users is `<this>?token=<token>`.
     pub password_reset_url: String,
@@ -79,7 +85,12 @@ pub struct GatewaySettings {
     pub templates_dir: PathBuf,
     pub container_name: String,
     pub reload: GatewayReload,
+    /// The longest whole text turn (504 after).
     pub request_timeout: Duration,
+    /// A voice turn's longest wait for the first text.
+    pub first_token_timeout: Duration,
+    /// A voice turn's longest pause between two pieces of text.
+    pub stream_idle_timeout: Duration,
     /// This gateway's shard id (`assistants.gateway_id`).
     pub gateway_id: String,
     /// How long a brand-new user's first message waits for the gateway to
@@ -199,6 +210,15 @@ impl Settings {
                     .duration_or("JWT_ACCESS_EXPIRES", Duration::from_secs(15 * 60))?,
                 refresh_token_ttl: env
                     .duration_or("JWT_REFRESH_EXPIRES", Duration::from_secs(30 * 86_400))?,
+                refresh_reuse_grace: env
+                    .duration_or_zero("REFRESH_REUSE_GRACE", Duration::from_secs(30))?,
+                password_hash_concurrency: positive(
+                    env,
+                    "PASSWORD_HASH_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                )?,
+                password_hash_queue_timeout: env
+                    .duration_or("PASSWORD_HASH_QUEUE_TIMEOUT", Duration::from_secs(10))?,
                 password_reset_ttl: env
                     .duration_or("PASSWORD_RESET_EXPIRES", Duration::from_secs(3600))?,
                 password_reset_url: env.url_or(
@@ -237,8 +257,13 @@ impl Settings {
                         ));
                     }
                 },
+                // The seed's own smoke test gives a message 30 s (`curl --max-time 30`).
                 request_timeout: env
-                    .duration_or("OPENCLAW_REQUEST_TIMEOUT", Duration::from_secs(120))?,
+                    .duration_or("OPENCLAW_REQUEST_TIMEOUT", Duration::from_secs(30))?,
+                first_token_timeout: env
+                    .duration_or("OPENCLAW_FIRST_TOKEN_TIMEOUT", Duration::from_secs(30))?,
+                stream_idle_timeout: env
+                    .duration_or("OPENCLAW_STREAM_IDLE_TIMEOUT", Duration::from_secs(30))?,
                 gateway_id: env.string_or("GATEWAY_ID", "default"),
                 readiness_timeout: env
                     .duration_or("AGENT_READINESS_TIMEOUT", Duration::from_secs(10))?,
@@ -439,6 +464,17 @@ mod tests {
         assert_eq!(settings.gateway.reload, GatewayReload::Hot);
         assert!(settings.smtp.is_none());
         assert_eq!(settings.redis_pool.key_prefix, "heyclaw");
+        // api-contract §6: bounded waits and the refresh grace window.
+        assert_eq!(settings.gateway.request_timeout, Duration::from_secs(30));
+        assert_eq!(
+            settings.gateway.first_token_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            settings.gateway.stream_idle_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(settings.auth.refresh_reuse_grace, Duration::from_secs(30));
         assert_eq!(
             settings.gateway.token.expose_secret(),
             "gateway-token-0123456789"

@@ -7,7 +7,9 @@ use heyclaw_agent_provisioning::{ContainerRestarter, Reload, Workspaces};
 use heyclaw_app::{
     accounts::{Accounts, AccountsConfig, AppleKeys},
     agents::{Agents, AgentsConfig, ReconcileReport},
+    auth::passwords::PasswordHashing,
     chat::Chats,
+    clock::SharedClock,
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
     messaging::Messaging,
     recorder::{RecorderTask, TurnRecorder},
@@ -51,6 +53,21 @@ pub enum StartupError {
     Speech(String),
 }
 
+/// What the server takes from outside besides its settings. Production
+/// uses the defaults; tests inject a clock they can move.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub clock: SharedClock,
+}
+
+impl Default for Dependencies {
+    fn default() -> Self {
+        Self {
+            clock: heyclaw_app::clock::system(),
+        }
+    }
+}
+
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -62,6 +79,11 @@ impl Application {
     /// Connects to Postgres and Redis (failing fast if either is down),
     /// binds the listener and builds the server.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, Dependencies::default()).await
+    }
+
+    /// [`Application::build`] with the given dependencies.
+    pub async fn build_with(settings: &Settings, deps: Dependencies) -> Result<Self, StartupError> {
         let pg = heyclaw_persistence::connect_pg_pool(
             settings.database_url.expose_secret(),
             &settings.database_pool,
@@ -98,6 +120,11 @@ impl Application {
                 jwt_secret: settings.auth.jwt_secret.clone(),
                 access_token_ttl: settings.auth.access_token_ttl,
                 refresh_token_ttl: settings.auth.refresh_token_ttl,
+                refresh_reuse_grace: settings.auth.refresh_reuse_grace,
+                password_hashing: PasswordHashing::new(
+                    settings.auth.password_hash_concurrency,
+                    settings.auth.password_hash_queue_timeout,
+                ),
                 password_reset_ttl: settings.auth.password_reset_ttl,
                 password_reset_url: settings.auth.password_reset_url.clone(),
                 limits: settings.auth.limits,
@@ -114,6 +141,7 @@ impl Application {
             },
             mailer(settings)?,
             Arc::new(agents.clone()),
+            Arc::clone(&deps.clock),
         );
         let state = AppState {
             messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone(), recorder.clone()),
@@ -280,6 +308,8 @@ fn agents(settings: &Settings, pg: heyclaw_persistence::PgPool) -> Result<Agents
         token: gateway.token.clone(),
         connect_timeout: std::time::Duration::from_secs(3),
         request_timeout: gateway.request_timeout,
+        first_token_timeout: gateway.first_token_timeout,
+        idle_timeout: gateway.stream_idle_timeout,
     })
     .map_err(|err| StartupError::Agents(err.to_string()))?;
     let reload = match gateway.reload {

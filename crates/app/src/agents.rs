@@ -12,7 +12,7 @@ use heyclaw_agent_provisioning::{
 use heyclaw_domain::{AgentId, UserId, Voice, clean_name};
 use heyclaw_gateway_client::{GatewayClient, GatewayError};
 use heyclaw_persistence::{
-    PersistenceError, PgPool,
+    PersistenceError, PgPool, RedisStore,
     models::Assistant,
     queries::{
         accounts,
@@ -23,6 +23,8 @@ use heyclaw_persistence::{
 use crate::{
     AppError,
     provisioning::{AgentLifecycle, ProvisioningError},
+    quota,
+    recorder::message_count_with_unrecorded,
 };
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,8 @@ pub struct AgentsConfig {
 /// What `GET /agent/status` reports.
 #[derive(Debug, Clone)]
 pub struct AgentStatus {
+    /// Its `message_count` includes answered turns not yet recorded, so a
+    /// client sees its own latest message (read-your-writes).
     pub assistant: Assistant,
     /// In the gateway's roster file right now.
     pub in_roster: bool,
@@ -277,14 +281,21 @@ impl Agents {
         })
     }
 
-    pub async fn status(&self, user: UserId) -> Result<Option<AgentStatus>, AppError> {
-        let assistant = {
+    pub async fn status(
+        &self,
+        redis: &RedisStore,
+        user: UserId,
+    ) -> Result<Option<AgentStatus>, AppError> {
+        let found = {
             let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-            assistants::for_user(&mut conn, user.0).await?
+            assistants::for_user_with_day(&mut conn, user.0, quota::today()).await?
         };
-        let Some(assistant) = assistant else {
+        let Some((mut assistant, recorded_today)) = found else {
             return Ok(None);
         };
+        let live_today = quota::used_today(redis, user, quota::Meter::TextMessages).await?;
+        assistant.message_count =
+            message_count_with_unrecorded(assistant.message_count, recorded_today, live_today);
         let in_roster = self
             .inner
             .writer

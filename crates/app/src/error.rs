@@ -38,6 +38,9 @@ pub enum AppError {
     /// The gateway (or the model behind it) failed.
     #[error("Your assistant could not answer right now. Please try again.")]
     GatewayFailed,
+    /// Too much work queued (e.g. a login storm); try again shortly.
+    #[error("The service is busy, please try again shortly")]
+    Busy { retry_after: Duration },
     /// A bug or an impossible state; details go to the log, not the client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod agents;
 pub mod auth;
 pub mod chat;
+pub mod clock;
 mod error;
 pub mod mail;
 pub mod messaging;

@@ -6,19 +6,28 @@ use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore, models::Profile, queries::profile,
 };
 
-use crate::{AppError, quota};
+use crate::{AppError, quota, recorder::message_count_with_unrecorded};
 
 /// The profile with today's usage. Days are UTC days: usage resets at 00:00 UTC.
 ///
 /// Answered turns reach Postgres a moment after the reply (see
 /// [`crate::recorder`]); Redis's counters are never behind, so today's text
-/// messages and voice seconds are the larger of the two.
+/// messages and voice seconds are the larger of the two, and the agent's
+/// message count includes the answered turns not yet recorded.
 pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profile, AppError> {
     let mut conn = pg.get().await.map_err(PersistenceError::from)?;
     let mut profile = profile::load(&mut conn, user.0, Utc::now().date_naive())
         .await?
         .ok_or(AppError::NotFound("User not found"))?;
-    if let Some(live) = quota::used_today(redis, user, quota::Meter::TextMessages).await? {
+    let live_text = quota::used_today(redis, user, quota::Meter::TextMessages).await?;
+    if let Some(assistant) = &mut profile.assistant {
+        assistant.message_count = message_count_with_unrecorded(
+            assistant.message_count,
+            profile.assistant_recorded_today,
+            live_text,
+        );
+    }
+    if let Some(live) = live_text {
         let live = i32::try_from(live).unwrap_or(i32::MAX);
         profile.usage_today.text_messages = profile.usage_today.text_messages.max(live);
     }

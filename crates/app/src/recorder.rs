@@ -59,6 +59,23 @@ impl TurnRecorder {
     }
 }
 
+/// The assistant's message count as its user must see it — their own
+/// writes included — although answered turns reach Postgres a moment late.
+/// Redis's counter of today's text messages is never behind; the part of it
+/// Postgres has not recorded yet is added to the recorded total.
+/// `recorded_today` must come from the same snapshot as `recorded_total`
+/// (see `assistants::for_user_with_day`), or a batch landing between the two
+/// reads would be counted twice. Turns still in flight count already.
+pub fn message_count_with_unrecorded(
+    recorded_total: i64,
+    recorded_today: i32,
+    live_today: Option<u64>,
+) -> i64 {
+    let live_today = live_today.map_or(0, |live| i64::try_from(live).unwrap_or(i64::MAX));
+    let unrecorded = live_today.saturating_sub(i64::from(recorded_today)).max(0);
+    recorded_total.saturating_add(unrecorded)
+}
+
 impl RecorderTask {
     /// Waits (up to `timeout`) for the queue to be drained and closed.
     pub async fn finish(self, timeout: Duration) {
@@ -92,5 +109,22 @@ async fn write(pg: &PgPool, batch: &[TurnRecord]) {
             }
         }
         Err(err) => tracing::error!(error = %err, "a turn could not be recorded"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_count_with_unrecorded as count;
+
+    #[test]
+    fn adds_only_what_postgres_has_not_recorded_yet() {
+        assert_eq!(count(10, 2, Some(5)), 13, "three answered, not recorded");
+        assert_eq!(count(10, 5, Some(5)), 10, "all recorded");
+        assert_eq!(count(10, 5, None), 10, "Redis lost its counter");
+        assert_eq!(
+            count(10, 5, Some(3)),
+            10,
+            "a re-seeded counter behind Postgres"
+        );
     }
 }

@@ -15,9 +15,12 @@ pub struct GatewayConfig {
     pub base_url: String,
     pub token: SecretString,
     pub connect_timeout: Duration,
-    /// The longest a whole non-streaming turn, or a pause between two
-    /// streamed chunks, may take.
+    /// The longest a whole non-streaming turn may take.
     pub request_timeout: Duration,
+    /// A streamed turn: the longest wait from the request to its first text.
+    pub first_token_timeout: Duration,
+    /// A streamed turn: the longest pause between two pieces of text.
+    pub idle_timeout: Duration,
 }
 
 /// One chat turn for one agent.
@@ -40,15 +43,18 @@ pub struct GatewayClient {
     base_url: Arc<str>,
     token: SecretString,
     request_timeout: Duration,
+    first_token_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 const AGENT_HEADER: &str = "x-openclaw-agent-id";
 
 impl GatewayClient {
     pub fn new(config: GatewayConfig) -> Result<Self, GatewayError> {
+        // Every call sets its own time bound (a whole turn, a stream's first
+        // text and its pauses, a probe): no blanket read timeout.
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
-            .read_timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|err| GatewayError::Unavailable(format!("building the HTTP client: {err}")))?;
@@ -57,6 +63,8 @@ impl GatewayClient {
             base_url: config.base_url.trim_end_matches('/').into(),
             token: config.token,
             request_timeout: config.request_timeout,
+            first_token_timeout: config.first_token_timeout,
+            idle_timeout: config.idle_timeout,
         })
     }
 
@@ -107,12 +115,20 @@ impl GatewayClient {
 
     /// A streamed reply. The request is retried once on the transient `500`
     /// before any text has arrived; a failure mid-stream ends the stream with
-    /// an error item.
+    /// an error item. Time is bounded twice: the first text must come within
+    /// the first-token timeout of this call, and each later piece within the
+    /// idle timeout of the one before; past either, the stream ends with
+    /// [`GatewayError::Timeout`]. Dropping the stream cancels the request.
     pub async fn chat_stream(&self, request: ChatRequest<'_>) -> Result<TextStream, GatewayError> {
-        let response = match self.start_stream(request).await {
-            Err(err) if err.is_transient() => self.start_stream(request).await?,
-            other => other?,
-        };
+        let first_deadline = tokio::time::Instant::now() + self.first_token_timeout;
+        let started = tokio::time::timeout_at(first_deadline, async {
+            match self.start_stream(request).await {
+                Err(err) if err.is_transient() => self.start_stream(request).await,
+                other => other,
+            }
+        })
+        .await;
+        let response = started.map_err(|_| GatewayError::Timeout)??;
         let events = response.bytes_stream().eventsource();
         let agent = request.agent_id.to_owned();
         let steps = events.map(move |event| match event {
@@ -122,15 +138,25 @@ impl GatewayClient {
             }),
             Ok(event) => Step::from_data(&event.data),
         });
-        let deltas = futures_util::stream::unfold(Some(Box::pin(steps)), |state| async move {
-            let mut steps = state?;
+        let idle = self.idle_timeout;
+        let state = StreamState {
+            steps: Box::pin(steps),
+            deadline: first_deadline,
+        };
+        let deltas = futures_util::stream::unfold(Some(state), move |state| async move {
+            let mut state = state?;
             loop {
-                match steps.next().await {
-                    Some(Step::Text(text)) => return Some((Ok(text), Some(steps))),
-                    Some(Step::Skip) => continue,
-                    Some(Step::Done) => return None,
-                    Some(Step::Failed(err)) => return Some((Err(err), None)),
-                    None => {
+                let next = tokio::time::timeout_at(state.deadline, state.steps.next()).await;
+                match next {
+                    Err(_) => return Some((Err(GatewayError::Timeout), None)),
+                    Ok(Some(Step::Text(text))) => {
+                        state.deadline = tokio::time::Instant::now() + idle;
+                        return Some((Ok(text), Some(state)));
+                    }
+                    Ok(Some(Step::Skip)) => continue,
+                    Ok(Some(Step::Done)) => return None,
+                    Ok(Some(Step::Failed(err))) => return Some((Err(err), None)),
+                    Ok(None) => {
                         let err = GatewayError::Upstream {
                             status: 200,
                             message: "the reply stream ended before [DONE]".to_owned(),
@@ -246,6 +272,12 @@ async fn check(
             message,
         },
     })
+}
+
+/// A streamed reply in progress: its events and when the next text is due.
+struct StreamState {
+    steps: Pin<Box<dyn Stream<Item = Step> + Send>>,
+    deadline: tokio::time::Instant,
 }
 
 /// What one server-sent event means for the reply.

@@ -148,6 +148,10 @@ impl From<AppError> for ApiError {
             AppError::GatewayFailed => {
                 Self::new(StatusCode::BAD_GATEWAY, "agent_failed", err.to_string())
             }
+            AppError::Busy { retry_after } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
+                    .with_retry_after(retry_after)
+            }
             AppError::Internal(cause) => Self::internal(&cause),
         }
     }

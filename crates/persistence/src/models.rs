@@ -105,6 +105,8 @@ pub struct NewRefreshToken<'a> {
     pub user_id: Uuid,
     pub token_hash: &'a [u8],
     pub family_id: Uuid,
+    /// The token this one was rotated from (`None` for a new login).
+    pub parent_id: Option<Uuid>,
     pub device: Option<&'a str>,
     pub expires_at: DateTime<Utc>,
 }
@@ -124,6 +126,9 @@ pub struct Profile {
     pub subscription: Subscription,
     pub limits: PlanLimitsRow,
     pub assistant: Option<Assistant>,
+    /// Text messages recorded for the assistant today, read together with
+    /// `assistant.message_count` (one snapshot).
+    pub assistant_recorded_today: i32,
     pub usage_today: DailyUsage,
     pub usage_date: NaiveDate,
 }

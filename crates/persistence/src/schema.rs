@@ -108,6 +108,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamptz>,
         expires_at -> Timestamptz,
         created_at -> Timestamptz,
+        parent_id -> Nullable<Uuid>,
     }
 }
 

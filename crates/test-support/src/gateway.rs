@@ -41,6 +41,8 @@ struct State {
     chunk_delay: Mutex<Duration>,
     /// A streamed reply breaks with an error chunk after this many chunks.
     break_stream_after: Mutex<Option<usize>>,
+    /// A streamed reply falls silent, connection open, after this many chunks.
+    stall_stream_after: Mutex<Option<usize>>,
     /// Streamed replies dropped before their end (the client went away).
     streams_cancelled: Arc<AtomicUsize>,
 }
@@ -67,6 +69,7 @@ impl GatewayStandIn {
             max_in_flight: AtomicUsize::new(0),
             chunk_delay: Mutex::new(Duration::ZERO),
             break_stream_after: Mutex::new(None),
+            stall_stream_after: Mutex::new(None),
             streams_cancelled: Arc::default(),
         });
         let data = web::Data::from(Arc::clone(&state));
@@ -122,6 +125,12 @@ impl GatewayStandIn {
     /// Streamed replies send `chunks` chunks, then an error chunk, then end.
     pub fn break_streams_after(&self, chunks: usize) {
         *self.state.break_stream_after.lock().expect("lock") = Some(chunks);
+    }
+
+    /// Streamed replies send `chunks` chunks, then nothing more, keeping the
+    /// connection open (a gateway that hangs mid-reply).
+    pub fn stall_streams_after(&self, chunks: usize) {
+        *self.state.stall_stream_after.lock().expect("lock") = Some(chunks);
     }
 
     /// How many streamed replies were dropped before their end.
@@ -260,12 +269,17 @@ async fn completions(
         }
         lines.push("data: [DONE]\n\n".to_owned());
         let pause = *state.chunk_delay.lock().expect("lock");
+        let stall_after = *state.stall_stream_after.lock().expect("lock");
         let paced = PacedReply {
             lines: lines.into_iter(),
+            sent: 0,
             finished: false,
             cancelled: Arc::clone(&state.streams_cancelled),
         };
         let body = futures_util::stream::unfold(paced, move |mut paced| async move {
+            if stall_after == Some(paced.sent) {
+                std::future::pending::<()>().await;
+            }
             let line = paced.next_line()?;
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
@@ -309,6 +323,7 @@ async fn health() -> HttpResponse {
 /// before its end, which happens when the client's connection goes away.
 struct PacedReply {
     lines: std::vec::IntoIter<String>,
+    sent: usize,
     finished: bool,
     cancelled: Arc<AtomicUsize>,
 }
@@ -317,6 +332,7 @@ impl PacedReply {
     fn next_line(&mut self) -> Option<String> {
         let line = self.lines.next();
         self.finished = line.is_none();
+        self.sent += 1;
         line
     }
 }

@@ -16,6 +16,7 @@
 )]
 
 pub mod apple;
+mod clock;
 mod database;
 mod gateway;
 pub mod real_gateway;
@@ -27,9 +28,10 @@ use std::{
     time::Duration,
 };
 
-use heyclaw_api::{Application, Env, Settings};
+use heyclaw_api::{Application, Dependencies, Env, Settings};
 use heyclaw_persistence::{RedisPoolSettings, RedisStore};
 
+pub use clock::TestClock;
 pub use database::TestDatabase;
 pub use gateway::{GatewayStandIn, RecordedTurn};
 pub use smtp::{CapturedMail, SmtpStandIn};
@@ -71,6 +73,8 @@ pub struct TestApp {
     pub gateway: GatewayStandIn,
     /// This test's config and workspace directories.
     pub dirs: TestDirs,
+    /// The server's clock: `app.clock.advance(…)` jumps over time windows.
+    pub clock: TestClock,
     handle: heyclaw_api::ServerHandle,
     vars: Vec<(String, String)>,
 }
@@ -111,6 +115,12 @@ impl TestDirs {
 impl Drop for TestDirs {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn dependencies(clock: &TestClock) -> Dependencies {
+    Dependencies {
+        clock: std::sync::Arc::new(clock.clone()),
     }
 }
 
@@ -184,7 +194,8 @@ impl TestApp {
         }
         let settings =
             Settings::from_env(&Env::from_pairs(vars.clone())).expect("test settings are valid");
-        let app = Application::build(&settings)
+        let clock = TestClock::default();
+        let app = Application::build_with(&settings, dependencies(&clock))
             .await
             .expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -198,6 +209,7 @@ impl TestApp {
             redis,
             gateway,
             dirs,
+            clock,
             handle,
             vars,
         }
@@ -210,7 +222,7 @@ impl TestApp {
         self.handle.stop(true).await;
         let settings = Settings::from_env(&Env::from_pairs(self.vars.clone()))
             .expect("test settings are valid");
-        let app = Application::build(&settings)
+        let app = Application::build_with(&settings, dependencies(&self.clock))
             .await
             .expect("the server restarts");
         self.address = format!("http://127.0.0.1:{}", app.port());

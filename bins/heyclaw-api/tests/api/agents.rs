@@ -559,3 +559,56 @@ async fn deleting_the_account_removes_the_agent_entry_and_workspace() {
     );
     app.shutdown().await;
 }
+
+/// The app reads `messageCount` right after an answer (api-contract §6):
+/// it must include that answer although turns are recorded write-behind.
+/// The test holds the assistant's row locked so the recorder cannot write:
+/// the count still shows the user's own messages, then settles once the
+/// recorder has written them, never counting one twice.
+#[tokio::test]
+async fn the_message_count_includes_answers_not_yet_recorded() {
+    use diesel_async::SimpleAsyncConnection;
+
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "rita@example.com").await;
+    let mut blocker = app.db.connect().await;
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM assistants WHERE user_id = '{}' FOR UPDATE",
+            user.id
+        ))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(message(&app, &user, "hi").await.status(), 200);
+    }
+    let counts = async || {
+        let status = json_body(
+            app.request(Method::GET, "/agent/status", Some(&user.token), None)
+                .await,
+        )
+        .await;
+        let me = json_body(
+            app.request(Method::GET, "/user/me", Some(&user.token), None)
+                .await,
+        )
+        .await;
+        (
+            status["messageCount"].clone(),
+            me["agent"]["messageCount"].clone(),
+        )
+    };
+    assert_eq!(counts().await, (json!(2), json!(2)));
+    assert_eq!(
+        count(&app, "SELECT message_count AS n FROM assistants").await,
+        0,
+        "the recorder is held back"
+    );
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    eventually("the recorder has written both turns", async || {
+        count(&app, "SELECT message_count AS n FROM assistants").await == 2
+    })
+    .await;
+    assert_eq!(counts().await, (json!(2), json!(2)));
+    app.shutdown().await;
+}

@@ -163,47 +163,46 @@ async fn login_accepts_the_right_password_only_and_never_says_which_part_was_wro
     app.shutdown().await;
 }
 
+async fn refresh(app: &TestApp, refresh_token: &str) -> (u16, Value) {
+    status_and_body(
+        app.post_json("/auth/refresh", &json!({"refresh_token": refresh_token}))
+            .await,
+    )
+    .await
+}
+
+async fn me_status(app: &TestApp, access_token: &str) -> u16 {
+    app.request(Method::GET, "/user/me", Some(access_token), None)
+        .await
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
-async fn refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
+async fn refresh_rotates_and_an_older_token_revokes_the_whole_family() {
     let app = TestApp::spawn().await;
     let signup = app.signup("frank@example.com", "testpass123").await;
     let first = token(&signup, "refresh_token");
 
-    let rotated = app
-        .post_json("/auth/refresh", &json!({"refresh_token": first}))
-        .await;
-    assert_eq!(rotated.status(), 200);
-    let rotated = json_body(rotated).await;
+    let (status, rotated) = refresh(&app, &first).await;
+    assert_eq!(status, 200);
     assert!(rotated.get("user").is_none());
     let second = token(&rotated, "refresh_token");
     assert_ne!(first, second);
-    // The new access token works.
-    let me = app
-        .request(
-            Method::GET,
-            "/user/me",
-            Some(&token(&rotated, "access_token")),
-            None,
-        )
-        .await;
-    assert_eq!(me.status(), 200);
+    assert_eq!(me_status(&app, &token(&rotated, "access_token")).await, 200);
+    let (status, rotated_again) = refresh(&app, &second).await;
+    assert_eq!(status, 200);
+    let third = token(&rotated_again, "refresh_token");
 
-    // The old token is dead — and presenting it revokes its descendants.
-    let (status, body) = status_and_body(
-        app.post_json("/auth/refresh", &json!({"refresh_token": first}))
-            .await,
-    )
-    .await;
+    // `first` is no longer the latest rotation (its successor was used in
+    // turn), so even inside the grace window it is a replay: the family dies.
+    let (status, body) = refresh(&app, &first).await;
     assert_eq!(status, 401);
     assert!(
         body["message"].as_str().unwrap().contains("already used"),
         "{body}"
     );
-    let (status, _) = status_and_body(
-        app.post_json("/auth/refresh", &json!({"refresh_token": second}))
-            .await,
-    )
-    .await;
+    let (status, _) = refresh(&app, &third).await;
     assert_eq!(status, 401, "the newest token of the family died too");
 
     // Another login (another family) is unaffected.
@@ -215,36 +214,70 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
         .await,
     )
     .await;
-    let ok = app
-        .post_json(
-            "/auth/refresh",
-            &json!({"refresh_token": token(&other, "refresh_token")}),
-        )
-        .await;
-    assert_eq!(ok.status(), 200);
+    let (status, _) = refresh(&app, &token(&other, "refresh_token")).await;
+    assert_eq!(status, 200);
+    app.shutdown().await;
+}
+
+/// The shipped app refreshes from several requests at once with one token
+/// (api-contract §6): every one of them must get a working pair.
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_all_get_working_pairs() {
+    let app = TestApp::spawn().await;
+    let signup = app.signup("gina@example.com", "testpass123").await;
+    let refresh_token = token(&signup, "refresh_token");
+    let attempts = (0..10).map(|_| refresh(&app, &refresh_token));
+    let answers = futures_util::future::join_all(attempts).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let mut refresh_tokens = std::collections::HashSet::new();
+    for (_, pair) in &answers {
+        assert_eq!(me_status(&app, &token(pair, "access_token")).await, 200);
+        refresh_tokens.insert(token(pair, "refresh_token"));
+    }
+    assert_eq!(refresh_tokens.len(), 10, "every pair is a fresh one");
+    // Each returned refresh token rotates in its turn.
+    for refresh_token in &refresh_tokens {
+        let (status, pair) = refresh(&app, refresh_token).await;
+        assert_eq!(status, 200, "{pair}");
+    }
     app.shutdown().await;
 }
 
 #[tokio::test]
-async fn concurrent_refreshes_with_one_token_have_at_most_one_winner() {
+async fn a_rotated_token_presented_after_the_grace_window_revokes_the_family() {
     let app = TestApp::spawn().await;
-    let signup = app.signup("gina@example.com", "testpass123").await;
-    let refresh = token(&signup, "refresh_token");
-    let body = json!({"refresh_token": refresh});
-    let attempts = (0..8).map(|_| app.post_json("/auth/refresh", &body));
-    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status().as_u16())
-        .collect();
+    let signup = app.signup("gail@example.com", "testpass123").await;
+    let first = token(&signup, "refresh_token");
+    let (status, rotated) = refresh(&app, &first).await;
+    assert_eq!(status, 200);
+    let (status, again) = refresh(&app, &first).await;
+    assert_eq!(status, 200, "inside the window: {again}");
+
+    app.clock.advance(Duration::from_secs(31));
+    let (status, body) = refresh(&app, &first).await;
+    assert_eq!(status, 401, "{body}");
+    for pair in [&rotated, &again] {
+        let (status, _) = refresh(&app, &token(pair, "refresh_token")).await;
+        assert_eq!(status, 401, "the family is revoked");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_zero_grace_window_keeps_strict_single_use() {
+    let app = TestApp::spawn_with(&[("REFRESH_REUSE_GRACE", "0s")]).await;
+    let signup = app.signup("gwen@example.com", "testpass123").await;
+    let first = token(&signup, "refresh_token");
+    let (status, rotated) = refresh(&app, &first).await;
+    assert_eq!(status, 200);
+    app.clock.advance(Duration::from_millis(10));
+    assert_eq!(refresh(&app, &first).await.0, 401);
     assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| *s == 200 || *s == 401),
-        "{statuses:?}"
+        refresh(&app, &token(&rotated, "refresh_token")).await.0,
+        401
     );
     app.shutdown().await;
 }

@@ -25,6 +25,8 @@ fn client(url: &str, token: &str) -> GatewayClient {
         token: SecretString::from(token.to_owned()),
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
+        first_token_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(5),
     })
     .unwrap()
 }

@@ -20,4 +20,5 @@ mod process;
 mod provisioning;
 mod schema;
 mod speech;
+mod time_bounds;
 mod voice;

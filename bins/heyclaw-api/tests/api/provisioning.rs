@@ -68,9 +68,15 @@ async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
             login_code_ttl: Duration::from_secs(600),
             review_account: None,
             apple: None,
+            refresh_reuse_grace: Duration::from_secs(30),
+            password_hashing: heyclaw_app::auth::passwords::PasswordHashing::new(
+                2,
+                Duration::from_secs(10),
+            ),
         },
         Arc::new(LogMailer),
         agents.clone(),
+        heyclaw_app::clock::system(),
     );
     let client = ClientInfo::default();
     let signed_in = accounts

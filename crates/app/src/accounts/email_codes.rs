@@ -7,7 +7,6 @@
 //! limited per address and per client IP. `is_new_user` is the only hint
 //! about an account the answers give.
 
-use chrono::Utc;
 use heyclaw_domain::Email;
 use heyclaw_persistence::{
     PersistenceError,
@@ -96,7 +95,7 @@ impl Accounts {
                 &mut conn,
                 email.as_str(),
                 &hash,
-                Utc::now() + self.inner.login_code_ttl,
+                self.inner.clock.now() + self.inner.login_code_ttl,
             )
             .await?;
         }
@@ -148,7 +147,7 @@ impl Accounts {
             let Some(latest) = login_codes::lock_latest(conn, email.as_str()).await? else {
                 return Ok(Verdict::Wrong);
             };
-            if latest.used_at.is_some() || latest.expires_at <= Utc::now() {
+            if latest.used_at.is_some() || latest.expires_at <= self.inner.clock.now() {
                 return Ok(Verdict::Expired);
             }
             // Constant-time comparison of the keyed hashes.

@@ -10,7 +10,6 @@ pub use email_codes::{MAX_CODE_ATTEMPTS, ReviewAccount};
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use chrono::Utc;
 use heyclaw_domain::{Email, UserId, check_new_password, clean_name, is_plausible_password};
 use heyclaw_persistence::{
     AsyncPgConnection, PersistenceError, PgPool, RedisStore,
@@ -24,9 +23,10 @@ use crate::{
     AppError,
     auth::{
         limits::{self, AttemptKeys, AuthLimits},
-        passwords,
+        passwords::PasswordHashing,
         tokens::{AccessClaims, AccessTokens, TokenProblem, hash_opaque_token, new_opaque_token},
     },
+    clock::SharedClock,
     mail::{Mail, Mailer},
     provisioning::AgentLifecycle,
 };
@@ -45,6 +45,11 @@ pub struct AccountsConfig {
     pub review_account: Option<ReviewAccount>,
     /// Sign in with Apple's key source; `None` turns the route off.
     pub apple: Option<AppleKeys>,
+    /// Bounds on concurrent password hashing.
+    pub password_hashing: PasswordHashing,
+    /// How long a just-rotated refresh token may be presented again and
+    /// still get a fresh pair (clients refresh from several requests at once).
+    pub refresh_reuse_grace: Duration,
 }
 
 /// Who is calling, as far as the transport can tell.
@@ -96,6 +101,9 @@ struct Inner {
     login_code_ttl: Duration,
     review_account: Option<ReviewAccount>,
     apple: Option<AppleKeys>,
+    refresh_reuse_grace: Duration,
+    clock: SharedClock,
+    passwords: PasswordHashing,
 }
 
 const MAX_DEVICE_CHARS: usize = 200;
@@ -114,9 +122,13 @@ impl Accounts {
         config: AccountsConfig,
         mailer: Arc<dyn Mailer>,
         agents: Arc<dyn AgentLifecycle>,
+        clock: SharedClock,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                refresh_reuse_grace: config.refresh_reuse_grace,
+                passwords: config.password_hashing,
+                clock,
                 access: AccessTokens::new(&config.jwt_secret, config.access_token_ttl),
                 code_key: config.jwt_secret.clone(),
                 login_code_ttl: config.login_code_ttl,
@@ -145,7 +157,7 @@ impl Accounts {
         check_new_password(password.expose_secret())
             .map_err(|err| AppError::invalid(err.to_string()))?;
         let name = clean_name(name).map_err(|err| AppError::invalid(err.to_string()))?;
-        let hash = passwords::hash(password).await?;
+        let hash = self.inner.passwords.hash(password).await?;
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         let new_user = NewUser {
             email: email.as_str(),
@@ -157,7 +169,7 @@ impl Accounts {
             .await
             .map_err(email_taken)?;
         let tokens = self
-            .start_session(&mut conn, &user, Uuid::new_v4(), client)
+            .start_session(&mut conn, &user, Uuid::new_v4(), None, client)
             .await?;
         drop(conn);
         tracing::info!(user_id = %user.id, "account created");
@@ -193,7 +205,7 @@ impl Accounts {
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
         // An implausible password is never hashed: it could not match.
         let matches = is_plausible_password(password.expose_secret())
-            && passwords::verify(password, stored_hash).await?;
+            && self.inner.passwords.verify(password, stored_hash).await?;
         let Some(user) = user.filter(|_| matches) else {
             return Err(AppError::InvalidCredentials);
         };
@@ -207,13 +219,17 @@ impl Accounts {
         }
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         let tokens = self
-            .start_session(&mut conn, &user, Uuid::new_v4(), client)
+            .start_session(&mut conn, &user, Uuid::new_v4(), None, client)
             .await?;
         Ok(signed_in(user, tokens))
     }
 
     /// Rotates a refresh token. Presenting one that was already used means
-    /// it leaked (or was replayed): its whole family is revoked.
+    /// it leaked (or was replayed) and its whole family is revoked — except
+    /// within the reuse grace window: a client that refreshes from several
+    /// requests at once presents the token it just rotated again, and gets a
+    /// fresh pair of the same family. A token whose successor has been used
+    /// in turn is never inside the window.
     pub async fn refresh(
         &self,
         refresh_token: &str,
@@ -223,19 +239,28 @@ impl Accounts {
             return Err(AppError::invalid("Refresh token is required"));
         }
         let hash = hash_opaque_token(refresh_token.trim());
+        let now = self.inner.clock.now();
+        let grace = self.inner.refresh_reuse_grace;
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         let outcome = heyclaw_persistence::transaction::<_, AppError, _>(&mut conn, async |conn| {
+            // The row lock serialises concurrent presentations of one token.
             let Some(token) = refresh_tokens::lock_by_hash(conn, &hash).await? else {
                 return Ok(RefreshOutcome::Rejected("Invalid refresh token"));
             };
             if token.revoked_at.is_some() {
                 return Ok(RefreshOutcome::Rejected("Refresh token revoked"));
             }
-            if token.used_at.is_some() {
-                refresh_tokens::revoke_family(conn, token.family_id).await?;
-                return Ok(RefreshOutcome::Reused);
+            if let Some(used_at) = token.used_at {
+                // A rotation stamped ahead of our clock (another replica's)
+                // counts as just now.
+                let within_grace = !grace.is_zero()
+                    && (now - used_at).to_std().ok().is_none_or(|age| age <= grace);
+                if !within_grace || refresh_tokens::has_used_child(conn, token.id).await? {
+                    refresh_tokens::revoke_family(conn, token.family_id).await?;
+                    return Ok(RefreshOutcome::Reused);
+                }
             }
-            if token.expires_at <= Utc::now() {
+            if token.expires_at <= now {
                 return Ok(RefreshOutcome::Rejected("Refresh token expired"));
             }
             let Some(user) = accounts::find_by_id(conn, token.user_id).await? else {
@@ -244,9 +269,12 @@ impl Accounts {
             if !user.is_active() {
                 return Ok(RefreshOutcome::Suspended);
             }
-            refresh_tokens::mark_used(conn, token.id).await?;
+            if token.used_at.is_none() {
+                // The window is measured from the first rotation only.
+                refresh_tokens::mark_used(conn, token.id, now).await?;
+            }
             let pair = self
-                .start_session(conn, &user, token.family_id, client)
+                .start_session(conn, &user, token.family_id, Some(token.id), client)
                 .await?;
             Ok(RefreshOutcome::Rotated(pair))
         })
@@ -314,7 +342,7 @@ impl Accounts {
             &NewPasswordResetToken {
                 user_id: user.id,
                 token_hash: &hash,
-                expires_at: Utc::now() + self.inner.reset_ttl,
+                expires_at: self.inner.clock.now() + self.inner.reset_ttl,
             },
         )
         .await?;
@@ -358,7 +386,7 @@ impl Accounts {
         check_new_password(new_password.expose_secret())
             .map_err(|err| AppError::invalid(err.to_string()))?;
         let hash = hash_opaque_token(token.trim());
-        let password_hash = passwords::hash(new_password).await?;
+        let password_hash = self.inner.passwords.hash(new_password).await?;
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         let reset = heyclaw_persistence::transaction::<_, AppError, _>(&mut conn, async |conn| {
             let Some(user_id) = password_resets::consume(conn, &hash).await? else {
@@ -436,6 +464,7 @@ impl Accounts {
         conn: &mut AsyncPgConnection,
         user: &User,
         family: Uuid,
+        parent: Option<Uuid>,
         client: &ClientInfo,
     ) -> Result<TokenPair, AppError> {
         let (refresh_token, hash) = new_opaque_token();
@@ -451,8 +480,9 @@ impl Accounts {
                 user_id: user.id,
                 token_hash: &hash,
                 family_id: family,
+                parent_id: parent,
                 device: device.as_deref(),
-                expires_at: Utc::now() + self.inner.refresh_ttl,
+                expires_at: self.inner.clock.now() + self.inner.refresh_ttl,
             },
         )
         .await?;
@@ -488,7 +518,7 @@ impl Accounts {
         }
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         let tokens = self
-            .start_session(&mut conn, &user, Uuid::new_v4(), client)
+            .start_session(&mut conn, &user, Uuid::new_v4(), None, client)
             .await?;
         Ok((signed_in(user, tokens), created))
     }

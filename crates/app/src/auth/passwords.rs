@@ -1,7 +1,15 @@
 //! argon2id password hashing, always on the blocking pool: a hash takes tens
 //! of milliseconds of CPU and must not stall the async workers.
+//!
+//! Each hash also holds ~19 MiB (argon2id's memory cost) while it runs, so a
+//! flood of logins must not run them all at once: [`PasswordHashing`] lets
+//! a few run (about one per core) and queues the rest; one that waits too
+//! long is refused as busy (503 with `Retry-After`), never run late.
 
-use std::sync::LazyLock;
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use argon2::{
     Argon2,
@@ -20,6 +28,59 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
         .ok()
         .map(|hash| hash.to_string())
 });
+
+/// Bounds how many hashes run at once and how long a caller queues.
+#[derive(Clone)]
+pub struct PasswordHashing {
+    permits: Arc<tokio::sync::Semaphore>,
+    queue_timeout: Duration,
+}
+
+impl PasswordHashing {
+    /// At most `concurrency` hashes at once (at least one); a caller waits up
+    /// to `queue_timeout` for its turn.
+    pub fn new(concurrency: usize, queue_timeout: Duration) -> Self {
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            queue_timeout,
+        }
+    }
+
+    /// Hashes a new password.
+    ///
+    /// # Errors
+    /// [`AppError::Busy`] when no slot frees up within the queue timeout.
+    pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
+        let _permit = self.turn().await?;
+        hash(password).await
+    }
+
+    /// Checks a password against a stored hash (see [`verify`]).
+    ///
+    /// # Errors
+    /// [`AppError::Busy`] when no slot frees up within the queue timeout.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> Result<bool, AppError> {
+        let _permit = self.turn().await?;
+        verify(password, stored).await
+    }
+
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+        match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(AppError::Internal("password hashing closed".to_owned())),
+            Err(_elapsed) => {
+                tracing::warn!("password hashing queue full; request refused as busy");
+                Err(AppError::Busy {
+                    retry_after: Duration::from_secs(5),
+                })
+            }
+        }
+    }
+}
 
 pub async fn hash(password: SecretString) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
@@ -56,6 +117,21 @@ pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_caller_that_cannot_get_a_slot_in_time_is_told_busy() {
+        let hashing = PasswordHashing::new(1, Duration::from_millis(50));
+        let held = hashing.turn().await.unwrap();
+        let refused = hashing.hash(SecretString::from("correct horse")).await;
+        assert!(matches!(refused, Err(AppError::Busy { .. })), "{refused:?}");
+        drop(held);
+        assert!(
+            hashing
+                .hash(SecretString::from("correct horse"))
+                .await
+                .is_ok()
+        );
+    }
 
     #[tokio::test]
     async fn hashes_verify_and_differ_by_salt() {

@@ -69,7 +69,7 @@ struct NoAgent {
 
 #[get("/status")]
 async fn status(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let Some(status) = state.agents.status(user.0.user_id).await? else {
+    let Some(status) = state.agents.status(&state.redis, user.0.user_id).await? else {
         return Ok(HttpResponse::Ok().json(NoAgent {
             agent_status: "none",
             message: "No assistant found for this account",

@@ -30,7 +30,7 @@ fn event_json(event: VoiceEvent) -> Value {
             json!({"type": "audio", "data": mp3_base64, "index": index})
         }
         VoiceEvent::AudioError { index, message } => {
-            json!({"type": "error", "message": message, "index": index})
+            json!({"type": "audio_error", "message": message, "index": index})
         }
         VoiceEvent::Action(action) => {
             json!({"type": "action", "action": action.kind, "params": action.params})

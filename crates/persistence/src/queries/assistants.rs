@@ -1,3 +1,4 @@
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -5,7 +6,7 @@ use uuid::Uuid;
 use crate::{
     PersistenceError,
     models::{Assistant, PlanLimitsRow},
-    schema::{assistants, plan_limits, subscriptions, users},
+    schema::{assistants, daily_usage, plan_limits, subscriptions, users},
 };
 
 pub const STATUS_PROVISIONING: &str = "provisioning";
@@ -22,6 +23,31 @@ pub async fn for_user(
         .first(conn)
         .await
         .optional()?)
+}
+
+/// The user's assistant with the text messages recorded for it on `day`,
+/// read in one statement — one snapshot — so the two counts agree: a turn
+/// recorded meanwhile is in both or in neither.
+pub async fn for_user_with_day(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    day: NaiveDate,
+) -> Result<Option<(Assistant, i32)>, PersistenceError> {
+    let found: Option<(Assistant, Option<i32>)> = assistants::table
+        .left_join(
+            daily_usage::table.on(daily_usage::user_id
+                .eq(assistants::user_id)
+                .and(daily_usage::usage_date.eq(day))),
+        )
+        .filter(assistants::user_id.eq(user_id))
+        .select((
+            Assistant::as_select(),
+            daily_usage::text_messages.nullable(),
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.map(|(assistant, today)| (assistant, today.unwrap_or(0))))
 }
 
 /// What the message path needs in one round trip: the user's assistant,

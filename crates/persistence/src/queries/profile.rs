@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use crate::{
     PersistenceError,
-    models::{Assistant, PlanLimitsRow, Profile, Subscription, User},
-    schema::{assistants, plan_limits, subscriptions, users},
+    models::{PlanLimitsRow, Profile, Subscription, User},
+    schema::{plan_limits, subscriptions, users},
 };
 
 /// The user with their plan, limits, assistant and usage on `today`.
@@ -29,18 +29,18 @@ pub async fn load(
     else {
         return Ok(None);
     };
-    let assistant = assistants::table
-        .filter(assistants::user_id.eq(user_id))
-        .select(Assistant::as_select())
-        .first(conn)
-        .await
-        .optional()?;
+    let (assistant, assistant_recorded_today) =
+        match super::assistants::for_user_with_day(conn, user_id, today).await? {
+            Some((assistant, recorded)) => (Some(assistant), recorded),
+            None => (None, 0),
+        };
     let usage_today = super::usage::on_day(conn, user_id, today).await?;
     Ok(Some(Profile {
         user,
         subscription,
         limits,
         assistant,
+        assistant_recorded_today,
         usage_today,
         usage_date: today,
     }))

@@ -1,4 +1,4 @@
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -36,12 +36,31 @@ pub async fn lock_by_hash(
         .optional()?)
 }
 
-pub async fn mark_used(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), PersistenceError> {
+pub async fn mark_used(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), PersistenceError> {
     diesel::update(refresh_tokens::table.find(id))
-        .set(refresh_tokens::used_at.eq(Utc::now()))
+        .set(refresh_tokens::used_at.eq(at))
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Whether a token rotated from `id` has itself been used: then `id` is no
+/// longer the family's latest rotation.
+pub async fn has_used_child(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<bool, PersistenceError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::parent_id.eq(id))
+            .filter(refresh_tokens::used_at.is_not_null()),
+    ))
+    .get_result(conn)
+    .await?)
 }
 
 /// Revokes every live token of one login session.
