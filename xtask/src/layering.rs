@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("heyclaw-persistence", 1),
     ("heyclaw-gateway-client", 1),
     ("heyclaw-tts", 1),
+    ("heyclaw-billing", 1),
     ("heyclaw-agent-provisioning", 1),
     ("heyclaw-app", 2),
     ("heyclaw-http", 3),
@@ -63,6 +64,7 @@ const OWNED: &[(&str, &[&str])] = &[
             "deadpool-redis",
         ],
     ),
+    ("heyclaw-billing", &["app-store-server-library"]),
 ];
 const TOOLING: &[&str] = &["heyclaw-test-support", "heyclaw-dev-model", "xtask"];
 

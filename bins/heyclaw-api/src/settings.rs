@@ -2,7 +2,7 @@
 //! environment (the seed guide's `.env.production` names). Secrets are
 //! wrapped in [`SecretString`] so they cannot end up in a log line.
 
-use std::{net::IpAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, time::Duration};
 
 use heyclaw_app::{
     accounts::ReviewAccount,
@@ -34,6 +34,7 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     pub mail_from: String,
     pub apple: AppleSettings,
+    pub billing: BillingSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +141,30 @@ pub struct AppleSettings {
     pub jwks_url: String,
     /// Least time between two fetches of Apple's keys on unknown key ids.
     pub jwks_min_refresh: Duration,
-    pub app_store_base_url: String,
+}
+
+/// Apple in-app purchases.
+#[derive(Debug)]
+pub struct BillingSettings {
+    /// App Store product id → plan.
+    pub products: BTreeMap<String, String>,
+    /// The app's Apple ID; Production purchases can only be verified with it.
+    pub app_apple_id: Option<i64>,
+    /// Root certificates (DER files, `.cer`); empty: Apple Root CA G3.
+    pub root_certificates: Vec<PathBuf>,
+    pub server_api_url: String,
+    pub server_api_sandbox_url: String,
+    /// The In-App Purchase key, to look up StoreKit 1 receipts.
+    pub server_api_key: Option<AppStoreKey>,
+}
+
+/// An App Store Connect In-App Purchase key.
+#[derive(Debug)]
+pub struct AppStoreKey {
+    pub key_id: String,
+    pub issuer_id: String,
+    /// PKCS#8 PEM (the `.p8` file).
+    pub private_key: SecretString,
 }
 
 const JWT_SECRET_MIN_LEN: usize = 32;
@@ -305,7 +329,7 @@ impl Settings {
             smtp: smtp(env)?,
             mail_from: env.string_or("SMTP_FROM", "HeyClaw <no-reply@heyclaw.app>"),
             apple: AppleSettings {
-                bundle_id: env.string_or("APPLE_BUNDLE_ID", "com.heyclaw.app"),
+                bundle_id: env.string_or("APPLE_BUNDLE_ID", "com.weiblocks.heyclaw"),
                 jwks_url: env.url_or(
                     "APPLE_JWKS_URL",
                     "https://appleid.apple.com/auth/keys",
@@ -313,14 +337,112 @@ impl Settings {
                 )?,
                 jwks_min_refresh: env
                     .duration_or_zero("APPLE_JWKS_MIN_REFRESH", Duration::from_secs(10))?,
-                app_store_base_url: env.url_or(
-                    "APP_STORE_BASE_URL",
-                    "https://api.storekit.itunes.apple.com",
-                    &["https", "http"],
-                )?,
             },
+            billing: billing(env)?,
         })
     }
+}
+
+fn billing(env: &Env) -> Result<BillingSettings, SettingsError> {
+    let products = match env.optional("APP_STORE_PRODUCTS") {
+        None => heyclaw_app::billing::default_product_plans(),
+        Some(raw) => parse_products(raw)?,
+    };
+    let app_apple_id = match env.optional("APPLE_APP_ID") {
+        None => None,
+        Some(raw) => Some(raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+            invalid(
+                "APPLE_APP_ID",
+                "expected the app's Apple ID, a number (App Store Connect → App Information)",
+            )
+        })?),
+    };
+    let root_certificates = env
+        .optional("APP_STORE_ROOT_CERTIFICATES")
+        .map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let key = match (
+        env.optional("APP_STORE_KEY_ID"),
+        env.optional("APP_STORE_ISSUER_ID"),
+        env.optional("APP_STORE_PRIVATE_KEY"),
+    ) {
+        (None, None, None) => None,
+        (Some(key_id), Some(issuer_id), Some(pem)) => {
+            // One line in an env file: `\n` stands for a line break.
+            let pem = pem.replace("\\n", "\n");
+            if !pem.contains("-----BEGIN PRIVATE KEY-----") {
+                return Err(invalid(
+                    "APP_STORE_PRIVATE_KEY",
+                    "expected the In-App Purchase key's .p8 contents (PKCS#8 PEM)",
+                ));
+            }
+            Some(AppStoreKey {
+                key_id: key_id.to_owned(),
+                issuer_id: issuer_id.to_owned(),
+                private_key: SecretString::from(pem),
+            })
+        }
+        (key_id, issuer_id, _) => {
+            let missing = if key_id.is_none() {
+                "APP_STORE_KEY_ID"
+            } else if issuer_id.is_none() {
+                "APP_STORE_ISSUER_ID"
+            } else {
+                "APP_STORE_PRIVATE_KEY"
+            };
+            return Err(invalid(
+                missing,
+                "is missing; the App Store Server API key needs APP_STORE_KEY_ID, APP_STORE_ISSUER_ID and APP_STORE_PRIVATE_KEY",
+            ));
+        }
+    };
+    Ok(BillingSettings {
+        products,
+        app_apple_id,
+        root_certificates,
+        server_api_url: env.url_or(
+            "APP_STORE_BASE_URL",
+            "https://api.storekit.apple.com",
+            &["https", "http"],
+        )?,
+        server_api_sandbox_url: env.url_or(
+            "APP_STORE_SANDBOX_BASE_URL",
+            "https://api.storekit-sandbox.apple.com",
+            &["https", "http"],
+        )?,
+        server_api_key: key,
+    })
+}
+
+/// `product=plan,product=plan`.
+fn parse_products(raw: &str) -> Result<BTreeMap<String, String>, SettingsError> {
+    let mut products = BTreeMap::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((product, plan)) = pair.split_once('=') else {
+            return Err(invalid(
+                "APP_STORE_PRODUCTS",
+                format!("expected product=plan pairs separated by commas, got {pair:?}"),
+            ));
+        };
+        let (product, plan) = (product.trim(), plan.trim());
+        if product.is_empty() || plan.is_empty() {
+            return Err(invalid(
+                "APP_STORE_PRODUCTS",
+                format!("expected product=plan, got {pair:?}"),
+            ));
+        }
+        products.insert(product.to_owned(), plan.to_owned());
+    }
+    if products.is_empty() {
+        return Err(invalid("APP_STORE_PRODUCTS", "lists no product"));
+    }
+    Ok(products)
 }
 
 fn positive(env: &Env, variable: &'static str, default: usize) -> Result<usize, SettingsError> {

@@ -8,6 +8,7 @@ use heyclaw_app::{
     accounts::{Accounts, AccountsConfig, AppleKeys},
     agents::{Agents, AgentsConfig, ReconcileReport},
     auth::passwords::PasswordHashing,
+    billing::Billing,
     chat::Chats,
     clock::SharedClock,
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
@@ -16,6 +17,7 @@ use heyclaw_app::{
     transcription::Transcriptions,
     voice::VoiceTurns,
 };
+use heyclaw_billing::{AppStore, AppStoreConfig, ServerApiCredentials};
 use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
 use heyclaw_http::{AppState, Server, ServerHandle};
 use heyclaw_persistence::{PersistenceError, RedisStore};
@@ -51,6 +53,8 @@ pub enum StartupError {
     Apple(String),
     #[error("speech: {0}")]
     Speech(String),
+    #[error("billing: {0}")]
+    Billing(String),
 }
 
 /// What the server takes from outside besides its settings. Production
@@ -143,7 +147,18 @@ impl Application {
             Arc::new(agents.clone()),
             Arc::clone(&deps.clock),
         );
+        let billing = Billing::new(
+            pg.clone(),
+            Some(Arc::new(app_store(settings)?)),
+            settings.billing.products.clone(),
+            Arc::clone(&deps.clock),
+        );
+        billing
+            .check_products()
+            .await
+            .map_err(|err| StartupError::Billing(format!("APP_STORE_PRODUCTS: {err}")))?;
         let state = AppState {
+            billing,
             messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone(), recorder.clone()),
             voice: VoiceTurns::new(
                 pg.clone(),
@@ -297,6 +312,51 @@ fn speech(settings: &Settings) -> Result<Option<Arc<dyn SpeechSynthesizer>>, Sta
         }
     };
     Ok(Some(speech))
+}
+
+/// App Store verification: Apple Root CA G3 unless other roots are given.
+fn app_store(settings: &Settings) -> Result<AppStore, StartupError> {
+    let billing = &settings.billing;
+    let root_certificates = if billing.root_certificates.is_empty() {
+        vec![heyclaw_billing::APPLE_ROOT_CA_G3.to_vec()]
+    } else {
+        billing
+            .root_certificates
+            .iter()
+            .map(|path| {
+                std::fs::read(path).map_err(|err| {
+                    StartupError::Billing(format!(
+                        "APP_STORE_ROOT_CERTIFICATES: cannot read {}: {err}",
+                        path.display()
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if billing.app_apple_id.is_none() {
+        tracing::warn!("APPLE_APP_ID is not set: only Sandbox purchases can be verified");
+    }
+    if billing.server_api_key.is_none() {
+        tracing::warn!(
+            "no App Store Server API key (APP_STORE_KEY_ID …): StoreKit 1 receipts cannot be verified"
+        );
+    }
+    AppStore::new(AppStoreConfig {
+        bundle_id: settings.apple.bundle_id.clone(),
+        app_apple_id: billing.app_apple_id,
+        root_certificates,
+        server_api: billing
+            .server_api_key
+            .as_ref()
+            .map(|key| ServerApiCredentials {
+                key_id: key.key_id.clone(),
+                issuer_id: key.issuer_id.clone(),
+                private_key: key.private_key.clone(),
+            }),
+        server_api_url: billing.server_api_url.clone(),
+        server_api_sandbox_url: billing.server_api_sandbox_url.clone(),
+    })
+    .map_err(|err| StartupError::Billing(err.to_string()))
 }
 
 fn agents(settings: &Settings, pg: heyclaw_persistence::PgPool) -> Result<Agents, StartupError> {

@@ -38,6 +38,13 @@ pub enum AppError {
     /// The gateway (or the model behind it) failed.
     #[error("Your assistant could not answer right now. Please try again.")]
     GatewayFailed,
+    /// The request conflicts with the current state (e.g. a purchase that
+    /// belongs to another account).
+    #[error("{0}")]
+    Conflict(String),
+    /// The App Store (or our billing setup) cannot verify purchases now.
+    #[error("{0}")]
+    BillingUnavailable(String),
     /// Too much work queued (e.g. a login storm); try again shortly.
     #[error("The service is busy, please try again shortly")]
     Busy { retry_after: Duration },

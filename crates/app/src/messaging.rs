@@ -68,7 +68,7 @@ impl Messaging {
         }
         let (assistant, plan, limits) = {
             let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
-            assistants::with_plan(&mut conn, user.0)
+            assistants::with_plan(&mut conn, user.0, chrono::Utc::now())
                 .await?
                 .ok_or(AppError::NotFound("No assistant for this account"))?
         };

@@ -16,7 +16,7 @@ use crate::{AppError, quota, recorder::message_count_with_unrecorded};
 /// message count includes the answered turns not yet recorded.
 pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profile, AppError> {
     let mut conn = pg.get().await.map_err(PersistenceError::from)?;
-    let mut profile = profile::load(&mut conn, user.0, Utc::now().date_naive())
+    let mut profile = profile::load(&mut conn, user.0, Utc::now())
         .await?
         .ok_or(AppError::NotFound("User not found"))?;
     let live_text = quota::used_today(redis, user, quota::Meter::TextMessages).await?;

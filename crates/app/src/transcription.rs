@@ -50,7 +50,7 @@ impl Transcriptions {
             .ok_or_else(|| AppError::Unavailable("Speech-to-text is not configured".to_owned()))?;
         let limit = {
             let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
-            let (_, _, limits) = assistants::with_plan(&mut conn, user.0)
+            let (_, _, limits) = assistants::with_plan(&mut conn, user.0, chrono::Utc::now())
                 .await?
                 .ok_or(AppError::NotFound("No assistant for this account"))?;
             u64::try_from(limits.daily_voice_input_minutes).unwrap_or(0) * 60

@@ -148,6 +148,13 @@ impl From<AppError> for ApiError {
             AppError::GatewayFailed => {
                 Self::new(StatusCode::BAD_GATEWAY, "agent_failed", err.to_string())
             }
+            AppError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::BillingUnavailable(message) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "billing_unavailable",
+                message,
+            )
+            .with_retry_after(Duration::from_secs(30)),
             AppError::Busy { retry_after } => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
                     .with_retry_after(retry_after)

@@ -9,7 +9,7 @@ use actix_web::{
     web,
 };
 use heyclaw_app::{
-    accounts::Accounts, agents::Agents, chat::Chats, messaging::Messaging,
+    accounts::Accounts, agents::Agents, billing::Billing, chat::Chats, messaging::Messaging,
     transcription::Transcriptions, voice::VoiceTurns,
 };
 use heyclaw_persistence::{PgPool, RedisStore};
@@ -25,6 +25,7 @@ pub struct AppState {
     pub pg: PgPool,
     pub redis: RedisStore,
     pub accounts: Accounts,
+    pub billing: Billing,
     pub agents: Agents,
     pub messaging: Messaging,
     pub chats: Chats,
@@ -66,6 +67,7 @@ pub fn serve(
             .configure(routes::health::configure)
             .configure(routes::auth::configure)
             .configure(routes::user::configure)
+            .configure(routes::billing::configure)
             .configure(routes::agent::configure)
             .configure(routes::chat::configure)
             .configure(routes::transcribe::configure)

@@ -8,6 +8,12 @@ diesel::table! {
         original_transaction_id -> Nullable<Text>,
         signed_at -> Nullable<Timestamptz>,
         processed_at -> Timestamptz,
+        environment -> Nullable<Text>,
+        product_id -> Nullable<Text>,
+        status -> Nullable<Text>,
+        expires_at -> Nullable<Timestamptz>,
+        grace_period_ends_at -> Nullable<Timestamptz>,
+        user_id -> Nullable<Uuid>,
     }
 }
 
@@ -124,6 +130,8 @@ diesel::table! {
         current_period_end -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        grace_period_ends_at -> Nullable<Timestamptz>,
+        apple_signed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -151,6 +159,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(app_store_notifications -> users (user_id));
 diesel::joinable!(assistants -> users (user_id));
 diesel::joinable!(chat_messages -> chat_sessions (session_id));
 diesel::joinable!(chat_sessions -> users (user_id));

@@ -15,6 +15,7 @@
     reason = "a test harness fails loudly on a broken environment"
 )]
 
+pub mod app_store;
 pub mod apple;
 mod clock;
 mod database;

@@ -473,12 +473,12 @@ async fn reconcile_makes_openclaw_json_include_the_roster_and_keeps_its_other_ke
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let roster = app.dirs.roster();
-    assert!(
-        roster.contains_key("agent-a"),
-        "the inline agent was adopted into the roster"
-    );
-    assert!(roster.contains_key(&format!("agent-{}", user.id)));
+    // The include is written first, the roster right after it.
+    eventually("the inline agent is adopted into the roster", async || {
+        let roster = app.dirs.roster();
+        roster.contains_key("agent-a") && roster.contains_key(&format!("agent-{}", user.id))
+    })
+    .await;
     app.shutdown().await;
 }
 

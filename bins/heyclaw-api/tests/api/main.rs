@@ -11,6 +11,7 @@ mod agents;
 mod apple;
 mod auth;
 mod bad_input;
+mod billing;
 mod chat;
 mod email_codes;
 mod errors;

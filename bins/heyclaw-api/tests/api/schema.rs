@@ -45,6 +45,7 @@ async fn plans_are_seeded_with_the_seed_numbers() {
         summary,
         [
             ("free", 50, 2, 5000),
+            ("starter", 200, 15, 20_000),
             ("pro", 500, 20, 50_000),
             ("premium", 2000, 80, 200_000)
         ]

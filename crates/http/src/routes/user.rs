@@ -22,6 +22,9 @@ struct Me {
     agent: Option<AgentSummary>,
     usage: Usage,
     limits: Limits,
+    /// What the app passes to StoreKit as `appAccountToken`: purchases that
+    /// carry it can only be claimed by this account.
+    app_account_token: Uuid,
 }
 
 #[derive(Serialize)]
@@ -54,10 +57,20 @@ struct Usage {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Limits {
+pub(crate) struct Limits {
     daily_text_messages: i32,
     daily_voice_input_minutes: i32,
     daily_tts_characters: i32,
+}
+
+impl From<heyclaw_persistence::models::PlanLimitsRow> for Limits {
+    fn from(limits: heyclaw_persistence::models::PlanLimitsRow) -> Self {
+        Self {
+            daily_text_messages: limits.daily_text_messages,
+            daily_voice_input_minutes: limits.daily_voice_input_minutes,
+            daily_tts_characters: limits.daily_tts_characters,
+        }
+    }
 }
 
 #[get("/me")]
@@ -81,11 +94,8 @@ async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, 
                 .saturating_add(usage.voice_output_seconds),
             tts_characters: usage.tts_characters,
         },
-        limits: Limits {
-            daily_text_messages: profile.limits.daily_text_messages,
-            daily_voice_input_minutes: profile.limits.daily_voice_input_minutes,
-            daily_tts_characters: profile.limits.daily_tts_characters,
-        },
+        limits: profile.limits.into(),
+        app_account_token: profile.user.id,
     }))
 }
 

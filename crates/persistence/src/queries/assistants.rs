@@ -1,8 +1,9 @@
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::subscriptions::effective_plan;
 use crate::{
     PersistenceError,
     models::{Assistant, PlanLimitsRow},
@@ -51,18 +52,19 @@ pub async fn for_user_with_day(
 }
 
 /// What the message path needs in one round trip: the user's assistant,
-/// their plan's name and its limits.
+/// the plan in force at `now` and its limits.
 pub async fn with_plan(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<Option<(Assistant, String, PlanLimitsRow)>, PersistenceError> {
     Ok(assistants::table
         .inner_join(subscriptions::table.on(subscriptions::user_id.eq(assistants::user_id)))
-        .inner_join(plan_limits::table.on(plan_limits::plan.eq(subscriptions::plan)))
+        .inner_join(plan_limits::table.on(plan_limits::plan.eq(effective_plan(now))))
         .filter(assistants::user_id.eq(user_id))
         .select((
             Assistant::as_select(),
-            subscriptions::plan,
+            effective_plan(now),
             PlanLimitsRow::as_select(),
         ))
         .first(conn)

@@ -8,5 +8,6 @@ pub mod login_codes;
 pub mod password_resets;
 pub mod profile;
 pub mod refresh_tokens;
+pub mod subscriptions;
 pub mod turns;
 pub mod usage;

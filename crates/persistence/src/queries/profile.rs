@@ -1,31 +1,36 @@
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::subscriptions::Entitlement;
 use crate::{
     PersistenceError,
-    models::{PlanLimitsRow, Profile, Subscription, User},
-    schema::{plan_limits, subscriptions, users},
+    models::{Profile, User},
+    schema::users,
 };
 
-/// The user with their plan, limits, assistant and usage on `today`.
+/// The user with the plan in force at `now`, its limits, their assistant and
+/// their usage on `now`'s UTC day.
 pub async fn load(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<Option<Profile>, PersistenceError> {
-    let Some((user, subscription, limits)) = users::table
-        .inner_join(subscriptions::table.inner_join(plan_limits::table))
+    let today = now.date_naive();
+    let Some(user) = users::table
         .filter(users::id.eq(user_id))
-        .select((
-            User::as_select(),
-            Subscription::as_select(),
-            PlanLimitsRow::as_select(),
-        ))
-        .first::<(User, Subscription, PlanLimitsRow)>(conn)
+        .select(User::as_select())
+        .first::<User>(conn)
         .await
         .optional()?
+    else {
+        return Ok(None);
+    };
+    let Some(Entitlement {
+        subscription,
+        limits,
+    }) = super::subscriptions::entitlement(conn, user_id, now).await?
     else {
         return Ok(None);
     };
