@@ -11,7 +11,7 @@ use heyclaw_app::{
 };
 use heyclaw_http::HttpSettings;
 use heyclaw_persistence::{PgPoolSettings, RedisPoolSettings};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::env::{Env, SettingsError, invalid};
 
@@ -35,6 +35,10 @@ pub struct Settings {
     pub mail_from: String,
     pub apple: AppleSettings,
     pub billing: BillingSettings,
+    /// Where the API is reached from outside (links in mail point here).
+    pub public_base_url: String,
+    /// `GET /cron/health` answers with this bearer only; off when unset.
+    pub cron_secret: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +183,14 @@ impl Settings {
         if max_body_bytes < 1024 {
             return Err(invalid("MAX_BODY_BYTES", "expected at least 1024 bytes"));
         }
+        let public_base_url = env
+            .url_or(
+                "PUBLIC_BASE_URL",
+                "http://localhost:3000",
+                &["https", "http"],
+            )?
+            .trim_end_matches('/')
+            .to_owned();
         Ok(Self {
             host: env.parsed_or(
                 "HOST",
@@ -247,7 +259,7 @@ impl Settings {
                     .duration_or("PASSWORD_RESET_EXPIRES", Duration::from_secs(3600))?,
                 password_reset_url: env.url_or(
                     "PASSWORD_RESET_URL",
-                    "https://heyclaw.app/reset-password",
+                    &format!("{public_base_url}/reset-password"),
                     &["https", "http", "heyclaw"],
                 )?,
                 limits: auth_limits(env)?,
@@ -339,6 +351,13 @@ impl Settings {
                     .duration_or_zero("APPLE_JWKS_MIN_REFRESH", Duration::from_secs(10))?,
             },
             billing: billing(env)?,
+            public_base_url,
+            cron_secret: match env.optional_secret("CRON_SECRET") {
+                Some(secret) if secret.expose_secret().len() < 16 => {
+                    return Err(invalid("CRON_SECRET", "expected at least 16 characters"));
+                }
+                other => other,
+            },
         })
     }
 }

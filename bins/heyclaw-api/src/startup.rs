@@ -14,6 +14,7 @@ use heyclaw_app::{
     mail::{LogMailer, Mailer, SmtpConfig, SmtpMailer},
     messaging::Messaging,
     recorder::{RecorderTask, TurnRecorder},
+    speech::Speech,
     transcription::Transcriptions,
     voice::VoiceTurns,
 };
@@ -125,6 +126,7 @@ impl Application {
                 access_token_ttl: settings.auth.access_token_ttl,
                 refresh_token_ttl: settings.auth.refresh_token_ttl,
                 refresh_reuse_grace: settings.auth.refresh_reuse_grace,
+                deletion_token_ttl: std::time::Duration::from_secs(600),
                 password_hashing: PasswordHashing::new(
                     settings.auth.password_hash_concurrency,
                     settings.auth.password_hash_queue_timeout,
@@ -157,6 +159,7 @@ impl Application {
             .check_products()
             .await
             .map_err(|err| StartupError::Billing(format!("APP_STORE_PRODUCTS: {err}")))?;
+        let synthesizer = speech(settings)?;
         let state = AppState {
             billing,
             messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone(), recorder.clone()),
@@ -165,14 +168,16 @@ impl Application {
                 redis.clone(),
                 agents.clone(),
                 recorder.clone(),
-                speech(settings)?,
+                synthesizer.clone(),
             ),
+            speech: Speech::new(pg.clone(), redis.clone(), recorder.clone(), synthesizer),
             transcriptions: Transcriptions::new(
                 pg.clone(),
                 redis.clone(),
                 recorder,
                 whisper(settings)?,
             ),
+            cron_secret: settings.cron_secret.clone(),
             chats: Chats::new(pg.clone()),
             agents: agents.clone(),
             pg,

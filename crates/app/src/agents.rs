@@ -51,6 +51,30 @@ pub struct AgentStatus {
     pub in_roster: bool,
 }
 
+/// What `POST /agent/provision` had to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnsureOutcome {
+    /// The agent was there and served.
+    Ok,
+    /// The agent had never been provisioned (or provisioning had failed).
+    Created,
+    /// The agent was hibernated and is resident again.
+    Resumed,
+    /// The agent was active in the database but missing from the gateway.
+    Recreated,
+}
+
+impl EnsureOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Created => "created",
+            Self::Resumed => "resumed",
+            Self::Recreated => "recreated",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileReport {
     pub agents: usize,
@@ -190,6 +214,35 @@ impl Agents {
             }
             other => other.map_err(gateway_error),
         }
+    }
+
+    /// Makes sure the user's agent exists and the gateway serves it,
+    /// provisioning (or waking) it if need be.
+    pub async fn ensure(&self, user: UserId) -> Result<(EnsureOutcome, AgentId), AppError> {
+        let assistant = self.assistant_of(user).await?;
+        let agent = AgentId::for_user(user);
+        let in_roster = self
+            .inner
+            .writer
+            .read()
+            .await
+            .map(|roster| roster.contains(agent.as_str()))
+            .unwrap_or(false);
+        let outcome = match (assistant.status.as_str(), in_roster) {
+            (STATUS_ACTIVE, true) => EnsureOutcome::Ok,
+            (STATUS_ACTIVE, false) => EnsureOutcome::Recreated,
+            (assistants::STATUS_HIBERNATED, _) => EnsureOutcome::Resumed,
+            _ => EnsureOutcome::Created,
+        };
+        if outcome != EnsureOutcome::Ok {
+            self.reprovision(user).await?;
+        }
+        if !self.wait_until_served(&agent).await {
+            return Err(AppError::Unavailable(
+                "Your assistant is still starting. Please try again in a few seconds.".to_owned(),
+            ));
+        }
+        Ok((outcome, agent))
     }
 
     /// Provisions the user's agent (with their name for USER.md); a failure

@@ -18,6 +18,7 @@ pub mod profile;
 pub mod provisioning;
 pub mod quota;
 pub mod recorder;
+pub mod speech;
 pub mod transcription;
 pub mod voice;
 

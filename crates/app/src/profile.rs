@@ -1,9 +1,12 @@
-//! What a user sees of their own account: `GET /user/me`.
+//! What a user sees of their own account (`GET /user/me`, `GET /user/usage`)
+//! and what they may change of it (`PATCH /user/me`).
 
 use chrono::Utc;
-use heyclaw_domain::UserId;
+use heyclaw_domain::{UserId, check_avatar_url, clean_name};
 use heyclaw_persistence::{
-    PersistenceError, PgPool, RedisStore, models::Profile, queries::profile,
+    PersistenceError, PgPool, RedisStore,
+    models::Profile,
+    queries::{accounts, profile},
 };
 
 use crate::{AppError, quota, recorder::message_count_with_unrecorded};
@@ -48,4 +51,35 @@ pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profi
         }
     }
     Ok(profile)
+}
+
+/// Changes the user's name and/or avatar URL. At least one must be given;
+/// the name follows signup's rules, the avatar must be an https URL.
+pub async fn update(
+    pg: &PgPool,
+    user: UserId,
+    name: Option<&str>,
+    avatar_url: Option<&str>,
+) -> Result<(), AppError> {
+    if name.is_none() && avatar_url.is_none() {
+        return Err(AppError::invalid("No valid fields to update"));
+    }
+    let name = match name {
+        Some(raw) => Some(
+            clean_name(Some(raw))
+                .map_err(|err| AppError::invalid(err.to_string()))?
+                .ok_or_else(|| AppError::invalid("Name cannot be empty"))?,
+        ),
+        None => None,
+    };
+    let avatar_url = avatar_url
+        .map(check_avatar_url)
+        .transpose()
+        .map_err(|err| AppError::invalid(err.to_string()))?;
+    let mut conn = pg.get().await.map_err(PersistenceError::from)?;
+    if accounts::update_profile(&mut conn, user.0, name.as_deref(), avatar_url.as_deref()).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("User not found"))
+    }
 }

@@ -62,9 +62,59 @@ pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, NameError> {
     Ok(Some(name.to_owned()))
 }
 
+/// Longest avatar URL accepted.
+pub const MAX_AVATAR_URL_CHARS: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AvatarUrlError {
+    #[error("avatar_url must be an https URL")]
+    NotHttps,
+    #[error("avatar_url must be at most 2048 characters")]
+    TooLong,
+}
+
+/// Checks an avatar URL: an absolute `https` URL with a host, at most 2,048
+/// characters. The app shows it as an image, so nothing else is accepted
+/// (no `http`, `data:` or `javascript:`).
+pub fn check_avatar_url(raw: &str) -> Result<String, AvatarUrlError> {
+    let raw = raw.trim();
+    if raw.chars().count() > MAX_AVATAR_URL_CHARS {
+        return Err(AvatarUrlError::TooLong);
+    }
+    let parsed = url::Url::parse(raw).map_err(|_| AvatarUrlError::NotHttps)?;
+    if parsed.scheme() != "https" || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(AvatarUrlError::NotHttps);
+    }
+    Ok(raw.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn avatar_urls_are_https_and_bounded() {
+        assert_eq!(
+            check_avatar_url(" https://cdn.example.com/a.png "),
+            Ok("https://cdn.example.com/a.png".to_owned())
+        );
+        for bad in [
+            "http://example.com/a.png",
+            "javascript:alert(1)",
+            "data:image/png;base64,AA",
+            "https://",
+            "not a url",
+            "",
+        ] {
+            assert_eq!(
+                check_avatar_url(bad),
+                Err(AvatarUrlError::NotHttps),
+                "{bad}"
+            );
+        }
+        let long = format!("https://example.com/{}", "a".repeat(2048));
+        assert_eq!(check_avatar_url(&long), Err(AvatarUrlError::TooLong));
+    }
 
     #[test]
     fn password_lengths() {

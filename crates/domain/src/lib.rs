@@ -15,8 +15,9 @@ mod voice;
 
 pub use actions::{Action, ParsedReply, extract_actions};
 pub use credentials::{
-    MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, NameError, PasswordError,
-    check_new_password, clean_name, is_plausible_password,
+    AvatarUrlError, MAX_AVATAR_URL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    NameError, PasswordError, check_avatar_url, check_new_password, clean_name,
+    is_plausible_password,
 };
 pub use email::{Email, EmailError};
 pub use ids::{AgentId, UserId};

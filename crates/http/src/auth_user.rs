@@ -29,7 +29,7 @@ impl FromRequest for AuthUser {
 
 /// The token of an `Authorization: Bearer <token>` header, if that is what
 /// the request carries.
-fn bearer_token(req: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();

@@ -10,7 +10,7 @@ use actix_web::{
 };
 use heyclaw_app::{
     accounts::Accounts, agents::Agents, billing::Billing, chat::Chats, messaging::Messaging,
-    transcription::Transcriptions, voice::VoiceTurns,
+    speech::Speech, transcription::Transcriptions, voice::VoiceTurns,
 };
 use heyclaw_persistence::{PgPool, RedisStore};
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -31,6 +31,9 @@ pub struct AppState {
     pub chats: Chats,
     pub voice: VoiceTurns,
     pub transcriptions: Transcriptions,
+    pub speech: Speech,
+    /// `GET /cron/health` answers only with this bearer (404 when unset).
+    pub cron_secret: Option<secrecy::SecretString>,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (only behind a
     /// reverse proxy that sets them).
     pub trust_proxy_headers: bool,
@@ -71,6 +74,8 @@ pub fn serve(
             .configure(routes::agent::configure)
             .configure(routes::chat::configure)
             .configure(routes::transcribe::configure)
+            .configure(routes::cron::configure)
+            .configure(routes::pages::configure)
             .default_service(web::to(unknown_route))
             .wrap(from_fn(echo_request_id))
             .wrap(TracingLogger::default())

@@ -79,6 +79,7 @@ diesel::table! {
         used_at -> Nullable<Timestamptz>,
         expires_at -> Timestamptz,
         created_at -> Timestamptz,
+        purpose -> Text,
     }
 }
 

@@ -17,6 +17,7 @@ mod email_codes;
 mod errors;
 mod gateway_client;
 mod health;
+mod original_routes;
 mod process;
 mod provisioning;
 mod schema;

@@ -69,6 +69,7 @@ async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
             review_account: None,
             apple: None,
             refresh_reuse_grace: Duration::from_secs(30),
+            deletion_token_ttl: Duration::from_secs(600),
             password_hashing: heyclaw_app::auth::passwords::PasswordHashing::new(
                 2,
                 Duration::from_secs(10),

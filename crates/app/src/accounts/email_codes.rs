@@ -11,7 +11,10 @@ use heyclaw_domain::Email;
 use heyclaw_persistence::{
     PersistenceError,
     models::NewUser,
-    queries::{accounts, login_codes},
+    queries::{
+        accounts,
+        login_codes::{self, PURPOSE_LOGIN},
+    },
 };
 use hmac::{Hmac, Mac};
 use rand::Rng;
@@ -46,10 +49,12 @@ enum Verdict {
 }
 
 impl Accounts {
-    fn code_mac(&self, email: &Email, code: &str) -> Result<Hmac<Sha256>, AppError> {
+    fn code_mac(&self, email: &Email, purpose: &str, code: &str) -> Result<Hmac<Sha256>, AppError> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(self.inner.code_key.expose_secret().as_bytes())
                 .map_err(|err| AppError::Internal(format!("code key: {err}")))?;
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
         mac.update(email.as_str().as_bytes());
         mac.update(b"\0");
         mac.update(code.as_bytes());
@@ -83,22 +88,7 @@ impl Accounts {
         )
         .await?;
 
-        let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
-        let hash = self
-            .code_mac(&email, &code)?
-            .finalize()
-            .into_bytes()
-            .to_vec();
-        {
-            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-            login_codes::replace(
-                &mut conn,
-                email.as_str(),
-                &hash,
-                self.inner.clock.now() + self.inner.login_code_ttl,
-            )
-            .await?;
-        }
+        let code = self.new_code(&email, PURPOSE_LOGIN).await?;
         let minutes = self.inner.login_code_ttl.as_secs().div_ceil(60);
         let mail = Mail {
             to: email.as_str().to_owned(),
@@ -136,15 +126,43 @@ impl Accounts {
                 return Err(AppError::invalid(INVALID));
             }
         } else {
-            self.spend_code(&email, code).await?;
+            self.spend_code(&email, PURPOSE_LOGIN, code).await?;
         }
         self.sign_in_by_email(&email, None, client).await
     }
 
-    async fn spend_code(&self, email: &Email, code: &str) -> Result<(), AppError> {
+    /// Makes and stores a new code for `email` and `purpose` (retiring the
+    /// previous one) and returns it.
+    pub(crate) async fn new_code(&self, email: &Email, purpose: &str) -> Result<String, AppError> {
+        let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+        let hash = self
+            .code_mac(email, purpose, &code)?
+            .finalize()
+            .into_bytes()
+            .to_vec();
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        login_codes::replace(
+            &mut conn,
+            email.as_str(),
+            purpose,
+            &hash,
+            self.inner.clock.now() + self.inner.login_code_ttl,
+        )
+        .await?;
+        Ok(code)
+    }
+
+    /// Spends the latest code of `email` for `purpose` if `code` is it.
+    pub(crate) async fn spend_code(
+        &self,
+        email: &Email,
+        purpose: &str,
+        code: &str,
+    ) -> Result<(), AppError> {
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         let verdict = heyclaw_persistence::transaction::<_, AppError, _>(&mut conn, async |conn| {
-            let Some(latest) = login_codes::lock_latest(conn, email.as_str()).await? else {
+            let Some(latest) = login_codes::lock_latest(conn, email.as_str(), purpose).await?
+            else {
                 return Ok(Verdict::Wrong);
             };
             if latest.used_at.is_some() || latest.expires_at <= self.inner.clock.now() {
@@ -152,7 +170,7 @@ impl Accounts {
             }
             // Constant-time comparison of the keyed hashes.
             if self
-                .code_mac(email, code)?
+                .code_mac(email, purpose, code)?
                 .verify_slice(&latest.code_hash)
                 .is_ok()
             {
@@ -224,13 +242,6 @@ impl Accounts {
         let Some(review) = &self.inner.review_account else {
             return false;
         };
-        let expected = review.code.expose_secret().as_bytes();
-        // Constant time for equal lengths; lengths are not secret.
-        expected.len() == code.len()
-            && expected
-                .iter()
-                .zip(code.as_bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        crate::auth::constant_time_eq(review.code.expose_secret().as_bytes(), code.as_bytes())
     }
 }

@@ -3,6 +3,7 @@
 //! an account.
 
 mod apple;
+mod deletion;
 mod email_codes;
 
 pub use apple::{APPLE_ISSUER, AppleKeys, AppleName};
@@ -24,7 +25,10 @@ use crate::{
     auth::{
         limits::{self, AttemptKeys, AuthLimits},
         passwords::PasswordHashing,
-        tokens::{AccessClaims, AccessTokens, TokenProblem, hash_opaque_token, new_opaque_token},
+        tokens::{
+            AccessClaims, AccessTokens, DeletionTokens, TokenProblem, hash_opaque_token,
+            new_opaque_token,
+        },
     },
     clock::SharedClock,
     mail::{Mail, Mailer},
@@ -45,6 +49,9 @@ pub struct AccountsConfig {
     pub review_account: Option<ReviewAccount>,
     /// Sign in with Apple's key source; `None` turns the route off.
     pub apple: Option<AppleKeys>,
+    /// How long an account-deletion token (from the web page's e-mailed
+    /// code) works.
+    pub deletion_token_ttl: Duration,
     /// Bounds on concurrent password hashing.
     pub password_hashing: PasswordHashing,
     /// How long a just-rotated refresh token may be presented again and
@@ -104,6 +111,7 @@ struct Inner {
     refresh_reuse_grace: Duration,
     clock: SharedClock,
     passwords: PasswordHashing,
+    deletion: DeletionTokens,
 }
 
 const MAX_DEVICE_CHARS: usize = 200;
@@ -128,6 +136,7 @@ impl Accounts {
             inner: Arc::new(Inner {
                 refresh_reuse_grace: config.refresh_reuse_grace,
                 passwords: config.password_hashing,
+                deletion: DeletionTokens::new(&config.jwt_secret, config.deletion_token_ttl),
                 clock,
                 access: AccessTokens::new(&config.jwt_secret, config.access_token_ttl),
                 code_key: config.jwt_secret.clone(),
@@ -442,20 +451,27 @@ impl Accounts {
     /// presented token is revoked; any other token fails authentication
     /// because the user is gone.
     pub async fn delete_account(&self, auth: &Authenticated) -> Result<(), AppError> {
-        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-        if !accounts::delete_user(&mut conn, auth.user_id.0).await? {
-            return Err(AppError::NotFound("User not found"));
-        }
-        drop(conn);
+        self.delete_user(auth.user_id).await?;
         self.inner
             .redis
             .revoke_access_token(&auth.claims.jti.to_string(), auth.claims.remaining())
             .await?;
-        if let Err(err) = self.inner.agents.deprovision(auth.user_id).await {
-            // The database no longer lists the agent; reconcile removes it.
-            tracing::warn!(user_id = %auth.user_id, error = %err, "agent removal failed; reconcile will finish it");
+        Ok(())
+    }
+
+    /// Deletes a user's rows (every table cascades from `users`), then
+    /// removes their agent and workspace.
+    async fn delete_user(&self, user: UserId) -> Result<(), AppError> {
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        if !accounts::delete_user(&mut conn, user.0).await? {
+            return Err(AppError::NotFound("User not found"));
         }
-        tracing::info!(user_id = %auth.user_id, "account deleted");
+        drop(conn);
+        if let Err(err) = self.inner.agents.deprovision(user).await {
+            // The database no longer lists the agent; reconcile removes it.
+            tracing::warn!(user_id = %user, error = %err, "agent removal failed; reconcile will finish it");
+        }
+        tracing::info!(user_id = %user, "account deleted");
         Ok(())
     }
 

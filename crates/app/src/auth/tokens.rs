@@ -93,6 +93,78 @@ impl AccessTokens {
     }
 }
 
+/// The claims of an account-deletion token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeletionClaims {
+    pub sub: Uuid,
+    pub jti: Uuid,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+const DELETION_AUDIENCE: &str = "heyclaw-account-deletion";
+
+/// Short-lived tokens good for deleting one account and nothing else. They
+/// are signed with a key derived from the JWT secret for this purpose only,
+/// so an access token is no deletion token and a deletion token is no access
+/// token (each fails the other's signature check), and they name their own
+/// audience. Expiry is checked against the injected clock.
+#[derive(Clone)]
+pub struct DeletionTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl DeletionTokens {
+    pub fn new(secret: &SecretString, ttl: Duration) -> Self {
+        let key = Sha256::new()
+            .chain_update(b"heyclaw account deletion\0")
+            .chain_update(secret.expose_secret().as_bytes())
+            .finalize();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[DELETION_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        // Expiry is checked against the clock in `verify`.
+        validation.validate_exp = false;
+        Self {
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+            validation,
+            ttl,
+        }
+    }
+
+    pub fn issue(&self, user_id: Uuid, now: chrono::DateTime<Utc>) -> Result<String, AppError> {
+        let claims = DeletionClaims {
+            sub: user_id,
+            jti: Uuid::new_v4(),
+            aud: DELETION_AUDIENCE.to_owned(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + i64::try_from(self.ttl.as_secs()).unwrap_or(600),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|err| AppError::Internal(format!("signing a deletion token: {err}")))
+    }
+
+    pub fn verify(
+        &self,
+        token: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<DeletionClaims, TokenProblem> {
+        let claims =
+            jsonwebtoken::decode::<DeletionClaims>(token, &self.decoding, &self.validation)
+                .map(|data| data.claims)
+                .map_err(|_| TokenProblem::Invalid)?;
+        if claims.exp <= now.timestamp() {
+            return Err(TokenProblem::Expired);
+        }
+        Ok(claims)
+    }
+}
+
 /// A new opaque token (64 random bytes, hex) and the hash to store for it.
 pub fn new_opaque_token() -> (String, Vec<u8>) {
     let mut bytes = [0u8; 64];
@@ -141,6 +213,25 @@ mod tests {
         tampered.insert(tampered.len() / 2, 'x');
         assert_eq!(tokens().verify(&tampered), Err(TokenProblem::Invalid));
         assert_eq!(tokens().verify("garbage"), Err(TokenProblem::Invalid));
+    }
+
+    #[test]
+    fn deletion_and_access_tokens_are_not_interchangeable() {
+        let secret = SecretString::from("k".repeat(40));
+        let deletion = DeletionTokens::new(&secret, Duration::from_secs(600));
+        let now = Utc::now();
+        let user = Uuid::new_v4();
+        let token = deletion.issue(user, now).unwrap();
+        assert_eq!(deletion.verify(&token, now).unwrap().sub, user);
+        assert_eq!(tokens().verify(&token), Err(TokenProblem::Invalid));
+        let access = tokens()
+            .issue(user, "a@example.com", Uuid::new_v4())
+            .unwrap();
+        assert_eq!(deletion.verify(&access, now), Err(TokenProblem::Invalid));
+        assert_eq!(
+            deletion.verify(&token, now + chrono::Duration::seconds(601)),
+            Err(TokenProblem::Expired)
+        );
     }
 
     #[test]

@@ -126,6 +126,23 @@ async fn personality(
     Ok(HttpResponse::Ok().json(MessageResponse { message: "Updated" }))
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Provisioned {
+    status: &'static str,
+    agent_id: String,
+}
+
+/// Makes sure the caller's agent exists and the gateway serves it.
+#[post("/provision")]
+async fn provision(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let (outcome, agent) = state.agents.ensure(user.0.user_id).await?;
+    Ok(HttpResponse::Ok().json(Provisioned {
+        status: outcome.as_str(),
+        agent_id: agent.to_string(),
+    }))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/agent")
@@ -133,6 +150,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(status)
             .service(health)
             .service(personality)
+            .service(provision)
             .service(crate::routes::voice::voice),
     );
 }

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{ApiError, AppState, AuthUser, client::client_info};
+use crate::{ApiError, AppState, AuthUser, auth_user::bearer_token, client::client_info};
 
 #[derive(Deserialize)]
 struct SignupBody {
@@ -294,6 +294,63 @@ async fn reset_password(
     }))
 }
 
+/// The account-deletion web page: a code by e-mail…
+#[post("/delete-request")]
+async fn delete_request(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<SendCodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_info(&req, state.trust_proxy_headers);
+    state
+        .accounts
+        .request_deletion(body.email.as_deref().unwrap_or_default(), &client)
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        message: "If an account exists, a verification code has been sent",
+    }))
+}
+
+#[derive(Serialize)]
+struct DeletionToken {
+    message: &'static str,
+    token: String,
+}
+
+/// …then the code back, for a token that can delete that account only…
+#[post("/delete-verify")]
+async fn delete_verify(
+    state: web::Data<AppState>,
+    body: web::Json<VerifyCodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let token = state
+        .accounts
+        .verify_deletion_code(
+            body.email.as_deref().unwrap_or_default(),
+            body.code.as_deref().unwrap_or_default(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(DeletionToken {
+        message: "Code verified",
+        token,
+    }))
+}
+
+/// …and the deletion, with that token as the bearer.
+#[post("/delete-confirm")]
+async fn delete_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .accounts
+        .confirm_deletion(bearer_token(&req).as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        message: "Account deleted successfully",
+    }))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/auth")
@@ -305,6 +362,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(verify_otp)
             .service(apple)
             .service(forgot_password)
-            .service(reset_password),
+            .service(reset_password)
+            .service(delete_request)
+            .service(delete_verify)
+            .service(delete_confirm),
     );
 }

@@ -1,4 +1,5 @@
-//! `POST /voice/transcribe`: a multipart upload with the recording in the
+//! `/voice`: `POST /voice/speak` (text to MP3) and `POST /voice/transcribe`,
+//! a multipart upload with the recording in the
 //! `audio` field. The size cap is enforced while the upload streams in — a
 //! too-large file is refused as soon as it passes the cap, never buffered
 //! whole — and only audio content types are accepted.
@@ -124,6 +125,30 @@ async fn transcribe(
     Ok(HttpResponse::Ok().json(Transcript { text }))
 }
 
+#[derive(serde::Deserialize)]
+struct SpeakBody {
+    text: Option<String>,
+    voice: Option<String>,
+}
+
+/// `POST /voice/speak {text, voice?}`: the text spoken, as `audio/mpeg`.
+#[post("/speak")]
+async fn speak(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<SpeakBody>,
+) -> Result<HttpResponse, ApiError> {
+    let audio = state
+        .speech
+        .speak(
+            user.0.user_id,
+            body.text.as_deref().unwrap_or_default(),
+            body.voice.as_deref(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().content_type("audio/mpeg").body(audio))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/voice").service(transcribe));
+    cfg.service(web::scope("/voice").service(transcribe).service(speak));
 }

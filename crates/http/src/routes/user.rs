@@ -1,9 +1,10 @@
-//! `/user/me`: the caller's profile, plan, usage and limits; account deletion.
+//! `/user`: the caller's profile, plan, usage and limits (`GET /me`,
+//! `GET /usage`), profile changes (`PATCH /me`), account deletion.
 
-use actix_web::{HttpResponse, delete, get, web};
+use actix_web::{HttpResponse, delete, get, patch, web};
 use chrono::{DateTime, Utc};
-use heyclaw_persistence::models::Assistant;
-use serde::Serialize;
+use heyclaw_persistence::models::{Assistant, DailyUsage, Profile};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{ApiError, AppState, AuthUser, routes::auth::MessageResponse};
@@ -73,11 +74,8 @@ impl From<heyclaw_persistence::models::PlanLimitsRow> for Limits {
     }
 }
 
-#[get("/me")]
-async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let profile = heyclaw_app::profile::load(&state.pg, &state.redis, user.0.user_id).await?;
-    let usage = profile.usage_today;
-    Ok(HttpResponse::Ok().json(Me {
+fn me_body(profile: Profile) -> Me {
+    Me {
         id: profile.user.id,
         email: profile.user.email,
         name: profile.user.name,
@@ -87,15 +85,70 @@ async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, 
         subscription_status: profile.subscription.status,
         subscription_ends_at: profile.subscription.current_period_end,
         agent: profile.assistant.map(AgentSummary::from),
-        usage: Usage {
-            text_messages: usage.text_messages,
-            voice_seconds: usage
-                .voice_input_seconds
-                .saturating_add(usage.voice_output_seconds),
-            tts_characters: usage.tts_characters,
-        },
+        usage: usage_of(&profile.usage_today),
         limits: profile.limits.into(),
         app_account_token: profile.user.id,
+    }
+}
+
+fn usage_of(usage: &DailyUsage) -> Usage {
+    Usage {
+        text_messages: usage.text_messages,
+        voice_seconds: usage
+            .voice_input_seconds
+            .saturating_add(usage.voice_output_seconds),
+        tts_characters: usage.tts_characters,
+    }
+}
+
+#[get("/me")]
+async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let profile = heyclaw_app::profile::load(&state.pg, &state.redis, user.0.user_id).await?;
+    Ok(HttpResponse::Ok().json(me_body(profile)))
+}
+
+#[derive(Deserialize)]
+struct ProfileChange {
+    name: Option<String>,
+    avatar_url: Option<String>,
+}
+
+/// Changes the name and/or avatar; answers the updated profile.
+#[patch("/me")]
+async fn update_me(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<ProfileChange>,
+) -> Result<HttpResponse, ApiError> {
+    heyclaw_app::profile::update(
+        &state.pg,
+        user.0.user_id,
+        body.name.as_deref(),
+        body.avatar_url.as_deref(),
+    )
+    .await?;
+    let profile = heyclaw_app::profile::load(&state.pg, &state.redis, user.0.user_id).await?;
+    Ok(HttpResponse::Ok().json(me_body(profile)))
+}
+
+#[derive(Serialize)]
+struct UsageReport {
+    plan: String,
+    usage: Usage,
+    limits: Limits,
+}
+
+/// Today's usage and the plan's limits: the same numbers as `/user/me`.
+#[get("/usage")]
+async fn usage_report(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let profile = heyclaw_app::profile::load(&state.pg, &state.redis, user.0.user_id).await?;
+    Ok(HttpResponse::Ok().json(UsageReport {
+        plan: profile.subscription.plan,
+        usage: usage_of(&profile.usage_today),
+        limits: profile.limits.into(),
     }))
 }
 
@@ -108,5 +161,11 @@ async fn delete_me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRes
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/user").service(me).service(delete_me));
+    cfg.service(
+        web::scope("/user")
+            .service(me)
+            .service(update_me)
+            .service(usage_report)
+            .service(delete_me),
+    );
 }

@@ -124,3 +124,36 @@ pub async fn set_password_hash(
 pub async fn delete_user(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, PersistenceError> {
     Ok(diesel::delete(users::table.find(id)).execute(conn).await? == 1)
 }
+
+/// Changes a user's name and/or avatar (`None`: leave as is). False when
+/// the user does not exist.
+pub async fn update_profile(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    name: Option<&str>,
+    avatar_url: Option<&str>,
+) -> Result<bool, PersistenceError> {
+    let target = users::table.find(id);
+    let updated = match (name, avatar_url) {
+        (Some(name), Some(avatar)) => {
+            diesel::update(target)
+                .set((users::name.eq(name), users::avatar_url.eq(avatar)))
+                .execute(conn)
+                .await?
+        }
+        (Some(name), None) => {
+            diesel::update(target)
+                .set(users::name.eq(name))
+                .execute(conn)
+                .await?
+        }
+        (None, Some(avatar)) => {
+            diesel::update(target)
+                .set(users::avatar_url.eq(avatar))
+                .execute(conn)
+                .await?
+        }
+        (None, None) => 0,
+    };
+    Ok(updated == 1)
+}

@@ -13,6 +13,8 @@ use crate::{
 pub const STATUS_PROVISIONING: &str = "provisioning";
 pub const STATUS_ACTIVE: &str = "active";
 pub const STATUS_FAILED: &str = "failed";
+/// Idle: out of the gateway's roster, workspace and memory kept on disk.
+pub const STATUS_HIBERNATED: &str = "hibernated";
 
 pub async fn for_user(
     conn: &mut AsyncPgConnection,

@@ -1,5 +1,6 @@
-//! One-time sign-in codes sent by e-mail. Only a keyed hash of a code is
-//! stored; a code is spent on success and dies after too many wrong tries.
+//! One-time codes sent by e-mail, to sign in or to confirm an account
+//! deletion (the purpose). Only a keyed hash of a code is stored; a code is
+//! spent on success and dies after too many wrong tries.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -18,11 +19,17 @@ pub struct LoginCode {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Stores a new code for `email`, retiring every earlier live one: only the
-/// latest code can sign in.
+/// A code signs in.
+pub const PURPOSE_LOGIN: &str = "login";
+/// A code confirms an account deletion.
+pub const PURPOSE_DELETE: &str = "delete";
+
+/// Stores a new code for `email` and `purpose`, retiring every earlier live
+/// one of that purpose: only the latest code works.
 pub async fn replace(
     conn: &mut AsyncPgConnection,
     email: &str,
+    purpose: &str,
     code_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> Result<(), PersistenceError> {
@@ -30,6 +37,7 @@ pub async fn replace(
         diesel::update(
             email_login_codes::table
                 .filter(email_login_codes::email.eq(email))
+                .filter(email_login_codes::purpose.eq(purpose))
                 .filter(email_login_codes::used_at.is_null()),
         )
         .set(email_login_codes::used_at.eq(Utc::now()))
@@ -38,6 +46,7 @@ pub async fn replace(
         diesel::insert_into(email_login_codes::table)
             .values((
                 email_login_codes::email.eq(email),
+                email_login_codes::purpose.eq(purpose),
                 email_login_codes::code_hash.eq(code_hash),
                 email_login_codes::expires_at.eq(expires_at),
             ))
@@ -48,14 +57,16 @@ pub async fn replace(
     .await
 }
 
-/// The newest code of `email`, locked until the transaction ends, so
-/// concurrent verifications of one code are serialised.
+/// The newest code of `email` for `purpose`, locked until the transaction
+/// ends, so concurrent verifications of one code are serialised.
 pub async fn lock_latest(
     conn: &mut AsyncPgConnection,
     email: &str,
+    purpose: &str,
 ) -> Result<Option<LoginCode>, PersistenceError> {
     Ok(email_login_codes::table
         .filter(email_login_codes::email.eq(email))
+        .filter(email_login_codes::purpose.eq(purpose))
         .order(email_login_codes::created_at.desc())
         .select(LoginCode::as_select())
         .for_update()

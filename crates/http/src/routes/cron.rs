@@ -1,0 +1,68 @@
+//! `GET /cron/health`: a status report for external monitors, guarded by
+//! `CRON_SECRET` (bearer). Off (404) when the secret is not set.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::{ApiError, AppState, auth_user::bearer_token};
+
+#[derive(Serialize)]
+struct Checks {
+    postgres: &'static str,
+    redis: &'static str,
+    gateway: &'static str,
+}
+
+#[derive(Serialize)]
+struct Report {
+    status: &'static str,
+    checks: Checks,
+    timestamp: DateTime<Utc>,
+}
+
+fn state_of(ok: bool) -> &'static str {
+    if ok { "ok" } else { "down" }
+}
+
+/// 200 `{status: "ok"}` when Postgres, Redis and the gateway answer; 503
+/// `{status: "degraded"}` (same shape) when any does not.
+#[get("/health")]
+async fn cron_health(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let Some(secret) = &state.cron_secret else {
+        return Err(ApiError::not_found("Not found"));
+    };
+    let presented = bearer_token(&req).unwrap_or_default();
+    if !heyclaw_app::auth::constant_time_eq(presented.as_bytes(), secret.expose_secret().as_bytes())
+    {
+        return Err(heyclaw_app::AppError::Unauthorized("Unauthorized").into());
+    }
+    let (postgres, redis, gateway) = futures_util::join!(
+        heyclaw_persistence::check_connection(&state.pg),
+        state.redis.ping(),
+        state.agents.gateway_healthy(),
+    );
+    let healthy = postgres.is_ok() && redis.is_ok() && gateway;
+    let report = Report {
+        status: if healthy { "ok" } else { "degraded" },
+        checks: Checks {
+            postgres: state_of(postgres.is_ok()),
+            redis: state_of(redis.is_ok()),
+            gateway: state_of(gateway),
+        },
+        timestamp: Utc::now(),
+    };
+    Ok(if healthy {
+        HttpResponse::Ok().json(report)
+    } else {
+        HttpResponse::ServiceUnavailable().json(report)
+    })
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope("/cron").service(cron_health));
+}
