@@ -31,6 +31,7 @@ pub fn run() -> Result<()> {
     step("layering", crate::layering::run)?;
     step("schema drift", crate::schema::run)?;
     step("gateway install", || crate::gateway::install().map(|_| ()))?;
+    step("chromium install", crate::tools::ensure_chromium)?;
     step("tests", || {
         if crate::tools::nextest_available() {
             crate::run_cmd(
@@ -41,7 +42,7 @@ pub fn run() -> Result<()> {
                     "--workspace",
                     "--no-fail-fast",
                     "-E",
-                    "not binary(e2e)",
+                    "not binary(e2e) and not binary(browser)",
                 ],
             )
         } else {
@@ -68,6 +69,12 @@ pub fn run() -> Result<()> {
                 ],
             )
         }
+    })?;
+    step("web pages in headless Chromium", || {
+        crate::run_cmd(
+            cargo,
+            &["test", "--package", "heyclaw-api", "--test", "browser"],
+        )
     })?;
     // One process for the end-to-end target: its tests share one real gateway.
     step("end-to-end (real OpenClaw gateway)", || {

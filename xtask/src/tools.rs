@@ -48,3 +48,39 @@ pub fn nextest_available() -> bool {
         .output()
         .is_ok_and(|out| out.status.success())
 }
+
+/// Debian's Chromium and ChromeDriver for the browser tests, installed with
+/// apt when missing (never a browser a test tool downloads by itself).
+pub fn ensure_chromium() -> Result<()> {
+    let present = ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+        .iter()
+        .all(|path| std::path::Path::new(path).exists());
+    if present {
+        return Ok(());
+    }
+    println!("installing Debian's chromium and chromium-driver (once per machine)");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut command = if root {
+            std::process::Command::new("apt-get")
+        } else {
+            let mut sudo = std::process::Command::new("sudo");
+            sudo.arg("apt-get");
+            sudo
+        };
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        let status = command.status()?;
+        anyhow::ensure!(status.success(), "apt-get {} failed ({status})", args.join(" "));
+        Ok(())
+    };
+    if apt(&["install", "-y", "-q", "chromium", "chromium-driver"]).is_err() {
+        // A fresh machine may not have the package lists yet.
+        apt(&["update", "-q"])?;
+        apt(&["install", "-y", "-q", "chromium", "chromium-driver"])?;
+    }
+    Ok(())
+}
+
