@@ -73,7 +73,11 @@ pub fn ensure_chromium() -> Result<()> {
         };
         command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         let status = command.status()?;
-        anyhow::ensure!(status.success(), "apt-get {} failed ({status})", args.join(" "));
+        anyhow::ensure!(
+            status.success(),
+            "apt-get {} failed ({status})",
+            args.join(" ")
+        );
         Ok(())
     };
     if apt(&["install", "-y", "-q", "chromium", "chromium-driver"]).is_err() {
@@ -83,4 +87,3 @@ pub fn ensure_chromium() -> Result<()> {
     }
     Ok(())
 }
-
