@@ -146,7 +146,7 @@ impl Env {
                     invalid(
                         variable,
                         format!(
-                            "expected a duration such as 900, 90s, 15m, 12h or 30d, got {raw:?}"
+                            "expected a duration such as 900, 500ms, 90s, 15m, 12h or 30d, got {raw:?}"
                         ),
                     )
                 }),
@@ -220,6 +220,9 @@ fn parse_duration(raw: &str) -> Option<Duration> {
         None => (raw, "s"),
     };
     let n: u64 = digits.parse().ok()?;
+    if unit == "ms" {
+        return Some(Duration::from_millis(n));
+    }
     let seconds = match unit {
         "s" => n,
         "m" => n.checked_mul(60)?,

@@ -39,6 +39,21 @@ pub struct Settings {
     pub public_base_url: String,
     /// `GET /cron/health` answers with this bearer only; off when unset.
     pub cron_secret: Option<SecretString>,
+    pub automations: AutomationSettings,
+}
+
+/// The automation scheduler of this replica.
+#[derive(Debug)]
+pub struct AutomationSettings {
+    /// Run due jobs in this replica (any number of replicas may).
+    pub scheduler: bool,
+    pub poll_interval: Duration,
+    /// How long a claimed run holds before another replica may take it over.
+    pub lease: Duration,
+    /// Gateway attempts per run.
+    pub attempts: u32,
+    /// Wait before the second attempt, doubled after.
+    pub retry_backoff: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +367,16 @@ impl Settings {
             },
             billing: billing(env)?,
             public_base_url,
+            automations: AutomationSettings {
+                scheduler: env.bool_or("AUTOMATION_SCHEDULER", true)?,
+                poll_interval: env
+                    .duration_or("AUTOMATION_POLL_INTERVAL", Duration::from_secs(10))?,
+                lease: env.duration_or("AUTOMATION_LEASE", Duration::from_secs(300))?,
+                attempts: u32::try_from(positive(env, "AUTOMATION_ATTEMPTS", 3)?)
+                    .map_err(|_| invalid("AUTOMATION_ATTEMPTS", "expected a small number"))?,
+                retry_backoff: env
+                    .duration_or_zero("AUTOMATION_RETRY_BACKOFF", Duration::from_secs(2))?,
+            },
             cron_secret: match env.optional_secret("CRON_SECRET") {
                 Some(secret) if secret.expose_secret().len() < 16 => {
                     return Err(invalid("CRON_SECRET", "expected at least 16 characters"));

@@ -8,6 +8,7 @@ use heyclaw_app::{
     accounts::{Accounts, AccountsConfig, AppleKeys},
     agents::{Agents, AgentsConfig, ReconcileReport},
     auth::passwords::PasswordHashing,
+    automation::{Automations, SchedulerConfig},
     billing::Billing,
     chat::Chats,
     clock::SharedClock,
@@ -78,6 +79,7 @@ pub struct Application {
     port: u16,
     server: Server,
     recorder: RecorderTask,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -159,17 +161,42 @@ impl Application {
             .check_products()
             .await
             .map_err(|err| StartupError::Billing(format!("APP_STORE_PRODUCTS: {err}")))?;
+        let automations = Automations::new(
+            pg.clone(),
+            redis.clone(),
+            agents.clone(),
+            recorder.clone(),
+            Arc::clone(&deps.clock),
+        );
+        let scheduler = settings.automations.scheduler.then(|| {
+            automations.start_scheduler(SchedulerConfig {
+                replica: replica_name(),
+                poll_interval: settings.automations.poll_interval,
+                lease: settings.automations.lease,
+                attempts: settings.automations.attempts,
+                retry_backoff: settings.automations.retry_backoff,
+                batch: 8,
+            })
+        });
         let synthesizer = speech(settings)?;
         let state = AppState {
             billing,
-            messaging: Messaging::new(pg.clone(), redis.clone(), agents.clone(), recorder.clone()),
+            messaging: Messaging::new(
+                pg.clone(),
+                redis.clone(),
+                agents.clone(),
+                recorder.clone(),
+                automations.clone(),
+            ),
             voice: VoiceTurns::new(
                 pg.clone(),
                 redis.clone(),
                 agents.clone(),
                 recorder.clone(),
                 synthesizer.clone(),
+                automations.clone(),
             ),
+            automations,
             speech: Speech::new(pg.clone(), redis.clone(), recorder.clone(), synthesizer),
             transcriptions: Transcriptions::new(
                 pg.clone(),
@@ -191,6 +218,7 @@ impl Application {
             port,
             server,
             recorder: recorder_task,
+            scheduler,
         })
     }
 
@@ -208,11 +236,27 @@ impl Application {
     /// Answered turns still queued for recording are written before it returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        if let Some(scheduler) = self.scheduler {
+            // A run cut short here is taken over once its lease passes.
+            scheduler.abort();
+        }
         self.recorder
             .finish(std::time::Duration::from_secs(10))
             .await;
         served
     }
+}
+
+/// This replica's name in automation claims: host name and a random part.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{}-{}",
+        if host.is_empty() { "api" } else { &host },
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 /// Rebuilds the gateway roster from the database once (`cargo xtask reconcile`).

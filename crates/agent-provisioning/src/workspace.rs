@@ -82,6 +82,50 @@ impl Workspaces {
         Ok(result_dir)
     }
 
+    /// Sets one `- <field>: <value>` line of the agent's USER.md (replacing
+    /// the line if there is one, else adding it), leaving the rest of the
+    /// file — which the agent edits too — as it is.
+    pub async fn set_user_field(
+        &self,
+        agent: &AgentId,
+        field: &str,
+        value: &str,
+    ) -> Result<(), ProvisioningError> {
+        let path = self.path_of(agent).join("USER.md");
+        let prefix = format!("- {field}:");
+        let line = format!("{prefix} {value}");
+        tokio::task::spawn_blocking(move || {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                // Not provisioned yet: the next `ensure` writes the template.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(err) => return Err(ProvisioningError::io("reading", &path)(err)),
+            };
+            let mut found = false;
+            let mut lines: Vec<String> = text
+                .lines()
+                .map(|current| {
+                    if !found && current.trim_start().starts_with(&prefix) {
+                        found = true;
+                        line.clone()
+                    } else {
+                        current.to_owned()
+                    }
+                })
+                .collect();
+            if !found {
+                lines.push(line.clone());
+            }
+            let mut updated = lines.join("\n");
+            updated.push('\n');
+            atomic::write_file(&path, updated.as_bytes())
+        })
+        .await
+        .map_err(|err| {
+            ProvisioningError::io("writing USER.md", "USER.md")(std::io::Error::other(err))
+        })?
+    }
+
     /// Deletes the agent's workspace and everything in it. Missing is fine.
     pub async fn remove(&self, agent: &AgentId) -> Result<(), ProvisioningError> {
         let dir = self.path_of(agent);
@@ -127,6 +171,18 @@ mod tests {
             "likes tea"
         );
         assert!(dir.join("SOUL.md").exists(), "a missing file is repaired");
+
+        workspaces
+            .set_user_field(&agent, "Time zone", "Europe/Paris")
+            .await
+            .unwrap();
+        workspaces
+            .set_user_field(&agent, "Time zone", "Asia/Tokyo")
+            .await
+            .unwrap();
+        let user_md = std::fs::read_to_string(dir.join("USER.md")).unwrap();
+        assert_eq!(user_md.matches("- Time zone:").count(), 1, "{user_md}");
+        assert!(user_md.contains("- Time zone: Asia/Tokyo") && user_md.contains("Ada"));
 
         workspaces.remove(&agent).await.unwrap();
         assert!(!dir.exists());

@@ -404,6 +404,20 @@ impl Agents {
         }
     }
 
+    /// Writes the user's time zone into their agent's USER.md. A failure is
+    /// logged: the zone is stored, and automations use it regardless.
+    pub async fn tell_time_zone(&self, user: UserId, zone: &str) {
+        let agent = AgentId::for_user(user);
+        if let Err(err) = self
+            .inner
+            .workspaces
+            .set_user_field(&agent, "Time zone", zone)
+            .await
+        {
+            tracing::warn!(%agent, error = %err, "could not write the time zone to USER.md");
+        }
+    }
+
     /// Whether the gateway process answers (`GET /health`, 5 s).
     pub async fn gateway_healthy(&self) -> bool {
         self.inner

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod auth;
+pub mod automation;
 pub mod billing;
 pub mod chat;
 pub mod clock;

@@ -16,6 +16,7 @@ use heyclaw_persistence::{
 use crate::{
     AppError,
     agents::Agents,
+    automation::{Automations, with_notes},
     quota::{self, Meter},
     recorder::TurnRecorder,
 };
@@ -38,6 +39,7 @@ pub struct Messaging {
     redis: RedisStore,
     agents: Agents,
     recorder: TurnRecorder,
+    automations: Automations,
 }
 
 /// The gateway session of a user's conversation: the same key continues
@@ -47,12 +49,19 @@ pub fn session_key(user: UserId) -> String {
 }
 
 impl Messaging {
-    pub fn new(pg: PgPool, redis: RedisStore, agents: Agents, recorder: TurnRecorder) -> Self {
+    pub fn new(
+        pg: PgPool,
+        redis: RedisStore,
+        agents: Agents,
+        recorder: TurnRecorder,
+        automations: Automations,
+    ) -> Self {
         Self {
             pg,
             redis,
             agents,
             recorder,
+            automations,
         }
     }
 
@@ -84,10 +93,12 @@ impl Messaging {
             }
         };
         let parsed = extract_actions(&reply);
-        self.record(user, reservation.day, text, &parsed.text);
+        let (actions, notes) = self.automations.apply_markers(user, parsed.actions).await;
+        let response = with_notes(parsed.text, &notes);
+        self.record(user, reservation.day, text, &response);
         Ok(Reply {
-            response: parsed.text,
-            actions: parsed.actions,
+            response,
+            actions,
             messages_used: reservation.used,
             messages_limit: reservation.limit,
             plan,

@@ -2,14 +2,17 @@
 //! and what they may change of it (`PATCH /user/me`).
 
 use chrono::Utc;
-use heyclaw_domain::{UserId, check_avatar_url, clean_name};
+use heyclaw_domain::{UserId, check_avatar_url, clean_name, parse_time_zone};
 use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore,
     models::Profile,
-    queries::{accounts, profile},
+    queries::{
+        accounts::{self, ProfileChange},
+        profile,
+    },
 };
 
-use crate::{AppError, quota, recorder::message_count_with_unrecorded};
+use crate::{AppError, agents::Agents, quota, recorder::message_count_with_unrecorded};
 
 /// The profile with today's usage. Days are UTC days: usage resets at 00:00 UTC.
 ///
@@ -53,18 +56,29 @@ pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profi
     Ok(profile)
 }
 
-/// Changes the user's name and/or avatar URL. At least one must be given;
-/// the name follows signup's rules, the avatar must be an https URL.
+/// What a user asks to change of their profile.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate<'a> {
+    pub name: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
+    /// An IANA time zone name.
+    pub timezone: Option<&'a str>,
+}
+
+/// Changes the user's name, avatar URL and/or time zone. At least one must
+/// be given; the name follows signup's rules, the avatar must be an https
+/// URL, the zone an IANA name. A new zone is also written to the agent's
+/// USER.md, so the agent knows it.
 pub async fn update(
     pg: &PgPool,
+    agents: &Agents,
     user: UserId,
-    name: Option<&str>,
-    avatar_url: Option<&str>,
+    update: &ProfileUpdate<'_>,
 ) -> Result<(), AppError> {
-    if name.is_none() && avatar_url.is_none() {
+    if update.name.is_none() && update.avatar_url.is_none() && update.timezone.is_none() {
         return Err(AppError::invalid("No valid fields to update"));
     }
-    let name = match name {
+    let name = match update.name {
         Some(raw) => Some(
             clean_name(Some(raw))
                 .map_err(|err| AppError::invalid(err.to_string()))?
@@ -72,14 +86,28 @@ pub async fn update(
         ),
         None => None,
     };
-    let avatar_url = avatar_url
+    let avatar_url = update
+        .avatar_url
         .map(check_avatar_url)
         .transpose()
         .map_err(|err| AppError::invalid(err.to_string()))?;
+    let timezone = update
+        .timezone
+        .map(parse_time_zone)
+        .transpose()
+        .map_err(|err| AppError::invalid(err.to_string()))?;
+    let change = ProfileChange {
+        name: name.as_deref(),
+        avatar_url: avatar_url.as_deref(),
+        timezone: timezone.map(|tz| tz.name()),
+    };
     let mut conn = pg.get().await.map_err(PersistenceError::from)?;
-    if accounts::update_profile(&mut conn, user.0, name.as_deref(), avatar_url.as_deref()).await? {
-        Ok(())
-    } else {
-        Err(AppError::NotFound("User not found"))
+    if !accounts::update_profile(&mut conn, user.0, &change).await? {
+        return Err(AppError::NotFound("User not found"));
     }
+    drop(conn);
+    if let Some(tz) = timezone {
+        agents.tell_time_zone(user, tz.name()).await;
+    }
+    Ok(())
 }

@@ -34,6 +34,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::{
     AppError,
     agents::Agents,
+    automation::{Automations, with_notes},
     messaging::{MAX_MESSAGE_CHARS, session_key},
     quota::{self, Meter},
     recorder::TurnRecorder,
@@ -92,6 +93,7 @@ pub struct VoiceTurns {
     agents: Agents,
     recorder: TurnRecorder,
     speech: Option<Arc<dyn SpeechSynthesizer>>,
+    automations: Automations,
 }
 
 type SpeechFuture = Pin<Box<dyn Future<Output = (usize, Result<Vec<u8>, String>)> + Send>>;
@@ -103,6 +105,7 @@ impl VoiceTurns {
         agents: Agents,
         recorder: TurnRecorder,
         speech: Option<Arc<dyn SpeechSynthesizer>>,
+        automations: Automations,
     ) -> Self {
         Self {
             pg,
@@ -110,6 +113,7 @@ impl VoiceTurns {
             agents,
             recorder,
             speech,
+            automations,
         }
     }
 
@@ -349,10 +353,12 @@ impl VoiceTurns {
             }
         }
         let parsed = extract_actions(&full);
-        for action in parsed.actions {
+        let (actions, notes) = self.automations.apply_markers(user, parsed.actions).await;
+        for action in actions {
             let _ = events.send(VoiceEvent::Action(action)).await;
         }
-        let words = parsed.text.split_whitespace().count() as u64;
+        let full_text = with_notes(parsed.text, &notes);
+        let words = full_text.split_whitespace().count() as u64;
         let output_seconds = words.saturating_mul(2).div_ceil(5);
         let voice_used = reserved
             .add(&self.redis, output_seconds)
@@ -383,7 +389,7 @@ impl VoiceTurns {
             },
             messages: vec![
                 message("user", &user_text),
-                message("assistant", &parsed.text),
+                message("assistant", &full_text),
             ],
         });
         let _ = events
@@ -394,7 +400,7 @@ impl VoiceTurns {
                     voice_seconds_used: voice_used,
                     voice_seconds_limit: voice_limit,
                 },
-                full_text: parsed.text,
+                full_text,
             })
             .await;
     }

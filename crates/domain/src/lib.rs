@@ -6,6 +6,7 @@
 //! crate — `cargo xtask ci` enforces that.
 
 mod actions;
+mod automation;
 mod credentials;
 mod email;
 mod ids;
@@ -14,6 +15,11 @@ mod sentences;
 mod voice;
 
 pub use actions::{Action, ParsedReply, extract_actions};
+pub use automation::{
+    MAX_JOB_NAME_CHARS, MAX_JOB_PROMPT_CHARS, MIN_INTERVAL, Schedule, ScheduleError, ScheduleKind,
+    parse_time_zone,
+};
+pub use chrono_tz::Tz;
 pub use credentials::{
     AvatarUrlError, MAX_AVATAR_URL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
     NameError, PasswordError, check_avatar_url, check_new_password, clean_name,

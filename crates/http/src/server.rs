@@ -9,8 +9,8 @@ use actix_web::{
     web,
 };
 use heyclaw_app::{
-    accounts::Accounts, agents::Agents, billing::Billing, chat::Chats, messaging::Messaging,
-    speech::Speech, transcription::Transcriptions, voice::VoiceTurns,
+    accounts::Accounts, agents::Agents, automation::Automations, billing::Billing, chat::Chats,
+    messaging::Messaging, speech::Speech, transcription::Transcriptions, voice::VoiceTurns,
 };
 use heyclaw_persistence::{PgPool, RedisStore};
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -26,6 +26,7 @@ pub struct AppState {
     pub redis: RedisStore,
     pub accounts: Accounts,
     pub billing: Billing,
+    pub automations: Automations,
     pub agents: Agents,
     pub messaging: Messaging,
     pub chats: Chats,
@@ -71,6 +72,7 @@ pub fn serve(
             .configure(routes::auth::configure)
             .configure(routes::user::configure)
             .configure(routes::billing::configure)
+            .configure(routes::automation::configure)
             .configure(routes::agent::configure)
             .configure(routes::chat::configure)
             .configure(routes::transcribe::configure)

@@ -21,6 +21,8 @@ pub struct User {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// IANA time zone (default `UTC`).
+    pub timezone: String,
 }
 
 impl User {
@@ -54,6 +56,7 @@ pub struct PlanLimitsRow {
     pub daily_text_messages: i32,
     pub daily_voice_input_minutes: i32,
     pub daily_tts_characters: i32,
+    pub max_automation_jobs: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -35,6 +35,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    automation_jobs (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        name -> Text,
+        schedule -> Text,
+        kind -> Text,
+        interval_seconds -> Nullable<Int4>,
+        prompt -> Text,
+        timezone -> Text,
+        enabled -> Bool,
+        next_run_at -> Nullable<Timestamptz>,
+        last_run_at -> Nullable<Timestamptz>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    automation_results (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        job_id -> Nullable<Uuid>,
+        job_name -> Text,
+        result -> Text,
+        run_at -> Timestamptz,
+        status -> Text,
+        seen -> Bool,
+        delivered -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     chat_messages (id) {
         id -> Int8,
         session_id -> Uuid,
@@ -101,6 +136,7 @@ diesel::table! {
         daily_voice_input_minutes -> Int4,
         daily_tts_characters -> Int4,
         updated_at -> Timestamptz,
+        max_automation_jobs -> Int4,
     }
 }
 
@@ -157,11 +193,15 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        timezone -> Text,
     }
 }
 
 diesel::joinable!(app_store_notifications -> users (user_id));
 diesel::joinable!(assistants -> users (user_id));
+diesel::joinable!(automation_jobs -> users (user_id));
+diesel::joinable!(automation_results -> automation_jobs (job_id));
+diesel::joinable!(automation_results -> users (user_id));
 diesel::joinable!(chat_messages -> chat_sessions (session_id));
 diesel::joinable!(chat_sessions -> users (user_id));
 diesel::joinable!(daily_usage -> users (user_id));
@@ -174,6 +214,8 @@ diesel::joinable!(usage_log -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     app_store_notifications,
     assistants,
+    automation_jobs,
+    automation_results,
     chat_messages,
     chat_sessions,
     daily_usage,

@@ -13,6 +13,11 @@ pub struct TestClock {
 }
 
 impl TestClock {
+    /// What the server sees as now.
+    pub fn now(&self) -> DateTime<Utc> {
+        Clock::now(self)
+    }
+
     /// Moves this clock `by` into the future.
     pub fn advance(&self, by: std::time::Duration) {
         let by = TimeDelta::from_std(by).expect("a test advances by a sane amount");

@@ -117,6 +117,11 @@ impl GatewayStandIn {
         *self.state.reply_override.lock().expect("lock") = Some(text.to_owned());
     }
 
+    /// Answer with the echo again.
+    pub fn echo(&self) {
+        *self.state.reply_override.lock().expect("lock") = None;
+    }
+
     /// Streamed replies pause this long between chunks.
     pub fn set_chunk_delay(&self, delay: Duration) {
         *self.state.chunk_delay.lock().expect("lock") = delay;

@@ -80,6 +80,18 @@ pub struct TestApp {
     vars: Vec<(String, String)>,
 }
 
+/// Another server of a [`TestApp`], sharing its database and keyspace.
+pub struct Replica {
+    pub address: String,
+    handle: heyclaw_api::ServerHandle,
+}
+
+impl Replica {
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
 /// A test's own gateway config and workspaces directories, removed on drop.
 pub struct TestDirs {
     pub root: PathBuf,
@@ -229,6 +241,23 @@ impl TestApp {
         self.address = format!("http://127.0.0.1:{}", app.port());
         self.handle = app.handle();
         tokio::spawn(app.run_until_stopped());
+    }
+
+    /// Starts a second server on the same database, Redis keyspace,
+    /// directories, gateway and clock — another replica. It stops when the
+    /// returned handle is stopped (or the test ends).
+    pub async fn replica(&self) -> Replica {
+        let settings = Settings::from_env(&Env::from_pairs(self.vars.clone()))
+            .expect("test settings are valid");
+        let app = Application::build_with(&settings, dependencies(&self.clock))
+            .await
+            .expect("the replica starts");
+        let replica = Replica {
+            address: format!("http://127.0.0.1:{}", app.port()),
+            handle: app.handle(),
+        };
+        tokio::spawn(app.run_until_stopped());
+        replica
     }
 
     pub fn url(&self, path: &str) -> String {

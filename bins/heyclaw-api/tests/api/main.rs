@@ -10,6 +10,7 @@
 mod agents;
 mod apple;
 mod auth;
+mod automations;
 mod bad_input;
 mod billing;
 mod chat;

@@ -22,5 +22,6 @@ async fn end_to_end_through_the_real_gateway() {
     tests::tenant_isolation_no_dangerous_tool_runs().await;
     tests::twenty_signups_restart_nothing_and_interrupt_no_one().await;
     tests::twenty_concurrent_signups_can_all_message_within_seconds().await;
+    tests::an_automation_the_agent_asks_for_runs_and_comes_back().await;
     tests::reconcile_after_deleting_the_config_restores_every_agent().await;
 }

@@ -116,6 +116,7 @@ pub async fn app() -> TestApp {
         ("WORKSPACES_DIR".into(), path(&stack.workspaces)),
         ("GATEWAY_WORKSPACES_DIR".into(), path(&stack.workspaces)),
         ("AGENT_READINESS_TIMEOUT".into(), "20s".into()),
+        ("AUTOMATION_POLL_INTERVAL".into(), "200ms".into()),
     ])
     .await;
     // Wait for the start-up reconcile to make the roster this test's own.

@@ -457,3 +457,50 @@ pub async fn per_turn_costs() {
     );
     app.shutdown().await;
 }
+
+/// An automation the model asks for (the dev model echoes the marker the
+/// user's text carries) is stored, runs through the real gateway as a turn
+/// of the user's own agent when its time comes, and its result comes back
+/// through `/automation/check`.
+pub async fn an_automation_the_agent_asks_for_runs_and_comes_back() {
+    let app = stack::app().await;
+    let user = sign_up(&app, "auto@test.com", "Auto").await;
+    let (code, body) = message(
+        &app,
+        &user,
+        "Please <!--action:automation|in 1 hour|Fruit check|Name a yellow fruit-->",
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        !reply(&body).contains("<!--"),
+        "the marker is stripped: {body}"
+    );
+    let jobs = json_body(
+        app.request(Method::GET, "/automation/jobs", Some(&user.token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(jobs["jobs"][0]["name"], "Fruit check", "{jobs}");
+    app.clock.advance(Duration::from_secs(3700));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let result = loop {
+        let check = json_body(
+            app.request(Method::POST, "/automation/check", Some(&user.token), None)
+                .await,
+        )
+        .await;
+        if let Some(result) = check["newResults"].as_array().and_then(|r| r.first()) {
+            break result.clone();
+        }
+        assert!(Instant::now() < deadline, "the automation never ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(result["job_name"], "Fruit check");
+    let text = result["result"].as_str().unwrap();
+    assert!(
+        text.contains("Name a yellow fruit") && text.contains("(turn 1)"),
+        "a turn of its own session: {text}"
+    );
+    app.shutdown().await;
+}

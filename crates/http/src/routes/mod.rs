@@ -1,5 +1,6 @@
 pub mod agent;
 pub mod auth;
+pub mod automation;
 pub mod billing;
 pub mod chat;
 pub mod cron;

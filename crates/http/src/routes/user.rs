@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, web};
 use chrono::{DateTime, Utc};
+use heyclaw_app::profile::ProfileUpdate;
 use heyclaw_persistence::models::{Assistant, DailyUsage, Profile};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -26,6 +27,8 @@ struct Me {
     /// What the app passes to StoreKit as `appAccountToken`: purchases that
     /// carry it can only be claimed by this account.
     app_account_token: Uuid,
+    /// IANA time zone; automations run in it.
+    timezone: String,
 }
 
 #[derive(Serialize)]
@@ -88,6 +91,7 @@ fn me_body(profile: Profile) -> Me {
         usage: usage_of(&profile.usage_today),
         limits: profile.limits.into(),
         app_account_token: profile.user.id,
+        timezone: profile.user.timezone,
     }
 }
 
@@ -111,6 +115,7 @@ async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, 
 struct ProfileChange {
     name: Option<String>,
     avatar_url: Option<String>,
+    timezone: Option<String>,
 }
 
 /// Changes the name and/or avatar; answers the updated profile.
@@ -122,9 +127,13 @@ async fn update_me(
 ) -> Result<HttpResponse, ApiError> {
     heyclaw_app::profile::update(
         &state.pg,
+        &state.agents,
         user.0.user_id,
-        body.name.as_deref(),
-        body.avatar_url.as_deref(),
+        &ProfileUpdate {
+            name: body.name.as_deref(),
+            avatar_url: body.avatar_url.as_deref(),
+            timezone: body.timezone.as_deref(),
+        },
     )
     .await?;
     let profile = heyclaw_app::profile::load(&state.pg, &state.redis, user.0.user_id).await?;

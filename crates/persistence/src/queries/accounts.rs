@@ -125,35 +125,28 @@ pub async fn delete_user(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool,
     Ok(diesel::delete(users::table.find(id)).execute(conn).await? == 1)
 }
 
-/// Changes a user's name and/or avatar (`None`: leave as is). False when
-/// the user does not exist.
+/// What a user may change of their profile; `None` fields stay as they are.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct ProfileChange<'a> {
+    pub name: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+}
+
+/// Applies a profile change. False when the user does not exist (or the
+/// change is empty).
 pub async fn update_profile(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    name: Option<&str>,
-    avatar_url: Option<&str>,
+    change: &ProfileChange<'_>,
 ) -> Result<bool, PersistenceError> {
-    let target = users::table.find(id);
-    let updated = match (name, avatar_url) {
-        (Some(name), Some(avatar)) => {
-            diesel::update(target)
-                .set((users::name.eq(name), users::avatar_url.eq(avatar)))
-                .execute(conn)
-                .await?
-        }
-        (Some(name), None) => {
-            diesel::update(target)
-                .set(users::name.eq(name))
-                .execute(conn)
-                .await?
-        }
-        (None, Some(avatar)) => {
-            diesel::update(target)
-                .set(users::avatar_url.eq(avatar))
-                .execute(conn)
-                .await?
-        }
-        (None, None) => 0,
-    };
-    Ok(updated == 1)
+    if change.name.is_none() && change.avatar_url.is_none() && change.timezone.is_none() {
+        return Ok(false);
+    }
+    Ok(diesel::update(users::table.find(id))
+        .set(change)
+        .execute(conn)
+        .await?
+        == 1)
 }

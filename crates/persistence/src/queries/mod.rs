@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod assistants;
+pub mod automations;
 pub mod chat;
 pub mod login_codes;
 pub mod password_resets;
