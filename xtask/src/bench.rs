@@ -35,6 +35,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         users: usize,
     },
+    /// import-original: N users of the original, each with chat sessions.
+    Import {
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Chat sessions per user (four messages each).
+        #[arg(long, default_value_t = 10)]
+        sessions: usize,
+    },
     /// /agent/voice: a 5-sentence reply, speech at 300 ms a sentence; time to
     /// first audio and to done, next to a strictly sequential pipeline.
     Voice {
@@ -86,6 +94,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
             )?;
             crate::runtime()?.block_on(message(rate, Duration::from_secs(seconds), users))
         }
+        BenchCommand::Import { users, sessions } => crate::bench_import::run(users, sessions),
         BenchCommand::Voice { turns } => {
             crate::services::ensure_running()?;
             crate::runtime()?.block_on(voice(turns.max(1)))

@@ -2,10 +2,12 @@
 //! wherever cargo does.
 
 mod bench;
+mod bench_import;
 mod ci;
 mod db;
 mod dev;
 mod gateway;
+mod import;
 mod layering;
 mod reconcile;
 mod schema;
@@ -46,6 +48,22 @@ enum Command {
     SchemaCheck,
     /// Everything CI runs: fmt, clippy, deny, layering, schema drift, tests.
     Ci,
+    /// Take the original Node server's users over: its database (read only)
+    /// into this one, its workspaces into WORKSPACES_DIR.
+    ImportOriginal {
+        /// PostgreSQL URL of the original's database.
+        #[arg(long)]
+        from: String,
+        /// Copy agent workspaces from this directory (never overwriting).
+        #[arg(long)]
+        workspaces: Option<std::path::PathBuf>,
+        /// Do everything, roll it back, and print the report.
+        #[arg(long)]
+        dry_run: bool,
+        /// Rows per write.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+    },
     /// Benchmarks that print figures (they never fail on time).
     Bench {
         #[command(subcommand)]
@@ -78,6 +96,17 @@ fn dispatch(command: Command) -> Result<()> {
         Command::SchemaCheck => schema::run(),
         Command::Ci => ci::run(),
         Command::Bench { command } => bench::run(command),
+        Command::ImportOriginal {
+            from,
+            workspaces,
+            dry_run,
+            batch_size,
+        } => import::run(import::Args {
+            from,
+            workspaces,
+            dry_run,
+            batch_size,
+        }),
     }
 }
 

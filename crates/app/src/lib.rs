@@ -13,6 +13,7 @@ pub mod billing;
 pub mod chat;
 pub mod clock;
 mod error;
+pub mod import;
 pub mod mail;
 pub mod messaging;
 pub mod profile;

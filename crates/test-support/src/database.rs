@@ -49,6 +49,21 @@ impl TestDatabase {
         }
     }
 
+    /// An empty database of its own (no schema), e.g. to build another
+    /// system's shape in.
+    pub async fn create_empty() -> Self {
+        let admin_url = admin_database_url();
+        let name = format!("heyclaw_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = connect(&admin_url).await;
+        admin::create_database(&mut admin, &name, None)
+            .await
+            .unwrap_or_else(|err| panic!("cannot create test database {name}: {err}"));
+        Self {
+            url: admin::with_database(&admin_url, &name),
+            name,
+        }
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -137,6 +137,9 @@ fn dependencies(clock: &TestClock) -> Dependencies {
     }
 }
 
+/// The original Node server's schema (for the import tests and bench).
+pub const ORIGINAL_SCHEMA: &str = include_str!("../fixtures/original-schema.sql");
+
 /// The gateway token `TestApp` configures on both sides.
 pub const TEST_GATEWAY_TOKEN: &str = "test-gateway-token-0123456789";
 

@@ -18,6 +18,7 @@ mod email_codes;
 mod errors;
 mod gateway_client;
 mod health;
+mod import;
 mod original_routes;
 mod process;
 mod provisioning;

@@ -24,7 +24,7 @@ use crate::{
     AppError,
     auth::{
         limits::{self, AttemptKeys, AuthLimits},
-        passwords::PasswordHashing,
+        passwords::{self, PasswordHashing},
         tokens::{
             AccessClaims, AccessTokens, DeletionTokens, TokenProblem, hash_opaque_token,
             new_opaque_token,
@@ -212,14 +212,24 @@ impl Accounts {
             accounts::find_by_email(&mut conn, email.as_str()).await?
         };
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        let legacy = stored_hash
+            .as_deref()
+            .is_some_and(passwords::is_legacy_hash);
         // An implausible password is never hashed: it could not match.
         let matches = is_plausible_password(password.expose_secret())
-            && self.inner.passwords.verify(password, stored_hash).await?;
+            && self
+                .inner
+                .passwords
+                .verify(password.clone(), stored_hash)
+                .await?;
         let Some(user) = user.filter(|_| matches) else {
             return Err(AppError::InvalidCredentials);
         };
         if !user.is_active() {
             return Err(AppError::Suspended);
+        }
+        if legacy {
+            self.upgrade_legacy_hash(&user, password).await;
         }
         // The failures before this success no longer count against the account.
         self.inner.redis.reset_attempts(&keys.account).await?;
@@ -506,6 +516,25 @@ impl Accounts {
             access_token: self.inner.access.issue(user.id, &user.email, family)?,
             refresh_token,
         })
+    }
+
+    /// Replaces an imported bcrypt hash by argon2id after a successful login
+    /// with it. Best effort: the login stands either way.
+    async fn upgrade_legacy_hash(&self, user: &User, password: SecretString) {
+        let upgraded = async {
+            let hash = self.inner.passwords.hash(password).await?;
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            accounts::set_password_hash(&mut conn, user.id, &hash).await?;
+            Ok::<_, AppError>(())
+        };
+        match upgraded.await {
+            Ok(()) => {
+                tracing::info!(user_id = %user.id, "legacy password hash replaced by argon2id")
+            }
+            Err(err) => {
+                tracing::warn!(user_id = %user.id, error = %err, "legacy password hash kept for now");
+            }
+        }
     }
 
     async fn provision_agent(&self, user: &User) {

@@ -94,14 +94,27 @@ pub async fn hash(password: SecretString) -> Result<String, AppError> {
     .map_err(|err| AppError::Internal(format!("password hashing task failed: {err}")))?
 }
 
-/// True when `password` matches `stored`. With no stored hash the work of a
-/// verification is still done, and the answer is false.
+/// Whether a stored hash is bcrypt (`$2a$`, `$2b$`, `$2y$`): accounts taken
+/// over from the original server. They verify, and are replaced by argon2id
+/// at the first successful login.
+pub fn is_legacy_hash(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+}
+
+/// True when `password` matches `stored` (argon2id, or a legacy bcrypt
+/// hash). With no stored hash the work of a verification is still done, and
+/// the answer is false.
 pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bool, AppError> {
     tokio::task::spawn_blocking(move || {
         let (stored, real) = match stored {
             Some(stored) => (stored, true),
             None => (DUMMY_HASH.clone().unwrap_or_default(), false),
         };
+        if is_legacy_hash(&stored) {
+            return bcrypt::verify(password.expose_secret(), &stored).unwrap_or(false);
+        }
         let Ok(parsed) = PasswordHash::new(&stored) else {
             return false;
         };
@@ -131,6 +144,23 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn legacy_bcrypt_hashes_verify() {
+        let legacy = bcrypt::hash("correct horse", 4).unwrap();
+        assert!(is_legacy_hash(&legacy));
+        assert!(
+            verify(SecretString::from("correct horse"), Some(legacy.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(SecretString::from("wrong horse"), Some(legacy))
+                .await
+                .unwrap()
+        );
+        assert!(!is_legacy_hash("otp-auth"));
     }
 
     #[tokio::test]

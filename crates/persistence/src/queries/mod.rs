@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod assistants;
 pub mod automations;
 pub mod chat;
+pub mod import;
 pub mod login_codes;
 pub mod password_resets;
 pub mod profile;

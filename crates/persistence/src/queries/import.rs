@@ -1,0 +1,328 @@
+//! Bulk writes for taking users over from the original server. Each call
+//! writes one batch with set-based statements (`unnest` of arrays), and
+//! every one is an upsert: importing again updates what changed and adds
+//! what is new, and never undoes what happened here since (a password
+//! rehashed to argon2id, a subscription Apple has updated, a used agent).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::{
+    QueryableByName,
+    sql_types::{Array, BigInt, Bool, Date, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::PersistenceError;
+
+#[derive(QueryableByName)]
+struct Owner {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    email: String,
+}
+
+/// Which of `emails` (lower-case) already belong to an account, and whose.
+pub async fn owners_of_emails(
+    conn: &mut AsyncPgConnection,
+    emails: &[String],
+) -> Result<Vec<(String, Uuid)>, PersistenceError> {
+    let owners: Vec<Owner> = diesel::sql_query(
+        "SELECT id, lower(email) AS email FROM users WHERE lower(email) = ANY($1)",
+    )
+    .bind::<Array<Text>, _>(emails)
+    .load(conn)
+    .await?;
+    Ok(owners.into_iter().map(|o| (o.email, o.id)).collect())
+}
+
+#[derive(QueryableByName)]
+struct Holder {
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// Which of `subs` (Sign in with Apple ids) already belong to an account.
+pub async fn owners_of_apple_subs(
+    conn: &mut AsyncPgConnection,
+    subs: &[String],
+) -> Result<Vec<(String, Uuid)>, PersistenceError> {
+    let holders: Vec<Holder> = diesel::sql_query(
+        "SELECT id AS user_id, apple_sub AS value FROM users WHERE apple_sub = ANY($1)",
+    )
+    .bind::<Array<Text>, _>(subs)
+    .load(conn)
+    .await?;
+    Ok(holders.into_iter().map(|h| (h.value, h.user_id)).collect())
+}
+
+/// Which of `ids` (Apple original transaction ids) are linked to an account.
+pub async fn owners_of_transactions(
+    conn: &mut AsyncPgConnection,
+    ids: &[String],
+) -> Result<Vec<(String, Uuid)>, PersistenceError> {
+    let holders: Vec<Holder> = diesel::sql_query(
+        "SELECT user_id, apple_original_transaction_id AS value FROM subscriptions \
+         WHERE apple_original_transaction_id = ANY($1)",
+    )
+    .bind::<Array<Text>, _>(ids)
+    .load(conn)
+    .await?;
+    Ok(holders.into_iter().map(|h| (h.value, h.user_id)).collect())
+}
+
+/// A batch of users, column by column.
+#[derive(Debug, Default)]
+pub struct Users {
+    pub id: Vec<Uuid>,
+    pub email: Vec<String>,
+    pub name: Vec<Option<String>>,
+    pub password_hash: Vec<Option<String>>,
+    pub apple_sub: Vec<Option<String>>,
+    pub avatar_url: Vec<Option<String>>,
+    pub status: Vec<String>,
+    pub created_at: Vec<DateTime<Utc>>,
+}
+
+/// Upserts users by id. A password hash already replaced by argon2id here
+/// is kept.
+pub async fn upsert_users(
+    conn: &mut AsyncPgConnection,
+    users: &Users,
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::sql_query(
+        "INSERT INTO users AS u (id, email, name, password_hash, apple_sub, avatar_url, status, created_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+         ON CONFLICT (id) DO UPDATE SET
+             email = EXCLUDED.email,
+             name = EXCLUDED.name,
+             avatar_url = EXCLUDED.avatar_url,
+             apple_sub = EXCLUDED.apple_sub,
+             status = EXCLUDED.status,
+             password_hash = CASE WHEN u.password_hash LIKE '$argon2%' THEN u.password_hash
+                                  ELSE EXCLUDED.password_hash END",
+    )
+    .bind::<Array<SqlUuid>, _>(&users.id)
+    .bind::<Array<Text>, _>(&users.email)
+    .bind::<Array<Nullable<Text>>, _>(&users.name)
+    .bind::<Array<Nullable<Text>>, _>(&users.password_hash)
+    .bind::<Array<Nullable<Text>>, _>(&users.apple_sub)
+    .bind::<Array<Nullable<Text>>, _>(&users.avatar_url)
+    .bind::<Array<Text>, _>(&users.status)
+    .bind::<Array<Timestamptz>, _>(&users.created_at)
+    .execute(conn)
+    .await?)
+}
+
+/// A batch of subscriptions.
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    pub user_id: Vec<Uuid>,
+    pub plan: Vec<String>,
+    pub status: Vec<String>,
+    pub original_transaction_id: Vec<Option<String>>,
+    pub product_id: Vec<Option<String>>,
+    pub period_end: Vec<Option<DateTime<Utc>>>,
+}
+
+/// Upserts subscriptions by user. One that Apple's data has updated here
+/// (`apple_signed_at` set) is newer than the original's and kept.
+pub async fn upsert_subscriptions(
+    conn: &mut AsyncPgConnection,
+    subscriptions: &Subscriptions,
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::sql_query(
+        "INSERT INTO subscriptions AS s (user_id, plan, status, apple_original_transaction_id, apple_product_id, current_period_end)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+         ON CONFLICT (user_id) DO UPDATE SET
+             plan = EXCLUDED.plan,
+             status = EXCLUDED.status,
+             apple_original_transaction_id = EXCLUDED.apple_original_transaction_id,
+             apple_product_id = EXCLUDED.apple_product_id,
+             current_period_end = EXCLUDED.current_period_end
+         WHERE s.apple_signed_at IS NULL",
+    )
+    .bind::<Array<SqlUuid>, _>(&subscriptions.user_id)
+    .bind::<Array<Text>, _>(&subscriptions.plan)
+    .bind::<Array<Text>, _>(&subscriptions.status)
+    .bind::<Array<Nullable<Text>>, _>(&subscriptions.original_transaction_id)
+    .bind::<Array<Nullable<Text>>, _>(&subscriptions.product_id)
+    .bind::<Array<Nullable<Timestamptz>>, _>(&subscriptions.period_end)
+    .execute(conn)
+    .await?)
+}
+
+/// A batch of assistants.
+#[derive(Debug, Default)]
+pub struct Assistants {
+    pub user_id: Vec<Uuid>,
+    pub agent_id: Vec<String>,
+    pub display_name: Vec<String>,
+    pub voice: Vec<String>,
+    pub gateway_id: Vec<String>,
+    pub status: Vec<String>,
+    pub last_active_at: Vec<Option<DateTime<Utc>>>,
+    pub message_count: Vec<i64>,
+}
+
+/// Upserts assistants by user. Here, the status is ours once set (the
+/// roster decides it), and the message count never goes down.
+pub async fn upsert_assistants(
+    conn: &mut AsyncPgConnection,
+    assistants: &Assistants,
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::sql_query(
+        "INSERT INTO assistants AS a (user_id, agent_id, display_name, voice, gateway_id, status, last_active_at, message_count)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
+         ON CONFLICT (user_id) DO UPDATE SET
+             display_name = EXCLUDED.display_name,
+             voice = EXCLUDED.voice,
+             last_active_at = greatest(a.last_active_at, EXCLUDED.last_active_at),
+             message_count = greatest(a.message_count, EXCLUDED.message_count)",
+    )
+    .bind::<Array<SqlUuid>, _>(&assistants.user_id)
+    .bind::<Array<Text>, _>(&assistants.agent_id)
+    .bind::<Array<Text>, _>(&assistants.display_name)
+    .bind::<Array<Text>, _>(&assistants.voice)
+    .bind::<Array<Text>, _>(&assistants.gateway_id)
+    .bind::<Array<Text>, _>(&assistants.status)
+    .bind::<Array<Nullable<Timestamptz>>, _>(&assistants.last_active_at)
+    .bind::<Array<BigInt>, _>(&assistants.message_count)
+    .execute(conn)
+    .await?)
+}
+
+/// A batch of one day's usage.
+#[derive(Debug, Default)]
+pub struct Usage {
+    pub user_id: Vec<Uuid>,
+    pub day: Vec<NaiveDate>,
+    pub text_messages: Vec<i32>,
+    pub voice_input_seconds: Vec<i32>,
+    pub voice_output_seconds: Vec<i32>,
+    pub tts_characters: Vec<i32>,
+}
+
+/// Upserts usage rows; each counter keeps the larger of the two.
+pub async fn upsert_usage(
+    conn: &mut AsyncPgConnection,
+    usage: &Usage,
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::sql_query(
+        "INSERT INTO daily_usage AS d (user_id, usage_date, text_messages, voice_input_seconds, voice_output_seconds, tts_characters)
+         SELECT * FROM unnest($1::uuid[], $2::date[], $3::int[], $4::int[], $5::int[], $6::int[])
+         ON CONFLICT (user_id, usage_date) DO UPDATE SET
+             text_messages = greatest(d.text_messages, EXCLUDED.text_messages),
+             voice_input_seconds = greatest(d.voice_input_seconds, EXCLUDED.voice_input_seconds),
+             voice_output_seconds = greatest(d.voice_output_seconds, EXCLUDED.voice_output_seconds),
+             tts_characters = greatest(d.tts_characters, EXCLUDED.tts_characters)",
+    )
+    .bind::<Array<SqlUuid>, _>(&usage.user_id)
+    .bind::<Array<Date>, _>(&usage.day)
+    .bind::<Array<Integer>, _>(&usage.text_messages)
+    .bind::<Array<Integer>, _>(&usage.voice_input_seconds)
+    .bind::<Array<Integer>, _>(&usage.voice_output_seconds)
+    .bind::<Array<Integer>, _>(&usage.tts_characters)
+    .execute(conn)
+    .await?)
+}
+
+/// A batch of chat sessions and their messages (messages refer to sessions
+/// by id; `position` orders them within one).
+#[derive(Debug, Default)]
+pub struct Chats {
+    pub id: Vec<Uuid>,
+    pub user_id: Vec<Uuid>,
+    pub title: Vec<String>,
+    pub created_at: Vec<DateTime<Utc>>,
+    pub updated_at: Vec<DateTime<Utc>>,
+    pub message_session: Vec<Uuid>,
+    pub message_position: Vec<i32>,
+    pub message_client_id: Vec<Option<String>>,
+    pub message_role: Vec<String>,
+    pub message_content: Vec<String>,
+    pub message_is_voice: Vec<bool>,
+}
+
+/// Upserts sessions by id (of the same user only) and replaces their
+/// messages with the batch's. Returns the sessions written.
+pub async fn replace_chats(
+    conn: &mut AsyncPgConnection,
+    chats: &Chats,
+) -> Result<usize, PersistenceError> {
+    crate::transaction(conn, async |conn| {
+        let sessions = diesel::sql_query(
+            "INSERT INTO chat_sessions AS c (id, user_id, title, created_at, updated_at)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+             ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, updated_at = EXCLUDED.updated_at
+             WHERE c.user_id = EXCLUDED.user_id",
+        )
+        .bind::<Array<SqlUuid>, _>(&chats.id)
+        .bind::<Array<SqlUuid>, _>(&chats.user_id)
+        .bind::<Array<Text>, _>(&chats.title)
+        .bind::<Array<Timestamptz>, _>(&chats.created_at)
+        .bind::<Array<Timestamptz>, _>(&chats.updated_at)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "DELETE FROM chat_messages m USING chat_sessions c
+             WHERE m.session_id = c.id AND c.id = ANY($1) AND c.user_id = ANY($2)",
+        )
+        .bind::<Array<SqlUuid>, _>(&chats.id)
+        .bind::<Array<SqlUuid>, _>(&chats.user_id)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "INSERT INTO chat_messages (session_id, position, client_id, role, content, is_voice, created_at)
+             SELECT m.session_id, m.position, m.client_id, m.role, m.content, m.is_voice, c.updated_at
+             FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[])
+                 AS m (session_id, position, client_id, role, content, is_voice)
+             JOIN chat_sessions c ON c.id = m.session_id",
+        )
+        .bind::<Array<SqlUuid>, _>(&chats.message_session)
+        .bind::<Array<Integer>, _>(&chats.message_position)
+        .bind::<Array<Nullable<Text>>, _>(&chats.message_client_id)
+        .bind::<Array<Text>, _>(&chats.message_role)
+        .bind::<Array<Text>, _>(&chats.message_content)
+        .bind::<Array<Bool>, _>(&chats.message_is_voice)
+        .execute(conn)
+        .await?;
+        Ok::<_, PersistenceError>(sessions)
+    })
+    .await
+}
+
+/// A batch of automation results.
+#[derive(Debug, Default)]
+pub struct Results {
+    pub id: Vec<Uuid>,
+    pub user_id: Vec<Uuid>,
+    pub job_name: Vec<String>,
+    pub result: Vec<String>,
+    pub run_at: Vec<DateTime<Utc>>,
+    pub seen: Vec<bool>,
+}
+
+/// Upserts results by id. They count as delivered (the original's app had
+/// them); `seen` only ever turns true.
+pub async fn upsert_results(
+    conn: &mut AsyncPgConnection,
+    results: &Results,
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::sql_query(
+        "INSERT INTO automation_results AS r (id, user_id, job_name, result, run_at, seen, status, delivered)
+         SELECT r.*, 'ok', true FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::bool[])
+             AS r (id, user_id, job_name, result, run_at, seen)
+         ON CONFLICT (id) DO UPDATE SET seen = r.seen OR EXCLUDED.seen",
+    )
+    .bind::<Array<SqlUuid>, _>(&results.id)
+    .bind::<Array<SqlUuid>, _>(&results.user_id)
+    .bind::<Array<Text>, _>(&results.job_name)
+    .bind::<Array<Text>, _>(&results.result)
+    .bind::<Array<Timestamptz>, _>(&results.run_at)
+    .bind::<Array<Bool>, _>(&results.seen)
+    .execute(conn)
+    .await?)
+}
