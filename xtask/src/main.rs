@@ -9,6 +9,7 @@ mod dev;
 mod gateway;
 mod import;
 mod layering;
+mod openapi;
 mod reconcile;
 mod schema;
 mod services;
@@ -42,6 +43,8 @@ enum Command {
     },
     /// Rebuild the gateway's agent roster from the database.
     Reconcile,
+    /// Write the OpenAPI document to docs/openapi.json (the committed snapshot).
+    Openapi,
     /// Check that crates depend on each other only as SPEC.md allows.
     Layering,
     /// Check that crates/persistence/src/schema.rs matches the migrations.
@@ -92,6 +95,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Dev => dev::run(),
         Command::Gateway { command } => gateway::run(command),
         Command::Layering => layering::run(),
+        Command::Openapi => openapi::run(),
         Command::Reconcile => reconcile::run(),
         Command::SchemaCheck => schema::run(),
         Command::Ci => ci::run(),

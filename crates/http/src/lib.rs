@@ -8,9 +8,10 @@ mod auth_user;
 mod client;
 mod error;
 mod extract;
+pub mod openapi;
 mod routes;
 mod server;
 
 pub use auth_user::AuthUser;
 pub use error::ApiError;
-pub use server::{AppState, HttpSettings, Server, ServerHandle, serve};
+pub use server::{AppState, HttpSettings, Server, ServerHandle, document, serve};

@@ -15,7 +15,10 @@ use heyclaw_app::{
 use heyclaw_persistence::{PgPool, RedisStore};
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::{ApiError, extract, routes};
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, service_config::ServiceConfig};
+
+use crate::{ApiError, extract, openapi, routes};
 
 pub use actix_web::dev::{Server, ServerHandle};
 
@@ -61,23 +64,20 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let max_body_bytes = settings.max_body_bytes;
     let data = web::Data::new(state);
+    let document = web::Data::new(openapi::Document(
+        document().to_pretty_json().map_err(std::io::Error::other)?,
+    ));
     let mut server = HttpServer::new(move || {
         App::new()
+            .into_utoipa_app()
             .app_data(data.clone())
+            .app_data(document.clone())
             .app_data(extract::json_config(max_body_bytes))
             .app_data(extract::path_config())
             .app_data(extract::query_config())
             .app_data(web::PayloadConfig::new(max_body_bytes))
-            .configure(routes::health::configure)
-            .configure(routes::auth::configure)
-            .configure(routes::user::configure)
-            .configure(routes::billing::configure)
-            .configure(routes::automation::configure)
-            .configure(routes::agent::configure)
-            .configure(routes::chat::configure)
-            .configure(routes::transcribe::configure)
-            .configure(routes::cron::configure)
-            .configure(routes::pages::configure)
+            .configure(register)
+            .into_app()
             .default_service(web::to(unknown_route))
             .wrap(from_fn(echo_request_id))
             .wrap(TracingLogger::default())
@@ -89,6 +89,31 @@ pub fn serve(
         server = server.workers(workers);
     }
     Ok(server.run())
+}
+
+/// Every route, each documented (see [`openapi`]).
+fn register(cfg: &mut ServiceConfig) {
+    cfg.configure(routes::health::configure)
+        .configure(routes::auth::configure)
+        .configure(routes::user::configure)
+        .configure(routes::billing::configure)
+        .configure(routes::automation::configure)
+        .configure(routes::agent::configure)
+        .configure(routes::chat::configure)
+        .configure(routes::transcribe::configure)
+        .configure(routes::cron::configure)
+        .configure(routes::pages::configure)
+        .service(openapi::openapi_json);
+}
+
+/// The OpenAPI document of every registered route.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, document) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .configure(register)
+        .split_for_parts();
+    document
 }
 
 async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -45,3 +45,31 @@ async fn cors_allows_any_origin() {
     );
     app.shutdown().await;
 }
+
+/// Every operation of the OpenAPI document is a route the server has (the
+/// converse holds by construction: a route is registered only with its
+/// description).
+#[tokio::test]
+async fn the_openapi_document_is_served_and_names_only_real_routes() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let document: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 40);
+    for (path, item) in paths {
+        let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        for method in item.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app.request(method.clone(), &concrete, None, None).await;
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            assert!(
+                !(status == 404 && body.contains("No route for")),
+                "{method} {path} is documented but not served"
+            );
+        }
+    }
+    app.shutdown().await;
+}

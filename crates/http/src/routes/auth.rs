@@ -6,44 +6,52 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{ApiError, AppState, AuthUser, auth_user::bearer_token, client::client_info};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-#[derive(Deserialize)]
+use crate::{
+    ApiError, AppState, AuthUser,
+    auth_user::bearer_token,
+    client::client_info,
+    openapi::{AuthFailures, BodyFailures, LimitReached, MessageBody, Unavailable},
+};
+
+#[derive(Deserialize, ToSchema)]
 struct SignupBody {
     email: Option<String>,
     password: Option<String>,
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginBody {
     email: Option<String>,
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RefreshBody {
     refresh_token: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SendCodeBody {
     email: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct VerifyCodeBody {
     email: Option<String>,
     code: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CodeSent {
     message: &'static str,
     is_new_user: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CodeSession {
     access_token: String,
     refresh_token: String,
@@ -51,7 +59,7 @@ struct CodeSession {
     is_new_user: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AppleBody {
     identity_token: Option<String>,
@@ -60,45 +68,45 @@ struct AppleBody {
     // the only source of identity.
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AppleFullName {
     given_name: Option<String>,
     family_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ForgotBody {
     email: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ResetBody {
     token: Option<String>,
     new_password: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserSummary {
     id: Uuid,
     email: String,
     name: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionResponse {
     access_token: String,
     refresh_token: String,
     user: UserSummary,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokensResponse {
     access_token: String,
     refresh_token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct MessageResponse {
     pub message: &'static str,
 }
@@ -130,6 +138,12 @@ fn secret(value: Option<String>) -> SecretString {
     SecretString::from(value.unwrap_or_default())
 }
 
+/// Creates an account (a free plan, and an agent) and signs it in.
+#[utoipa::path(
+    tag = "auth",
+    request_body = SignupBody,
+    responses((status = 201, body = SessionResponse), BodyFailures, (status = 409, description = "Email already registered", body = crate::openapi::ErrorBody), LimitReached, Unavailable)
+)]
 #[post("/signup")]
 async fn signup(
     state: web::Data<AppState>,
@@ -150,6 +164,12 @@ async fn signup(
     Ok(HttpResponse::Created().json(session(signed_in)))
 }
 
+/// Signs in with e-mail and password.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginBody,
+    responses((status = 200, body = SessionResponse), BodyFailures, AuthFailures, LimitReached, Unavailable)
+)]
 #[post("/login")]
 async fn login(
     state: web::Data<AppState>,
@@ -169,6 +189,12 @@ async fn login(
     Ok(HttpResponse::Ok().json(session(signed_in)))
 }
 
+/// Rotates a refresh token into a new pair (the just-rotated token may be presented again within the reuse grace window).
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshBody,
+    responses((status = 200, body = TokensResponse), BodyFailures, AuthFailures, Unavailable)
+)]
 #[post("/refresh")]
 async fn refresh(
     state: web::Data<AppState>,
@@ -189,6 +215,12 @@ async fn refresh(
     }))
 }
 
+/// Revokes the access token and ends this login's session.
+#[utoipa::path(
+    tag = "auth",
+    responses((status = 200, body = MessageBody), AuthFailures),
+    security(("bearer" = []))
+)]
 #[post("/logout")]
 async fn logout(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     state.accounts.logout(&user.0).await?;
@@ -198,6 +230,11 @@ async fn logout(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
 }
 
 /// The shipped app's sign-in: a code by e-mail…
+#[utoipa::path(
+    tag = "auth",
+    request_body = SendCodeBody,
+    responses((status = 200, body = CodeSent), BodyFailures, LimitReached)
+)]
 #[post("/send-otp")]
 async fn send_otp(
     state: web::Data<AppState>,
@@ -216,6 +253,11 @@ async fn send_otp(
 }
 
 /// …then the code back, for a session (creating the account if new).
+#[utoipa::path(
+    tag = "auth",
+    request_body = VerifyCodeBody,
+    responses((status = 200, body = CodeSession), BodyFailures, AuthFailures, Unavailable)
+)]
 #[post("/verify-otp")]
 async fn verify_otp(
     state: web::Data<AppState>,
@@ -234,6 +276,12 @@ async fn verify_otp(
     Ok(HttpResponse::Ok().json(code_session(signed_in, is_new_user)))
 }
 
+/// Signs in with Apple (an identity token verified against Apple's keys).
+#[utoipa::path(
+    tag = "auth",
+    request_body = AppleBody,
+    responses((status = 200, body = CodeSession), BodyFailures, AuthFailures, (status = 409, description = "The token's e-mail is taken and not verified by Apple", body = crate::openapi::ErrorBody), Unavailable)
+)]
 #[post("/apple")]
 async fn apple(
     state: web::Data<AppState>,
@@ -260,6 +308,12 @@ async fn apple(
     Ok(HttpResponse::Ok().json(code_session(signed_in, is_new_user)))
 }
 
+/// Mails a reset link if the address has an account (the same answer either way).
+#[utoipa::path(
+    tag = "auth",
+    request_body = ForgotBody,
+    responses((status = 200, body = MessageBody), BodyFailures, LimitReached)
+)]
 #[post("/forgot-password")]
 async fn forgot_password(
     state: web::Data<AppState>,
@@ -276,6 +330,12 @@ async fn forgot_password(
     }))
 }
 
+/// Sets a new password with a mailed token.
+#[utoipa::path(
+    tag = "auth",
+    request_body = ResetBody,
+    responses((status = 200, body = MessageBody), BodyFailures)
+)]
 #[post("/reset-password")]
 async fn reset_password(
     state: web::Data<AppState>,
@@ -295,6 +355,11 @@ async fn reset_password(
 }
 
 /// The account-deletion web page: a code by e-mail…
+#[utoipa::path(
+    tag = "auth",
+    request_body = SendCodeBody,
+    responses((status = 200, body = MessageBody), BodyFailures, LimitReached)
+)]
 #[post("/delete-request")]
 async fn delete_request(
     state: web::Data<AppState>,
@@ -311,13 +376,18 @@ async fn delete_request(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DeletionToken {
     message: &'static str,
     token: String,
 }
 
 /// …then the code back, for a token that can delete that account only…
+#[utoipa::path(
+    tag = "auth",
+    request_body = VerifyCodeBody,
+    responses((status = 200, body = DeletionToken), BodyFailures)
+)]
 #[post("/delete-verify")]
 async fn delete_verify(
     state: web::Data<AppState>,
@@ -337,6 +407,11 @@ async fn delete_verify(
 }
 
 /// …and the deletion, with that token as the bearer.
+#[utoipa::path(
+    tag = "auth",
+    responses((status = 200, body = MessageBody), AuthFailures),
+    security(("bearer" = []))
+)]
 #[post("/delete-confirm")]
 async fn delete_confirm(
     state: web::Data<AppState>,
@@ -351,9 +426,9 @@ async fn delete_confirm(
     }))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/auth")
+        utoipa_actix_web::scope("/auth")
             .service(signup)
             .service(login)
             .service(refresh)

@@ -8,9 +8,16 @@ use heyclaw_persistence::queries::automations::{Job, RunResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{ApiError, AppState, AuthUser, routes::auth::MessageResponse};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-#[derive(Serialize)]
+use crate::{
+    ApiError, AppState, AuthUser,
+    openapi::{AuthFailures, BodyFailures, MessageBody, NotFound},
+    routes::auth::MessageResponse,
+};
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct JobView {
     id: Uuid,
@@ -39,7 +46,7 @@ impl From<Job> for JobView {
 }
 
 /// A run's result. `job_name` too: the shipped app reads that spelling.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ResultView {
     id: Uuid,
@@ -68,13 +75,15 @@ impl From<RunResult> for ResultView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Check {
     new_results: Vec<ResultView>,
     agent_name: String,
 }
 
+/// Results not yet delivered to the app (each once), and the agent's name.
+#[utoipa::path(tag = "automation", responses((status = 200, body = Check), AuthFailures), security(("bearer" = [])))]
 #[post("/check")]
 async fn check(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let (results, agent_name) = state.automations.check(user.0.user_id).await?;
@@ -84,11 +93,13 @@ async fn check(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespons
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Jobs {
     jobs: Vec<JobView>,
 }
 
+/// The caller's automations.
+#[utoipa::path(tag = "automation", responses((status = 200, body = Jobs), AuthFailures), security(("bearer" = [])))]
 #[get("/jobs")]
 async fn jobs(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let jobs = state.automations.jobs(user.0.user_id).await?;
@@ -102,6 +113,8 @@ fn job_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("Automation not found"))
 }
 
+/// Deletes an automation.
+#[utoipa::path(tag = "automation", params(("id" = String, Path, description = "The job id (a UUID)")), responses((status = 200, body = MessageBody), AuthFailures, NotFound), security(("bearer" = [])))]
 #[delete("/jobs/{id}")]
 async fn delete_job(
     state: web::Data<AppState>,
@@ -117,11 +130,14 @@ async fn delete_job(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
 struct JobChange {
     enabled: Option<bool>,
 }
 
+/// Pauses or resumes an automation.
+#[utoipa::path(tag = "automation", params(("id" = String, Path, description = "The job id (a UUID)")), request_body = JobChange,
+    responses((status = 200, body = JobView), BodyFailures, AuthFailures, NotFound), security(("bearer" = [])))]
 #[patch("/jobs/{id}")]
 async fn update_job(
     state: web::Data<AppState>,
@@ -143,16 +159,18 @@ async fn update_job(
     Ok(HttpResponse::Ok().json(JobView::from(job)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
 struct RunsQuery {
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Runs {
     runs: Vec<ResultView>,
 }
 
+/// The newest results (default 20, at most 100).
+#[utoipa::path(tag = "automation", params(RunsQuery), responses((status = 200, body = Runs), BodyFailures, AuthFailures), security(("bearer" = [])))]
 #[get("/runs")]
 async fn runs(
     state: web::Data<AppState>,
@@ -175,11 +193,13 @@ async fn runs(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Unseen {
     results: Vec<ResultView>,
 }
 
+/// Results not marked seen, newest first (at most 50).
+#[utoipa::path(tag = "automation", responses((status = 200, body = Unseen), AuthFailures), security(("bearer" = [])))]
 #[get("/unseen")]
 async fn unseen(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let results = state.automations.results(user.0.user_id, true, 50).await?;
@@ -188,12 +208,14 @@ async fn unseen(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
 struct MarkSeen {
     ids: Option<Vec<Uuid>>,
 }
 
 /// `{ids?}`; no body, or no `ids`, marks every result seen.
+#[utoipa::path(tag = "automation", request_body(content = Option<MarkSeen>, content_type = "application/json"),
+    responses((status = 200, body = MessageBody), BodyFailures, AuthFailures), security(("bearer" = [])))]
 #[post("/mark-seen")]
 async fn mark_seen(
     state: web::Data<AppState>,
@@ -218,9 +240,9 @@ async fn mark_seen(
     }))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/automation")
+        utoipa_actix_web::scope("/automation")
             .service(check)
             .service(jobs)
             .service(delete_job)

@@ -7,16 +7,23 @@ use chrono::{DateTime, Utc};
 use heyclaw_app::billing::PlanStatus;
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, AppState, AuthUser, routes::user::Limits};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-#[derive(Deserialize)]
+use crate::{
+    ApiError, AppState, AuthUser,
+    openapi::{AuthFailures, BodyFailures, ErrorBody, NotFound, Unavailable},
+    routes::user::Limits,
+};
+
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct VerifyBody {
     receipt_data: Option<String>,
     product_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Verified {
     plan: String,
@@ -24,7 +31,7 @@ struct Verified {
     limits: Limits,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Status {
     plan: String,
@@ -33,6 +40,13 @@ struct Status {
     limits: Limits,
 }
 
+/// Verifies a purchase (a StoreKit 1 app receipt or a StoreKit 2 signed
+/// transaction) and puts the caller on its plan.
+#[utoipa::path(tag = "billing", request_body = VerifyBody,
+    responses((status = 200, body = Verified), BodyFailures, AuthFailures,
+        (status = 409, description = "The purchase belongs to another account", body = ErrorBody),
+        Unavailable),
+    security(("bearer" = [])))]
 #[post("/verify")]
 async fn verify(
     state: web::Data<AppState>,
@@ -57,6 +71,8 @@ async fn verify(
     }))
 }
 
+/// The plan in force now.
+#[utoipa::path(tag = "billing", responses((status = 200, body = Status), AuthFailures, NotFound), security(("bearer" = [])))]
 #[get("/status")]
 async fn status(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let PlanStatus {
@@ -71,17 +87,20 @@ async fn status(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NotificationBody {
     signed_payload: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct NotificationAnswer {
     status: &'static str,
 }
 
+/// App Store Server Notifications V2 (Apple's; the signature authenticates).
+#[utoipa::path(tag = "billing", request_body = NotificationBody,
+    responses((status = 200, body = NotificationAnswer), BodyFailures, Unavailable))]
 #[post("/webhook")]
 async fn webhook(
     state: web::Data<AppState>,
@@ -96,9 +115,9 @@ async fn webhook(
     }))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/billing")
+        utoipa_actix_web::scope("/billing")
             .service(verify)
             .service(status)
             .service(webhook),

@@ -8,12 +8,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{ApiError, AppState, AuthUser, extract, routes::auth::MessageResponse};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::{
+    ApiError, AppState, AuthUser, extract,
+    openapi::{AuthFailures, BodyFailures, MessageBody, NotFound},
+    routes::auth::MessageResponse,
+};
 
 /// A session update may carry a long conversation.
 const SESSION_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionSummary {
     id: Uuid,
     title: String,
@@ -21,7 +28,7 @@ struct SessionSummary {
     updated_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionRow {
     id: Uuid,
     user_id: Uuid,
@@ -31,7 +38,7 @@ struct SessionRow {
     updated_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MessageOut {
     /// The client's own id, returned as it was sent (string or number);
@@ -42,9 +49,10 @@ struct MessageOut {
     is_voice: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MessageIn {
+    /// The client's id for the message (a string or a number).
     id: Option<Value>,
     role: String,
     content: String,
@@ -52,13 +60,13 @@ struct MessageIn {
     is_voice: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateBody {
     title: Option<String>,
     messages: Option<Vec<MessageIn>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Recent {
     messages: Vec<MessageOut>,
@@ -116,6 +124,11 @@ fn session_id(raw: &str) -> Option<Uuid> {
     Uuid::parse_str(raw).ok()
 }
 
+/// The latest messages of the newest session (text and voice turns are
+/// written through).
+#[utoipa::path(tag = "chat", responses((status = 200, body = Recent), AuthFailures),
+    security(("bearer" = []))
+)]
 #[get("/recent")]
 async fn recent(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let body = match state.chats.recent(user.0.user_id).await? {
@@ -133,6 +146,10 @@ async fn recent(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// The caller's sessions, newest first.
+#[utoipa::path(tag = "chat", responses((status = 200, body = Vec<SessionSummary>), AuthFailures),
+    security(("bearer" = []))
+)]
 #[get("/sessions")]
 async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let sessions: Vec<SessionSummary> = state
@@ -150,12 +167,22 @@ async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(sessions))
 }
 
+/// A new, empty session.
+#[utoipa::path(tag = "chat", responses((status = 200, body = SessionRow), AuthFailures),
+    security(("bearer" = []))
+)]
 #[post("/sessions")]
 async fn create(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let session = state.chats.create(user.0.user_id).await?;
     Ok(HttpResponse::Ok().json(session_row(session, Vec::new())))
 }
 
+/// One session with its messages.
+#[utoipa::path(tag = "chat",
+    params(("id" = String, Path, description = "The session id (a UUID)")),
+    responses((status = 200, body = SessionRow), AuthFailures, NotFound),
+    security(("bearer" = []))
+)]
 #[get("/sessions/{id}")]
 async fn get_one(
     state: web::Data<AppState>,
@@ -166,6 +193,13 @@ async fn get_one(
     Ok(HttpResponse::Ok().json(session_row(session, messages)))
 }
 
+/// Replaces a session's title and/or messages.
+#[utoipa::path(tag = "chat",
+    params(("id" = String, Path, description = "The session id (a UUID)")),
+    request_body = UpdateBody,
+    responses((status = 200, body = SessionRow), BodyFailures, AuthFailures, NotFound),
+    security(("bearer" = []))
+)]
 #[put("/sessions/{id}")]
 async fn update(
     state: web::Data<AppState>,
@@ -196,6 +230,12 @@ async fn update(
     Ok(HttpResponse::Ok().json(session_row(session, messages)))
 }
 
+/// Deletes a session.
+#[utoipa::path(tag = "chat",
+    params(("id" = String, Path, description = "The session id (a UUID)")),
+    responses((status = 200, body = MessageBody), AuthFailures, NotFound),
+    security(("bearer" = []))
+)]
 #[delete("/sessions/{id}")]
 async fn delete_one(
     state: web::Data<AppState>,
@@ -208,9 +248,9 @@ async fn delete_one(
     }))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/chat")
+        utoipa_actix_web::scope("/chat")
             .app_data(extract::json_config(SESSION_BODY_LIMIT))
             .app_data(web::PayloadConfig::new(SESSION_BODY_LIMIT))
             .service(recent)

@@ -6,16 +6,23 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::{ApiError, AppState, auth_user::bearer_token};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-#[derive(Serialize)]
+use crate::{
+    ApiError, AppState,
+    auth_user::bearer_token,
+    openapi::{ErrorBody, NotFound},
+};
+
+#[derive(Serialize, ToSchema)]
 struct Checks {
     postgres: &'static str,
     redis: &'static str,
     gateway: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Report {
     status: &'static str,
     checks: Checks,
@@ -28,6 +35,10 @@ fn state_of(ok: bool) -> &'static str {
 
 /// 200 `{status: "ok"}` when Postgres, Redis and the gateway answer; 503
 /// `{status: "degraded"}` (same shape) when any does not.
+#[utoipa::path(tag = "meta",
+    responses((status = 200, body = Report), (status = 401, description = "Without CRON_SECRET as bearer", body = ErrorBody),
+        NotFound, (status = 503, description = "Degraded", body = Report)),
+    security(("bearer" = [])))]
 #[get("/health")]
 async fn cron_health(
     state: web::Data<AppState>,
@@ -63,6 +74,6 @@ async fn cron_health(
     })
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/cron").service(cron_health));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(utoipa_actix_web::scope("/cron").service(cron_health));
 }

@@ -1,9 +1,11 @@
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::{ApiError, AppState};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Liveness {
     status: &'static str,
     service: &'static str,
@@ -16,17 +18,19 @@ const LIVE: Liveness = Liveness {
 
 /// Liveness: the process answers. Checks nothing else, so an orchestrator
 /// never restarts the API because a dependency is down.
+#[utoipa::path(tag = "meta", responses((status = 200, body = Liveness)))]
 #[get("/health")]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(LIVE)
 }
 
+#[utoipa::path(tag = "meta", responses((status = 200, body = Liveness)))]
 #[get("/")]
 async fn root() -> HttpResponse {
     HttpResponse::Ok().json(LIVE)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Readiness {
     ready: bool,
     postgres: bool,
@@ -34,6 +38,13 @@ struct Readiness {
 }
 
 /// Readiness: Postgres and Redis answer. 503 with the same body otherwise.
+#[utoipa::path(
+    tag = "meta",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "A dependency is down", body = Readiness)
+    )
+)]
 #[get("/ready")]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (postgres, redis) = futures_util::join!(
@@ -58,6 +69,6 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     })
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health).service(root).service(ready);
 }

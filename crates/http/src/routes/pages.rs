@@ -3,7 +3,8 @@
 //! Plain HTML, CSS and JS compiled into the binary; no CDN, no inline
 //! script or style, so the Content-Security-Policy can forbid both.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 const CSS: &str = include_str!("../pages/pages.css");
 const DELETE_HTML: &str = include_str!("../pages/delete-account.html");
@@ -32,32 +33,42 @@ fn page(content_type: &'static str, body: &'static str) -> HttpResponse {
 const HTML: &str = "text/html; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
+/// The account-deletion page (App Store rule 5.1.1(v)).
+#[utoipa::path(tag = "pages", responses((status = 200, content_type = "text/html", body = String)))]
 #[get("/delete-account")]
 async fn delete_account() -> HttpResponse {
     page(HTML, DELETE_HTML)
 }
 
+/// The page a password-reset mail links to (`?token=`).
+#[utoipa::path(tag = "pages", responses((status = 200, content_type = "text/html", body = String)))]
 #[get("/reset-password")]
 async fn reset_password() -> HttpResponse {
     page(HTML, RESET_HTML)
 }
 
+/// The pages' stylesheet.
+#[utoipa::path(tag = "pages", responses((status = 200, content_type = "text/css", body = String)))]
 #[get("/pages/pages.css")]
 async fn css() -> HttpResponse {
     page("text/css; charset=utf-8", CSS)
 }
 
+/// The deletion page's script.
+#[utoipa::path(tag = "pages", responses((status = 200, content_type = "text/javascript", body = String)))]
 #[get("/pages/delete-account.js")]
 async fn delete_js() -> HttpResponse {
     page(JAVASCRIPT, DELETE_JS)
 }
 
+/// The reset page's script.
+#[utoipa::path(tag = "pages", responses((status = 200, content_type = "text/javascript", body = String)))]
 #[get("/pages/reset-password.js")]
 async fn reset_js() -> HttpResponse {
     page(JAVASCRIPT, RESET_JS)
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(delete_account)
         .service(reset_password)
         .service(css)

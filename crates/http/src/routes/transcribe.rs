@@ -10,7 +10,13 @@ use futures_util::TryStreamExt;
 use heyclaw_tts::AudioUpload;
 use serde::Serialize;
 
-use crate::{ApiError, AppState, AuthUser};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::{
+    ApiError, AppState, AuthUser,
+    openapi::{AgentFailures, AuthFailures, BodyFailures, LimitReached, NotFound},
+};
 
 /// Recordings larger than this are refused (Whisper's own limit is 25 MB).
 pub const MAX_AUDIO_BYTES: usize = 25 * 1024 * 1024;
@@ -33,7 +39,7 @@ const AUDIO_TYPES: &[&str] = &[
     "video/webm",
 ];
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Transcript {
     text: String,
 }
@@ -56,6 +62,20 @@ fn bad_upload(err: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// A multipart form with the recording in the `audio` field.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the form for the document")]
+struct AudioUploadForm {
+    /// mp3, m4a/mp4, wav, webm, ogg or flac; at most 25 MB.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    audio: String,
+}
+
+/// Speech to text (Whisper); the recording's seconds count as voice usage.
+#[utoipa::path(tag = "voice",
+    request_body(content = AudioUploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = Transcript), BodyFailures, AuthFailures, NotFound, LimitReached, AgentFailures),
+    security(("bearer" = [])))]
 #[post("/transcribe")]
 async fn transcribe(
     state: web::Data<AppState>,
@@ -125,13 +145,17 @@ async fn transcribe(
     Ok(HttpResponse::Ok().json(Transcript { text }))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 struct SpeakBody {
     text: Option<String>,
     voice: Option<String>,
 }
 
 /// `POST /voice/speak {text, voice?}`: the text spoken, as `audio/mpeg`.
+#[utoipa::path(tag = "voice", request_body = SpeakBody,
+    responses((status = 200, description = "MP3 audio", content_type = "audio/mpeg", body = Vec<u8>),
+        BodyFailures, AuthFailures, NotFound, LimitReached, AgentFailures),
+    security(("bearer" = [])))]
 #[post("/speak")]
 async fn speak(
     state: web::Data<AppState>,
@@ -149,6 +173,10 @@ async fn speak(
     Ok(HttpResponse::Ok().content_type("audio/mpeg").body(audio))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/voice").service(transcribe).service(speak));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(
+        utoipa_actix_web::scope("/voice")
+            .service(transcribe)
+            .service(speak),
+    );
 }

@@ -8,9 +8,16 @@ use heyclaw_persistence::models::{Assistant, DailyUsage, Profile};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{ApiError, AppState, AuthUser, routes::auth::MessageResponse};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-#[derive(Serialize)]
+use crate::{
+    ApiError, AppState, AuthUser,
+    openapi::{AuthFailures, BodyFailures, MessageBody, NotFound},
+    routes::auth::MessageResponse,
+};
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Me {
     id: Uuid,
@@ -31,7 +38,7 @@ struct Me {
     timezone: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AgentSummary {
     agent_id: String,
@@ -51,7 +58,7 @@ impl From<Assistant> for AgentSummary {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Usage {
     text_messages: i32,
@@ -59,7 +66,7 @@ struct Usage {
     tts_characters: i32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Limits {
     daily_text_messages: i32,
@@ -105,20 +112,24 @@ fn usage_of(usage: &DailyUsage) -> Usage {
     }
 }
 
+/// The caller's profile, plan, today's usage and limits.
+#[utoipa::path(tag = "user", responses((status = 200, body = Me), AuthFailures, NotFound), security(("bearer" = [])))]
 #[get("/me")]
 async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let profile = heyclaw_app::profile::load(&state.pg, &state.redis, user.0.user_id).await?;
     Ok(HttpResponse::Ok().json(me_body(profile)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ProfileChange {
     name: Option<String>,
     avatar_url: Option<String>,
     timezone: Option<String>,
 }
 
-/// Changes the name and/or avatar; answers the updated profile.
+/// Changes the name, avatar and/or time zone; answers the updated profile.
+#[utoipa::path(tag = "user", request_body = ProfileChange,
+    responses((status = 200, body = Me), BodyFailures, AuthFailures, NotFound), security(("bearer" = [])))]
 #[patch("/me")]
 async fn update_me(
     state: web::Data<AppState>,
@@ -140,7 +151,7 @@ async fn update_me(
     Ok(HttpResponse::Ok().json(me_body(profile)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UsageReport {
     plan: String,
     usage: Usage,
@@ -148,6 +159,7 @@ struct UsageReport {
 }
 
 /// Today's usage and the plan's limits: the same numbers as `/user/me`.
+#[utoipa::path(tag = "user", responses((status = 200, body = UsageReport), AuthFailures, NotFound), security(("bearer" = [])))]
 #[get("/usage")]
 async fn usage_report(
     state: web::Data<AppState>,
@@ -161,6 +173,8 @@ async fn usage_report(
     }))
 }
 
+/// Deletes the account and everything it owns (its agent too).
+#[utoipa::path(tag = "user", responses((status = 200, body = MessageBody), AuthFailures, NotFound), security(("bearer" = [])))]
 #[delete("/me")]
 async fn delete_me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     state.accounts.delete_account(&user.0).await?;
@@ -169,9 +183,9 @@ async fn delete_me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRes
     }))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/user")
+        utoipa_actix_web::scope("/user")
             .service(me)
             .service(update_me)
             .service(usage_report)

@@ -8,16 +8,24 @@ use futures_util::stream;
 use heyclaw_app::voice::{VoiceEvent, VoiceRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use crate::{ApiError, AppState, AuthUser};
+use crate::{
+    ApiError, AppState, AuthUser,
+    openapi::{AgentFailures, AuthFailures, BodyFailures, LimitReached, NotFound},
+};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct VoiceBody {
+    /// What the user said (transcribed), 1–8,000 characters.
     text: Option<String>,
+    /// A voice for this reply (else the agent's).
     voice: Option<String>,
+    /// `true`: text only, the app speaks it itself.
     #[serde(default)]
     native_tts: bool,
+    /// Seconds the user spoke (0–600), counted as voice usage.
     #[serde(default)]
     recording_duration: f64,
 }
@@ -49,6 +57,22 @@ fn event_json(event: VoiceEvent) -> Value {
     }
 }
 
+/// A voice turn, as Server-Sent Events: every event is `event: chunk` and
+/// one `data:` line of JSON — `{type: "token", data}` per delta,
+/// `{type: "text", data, index}` per sentence, `{type: "audio", data (base64
+/// MP3), index}` in sentence order, `{type: "audio_error", index, message}`
+/// for a sentence whose speech failed, `{type: "action", action, params}`,
+/// then `{type: "done", usage, fullText}` — or `{type: "error", message}`
+/// when the turn failed. Refusals come before the stream, as JSON.
+#[utoipa::path(
+    tag = "agent",
+    request_body = VoiceBody,
+    responses(
+        (status = 200, description = "The turn's events", content_type = "text/event-stream", body = String),
+        BodyFailures, AuthFailures, NotFound, LimitReached, AgentFailures
+    ),
+    security(("bearer" = []))
+)]
 #[post("/voice")]
 pub(crate) async fn voice(
     state: web::Data<AppState>,
