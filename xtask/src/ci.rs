@@ -70,6 +70,10 @@ pub fn run() -> Result<()> {
             )
         }
     })?;
+    step(
+        "fuzzing from the OpenAPI document (schemathesis)",
+        crate::fuzz::run,
+    )?;
     step("web pages in headless Chromium", || {
         crate::run_cmd(
             cargo,

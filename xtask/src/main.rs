@@ -6,6 +6,7 @@ mod bench_import;
 mod ci;
 mod db;
 mod dev;
+mod fuzz;
 mod gateway;
 mod import;
 mod layering;
@@ -45,6 +46,8 @@ enum Command {
     Reconcile,
     /// Write the OpenAPI document to docs/openapi.json (the committed snapshot).
     Openapi,
+    /// Fuzz a running server from its OpenAPI document (Schemathesis).
+    Fuzz,
     /// Check that crates depend on each other only as SPEC.md allows.
     Layering,
     /// Check that crates/persistence/src/schema.rs matches the migrations.
@@ -95,6 +98,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Dev => dev::run(),
         Command::Gateway { command } => gateway::run(command),
         Command::Layering => layering::run(),
+        Command::Fuzz => fuzz::run(),
         Command::Openapi => openapi::run(),
         Command::Reconcile => reconcile::run(),
         Command::SchemaCheck => schema::run(),

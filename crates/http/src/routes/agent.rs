@@ -15,6 +15,7 @@ use crate::{
 };
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = TextTurn)]
 struct MessageBody {
     /// What the user says (1–8,000 characters).
     text: Option<String>,
@@ -22,6 +23,7 @@ struct MessageBody {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = MessageUsage)]
 struct Usage {
     /// Today's messages, this one included.
     messages_used: u64,
@@ -93,6 +95,7 @@ async fn message(
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AgentStatus)]
 struct Status {
     /// `running` (in the gateway's roster), or the agent's state:
     /// `provisioning`, `hibernated`, `failed`.
@@ -138,7 +141,8 @@ async fn status(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
 }
 
 /// What `/agent/status` answers.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
 #[expect(
     dead_code,
     reason = "describes the answer's two shapes for the document"

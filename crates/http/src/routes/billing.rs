@@ -33,6 +33,7 @@ struct Verified {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = BillingStatus)]
 struct Status {
     plan: String,
     status: String,

@@ -60,6 +60,7 @@ impl From<Assistant> for AgentSummary {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = DailyUsage)]
 struct Usage {
     text_messages: i32,
     voice_seconds: i32,

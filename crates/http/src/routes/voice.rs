@@ -57,6 +57,16 @@ fn event_json(event: VoiceEvent) -> Value {
     }
 }
 
+/// One Server-Sent Event of a voice turn.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the stream for the document")]
+struct VoiceStreamEvent {
+    /// Always `chunk`.
+    event: String,
+    /// One line of JSON: `{type, …}` as described above.
+    data: String,
+}
+
 /// A voice turn, as Server-Sent Events: every event is `event: chunk` and
 /// one `data:` line of JSON — `{type: "token", data}` per delta,
 /// `{type: "text", data, index}` per sentence, `{type: "audio", data (base64
@@ -68,7 +78,7 @@ fn event_json(event: VoiceEvent) -> Value {
     tag = "agent",
     request_body = VoiceBody,
     responses(
-        (status = 200, description = "The turn's events", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The turn's events", content_type = "text/event-stream", body = VoiceStreamEvent),
         BodyFailures, AuthFailures, NotFound, LimitReached, AgentFailures
     ),
     security(("bearer" = []))
