@@ -2,6 +2,7 @@
 //! command-line wrapper; tests start the same [`Application`] on port 0.
 
 mod env;
+mod metrics;
 pub mod settings;
 mod startup;
 pub mod telemetry;

@@ -40,6 +40,8 @@ pub struct Settings {
     /// `GET /cron/health` answers with this bearer only; off when unset.
     pub cron_secret: Option<SecretString>,
     pub automations: AutomationSettings,
+    /// Serve Prometheus metrics on this port (of `HOST`); unset: no metrics.
+    pub metrics_port: Option<u16>,
 }
 
 /// The automation scheduler of this replica.
@@ -367,6 +369,12 @@ impl Settings {
             },
             billing: billing(env)?,
             public_base_url,
+            metrics_port: match env.optional("METRICS_PORT") {
+                None => None,
+                Some(raw) => Some(raw.parse().map_err(|_| {
+                    invalid("METRICS_PORT", "expected a TCP port number (0-65535)")
+                })?),
+            },
             automations: AutomationSettings {
                 scheduler: env.bool_or("AUTOMATION_SCHEDULER", true)?,
                 poll_interval: env

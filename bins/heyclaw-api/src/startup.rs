@@ -78,6 +78,9 @@ impl Default for Dependencies {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener's port and server, when `METRICS_PORT` is set.
+    metrics: Option<(u16, ServerHandle)>,
+    gauges: Option<tokio::task::JoinHandle<()>>,
     recorder: RecorderTask,
     scheduler: Option<tokio::task::JoinHandle<()>>,
 }
@@ -179,6 +182,7 @@ impl Application {
             })
         });
         let synthesizer = speech(settings)?;
+        let metrics_pg = pg.clone();
         let state = AppState {
             billing,
             messaging: Messaging::new(
@@ -214,9 +218,33 @@ impl Application {
         };
         let server = heyclaw_http::serve(listener, state, &settings.http)
             .map_err(|source| StartupError::Bind { addr, source })?;
+        let (metrics, gauges) = match settings.metrics_port {
+            None => (None, None),
+            Some(metrics_port) => {
+                let addr = SocketAddr::new(settings.host, metrics_port);
+                let listener = TcpListener::bind(addr)
+                    .map_err(|source| StartupError::Bind { addr, source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| StartupError::Bind { addr, source })?
+                    .port();
+                let handle = crate::metrics::handle();
+                let render: heyclaw_http::MetricsRender =
+                    Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default());
+                let metrics_server = heyclaw_http::serve_metrics(listener, render)
+                    .map_err(|source| StartupError::Bind { addr, source })?;
+                let metrics_handle = metrics_server.handle();
+                tokio::spawn(metrics_server);
+                let gauges =
+                    crate::metrics::spawn_gauges(metrics_pg, std::time::Duration::from_secs(15));
+                (Some((bound, metrics_handle)), Some(gauges))
+            }
+        };
         Ok(Self {
             port,
             server,
+            metrics,
+            gauges,
             recorder: recorder_task,
             scheduler,
         })
@@ -224,6 +252,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when metrics are on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle to stop the server gracefully from elsewhere.
@@ -236,6 +269,12 @@ impl Application {
     /// Answered turns still queued for recording are written before it returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        if let Some((_, metrics)) = self.metrics {
+            metrics.stop(false).await;
+        }
+        if let Some(gauges) = self.gauges {
+            gauges.abort();
+        }
         if let Some(scheduler) = self.scheduler {
             // A run cut short here is taken over once its lease passes.
             scheduler.abort();

@@ -66,10 +66,13 @@ impl RosterWriter {
                     changes.push(RosterChange::Adopt(always.clone()));
                 }
                 let path = Arc::clone(&task_path);
+                let started = std::time::Instant::now();
                 let result = tokio::task::spawn_blocking(move || write_batch(&path, &changes))
                     .await
                     .map_err(|err| err.to_string())
                     .and_then(|result| result.map_err(|err| err.to_string()));
+                metrics::histogram!("heyclaw_roster_write_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 if let Err(err) = &result {
                     tracing::error!(error = %err, jobs = batch.len(), "roster write failed");
                 }

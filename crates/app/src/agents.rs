@@ -199,7 +199,8 @@ impl Agents {
         if assistant.status != STATUS_ACTIVE {
             self.reprovision(user).await?;
         }
-        match call().await {
+        let shard = assistant.gateway_id.as_str();
+        match timed(shard, call()).await {
             Err(GatewayError::UnknownAgent(_)) => {
                 let agent = AgentId::for_user(user);
                 tracing::info!(%agent, "gateway does not know the agent yet; provisioning and waiting");
@@ -210,7 +211,7 @@ impl Agents {
                             .to_owned(),
                     ));
                 }
-                call().await.map_err(gateway_error)
+                timed(shard, call()).await.map_err(gateway_error)
             }
             other => other.map_err(gateway_error),
         }
@@ -452,6 +453,23 @@ impl AgentLifecycle for Agents {
         tracing::info!(%agent, "agent removed");
         Ok(())
     }
+}
+
+/// Runs one gateway call and records its latency and outcome per shard.
+async fn timed<T>(
+    shard: &str,
+    call: impl Future<Output = Result<T, GatewayError>>,
+) -> Result<T, GatewayError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let outcome = result.as_ref().map_or_else(GatewayError::kind, |_| "ok");
+    metrics::histogram!("heyclaw_gateway_call_seconds", "shard" => shard.to_owned(), "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    if outcome != "ok" {
+        metrics::counter!("heyclaw_gateway_errors_total", "shard" => shard.to_owned(), "kind" => outcome)
+            .increment(1);
+    }
+    result
 }
 
 /// What a failed gateway call means for the user.

@@ -16,6 +16,7 @@ mod error;
 pub mod import;
 pub mod mail;
 pub mod messaging;
+pub mod observe;
 pub mod profile;
 pub mod provisioning;
 pub mod quota;

@@ -53,6 +53,15 @@ impl Meter {
         }
     }
 
+    /// The meter's name in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Meter::TextMessages => "text_messages",
+            Meter::VoiceSeconds => "voice_seconds",
+            Meter::TtsCharacters => "tts_characters",
+        }
+    }
+
     fn refusal(self) -> &'static str {
         match self {
             Meter::TextMessages => "Daily message limit reached. Upgrade your plan.",
@@ -114,10 +123,13 @@ pub async fn reserve(
             used: total,
             limit,
         }),
-        Reservation::Refused { .. } | Reservation::NeedsSeed => Err(AppError::RateLimited {
-            message: meter.refusal().to_owned(),
-            retry_after: until_reset(),
-        }),
+        Reservation::Refused { .. } | Reservation::NeedsSeed => {
+            metrics::counter!("heyclaw_quota_refusals_total", "meter" => meter.name()).increment(1);
+            Err(AppError::RateLimited {
+                message: meter.refusal().to_owned(),
+                retry_after: until_reset(),
+            })
+        }
     }
 }
 

@@ -91,7 +91,9 @@ impl Speech {
             limit,
         )
         .await?;
-        let audio = match synthesizer.synthesize(text, voice).await {
+        let audio = match crate::observe::speech_call("tts", synthesizer.synthesize(text, voice))
+            .await
+        {
             Ok(audio) => audio,
             Err(err) => {
                 reserved.release(&self.redis).await;

@@ -59,7 +59,8 @@ impl Transcriptions {
         // counted once Whisper has measured the recording.
         let mut reserved =
             quota::reserve(&self.redis, &self.pg, user, Meter::VoiceSeconds, 1, limit).await?;
-        let transcript = match whisper.transcribe(upload).await {
+        let transcript = match crate::observe::speech_call("stt", whisper.transcribe(upload)).await
+        {
             Ok(transcript) => transcript,
             Err(err) => {
                 reserved.release(&self.redis).await;

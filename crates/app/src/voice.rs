@@ -274,7 +274,9 @@ impl VoiceTurns {
                         Err(AppError::RateLimited { message, .. }) => return (i, Err(message)),
                         Err(err) => return (i, Err(err.to_string())),
                     };
-                    match speech.synthesize(&speakable, voice).await {
+                    match crate::observe::speech_call("tts", speech.synthesize(&speakable, voice))
+                        .await
+                    {
                         Ok(mp3) => {
                             spoken_chars.fetch_add(chars, std::sync::atomic::Ordering::SeqCst);
                             (i, Ok(mp3))

@@ -18,6 +18,17 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// A short, stable name of the kind of failure (for metrics and logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GatewayError::Unauthorized => "unauthorized",
+            GatewayError::UnknownAgent(_) => "unknown_agent",
+            GatewayError::Unavailable(_) => "unavailable",
+            GatewayError::Timeout => "timeout",
+            GatewayError::Upstream { .. } => "upstream",
+        }
+    }
+
     /// Worth one more try: the gateway's transient `500 internal error`.
     pub(crate) fn is_transient(&self) -> bool {
         matches!(self, GatewayError::Upstream { status: 500, .. })

@@ -14,4 +14,6 @@ mod server;
 
 pub use auth_user::AuthUser;
 pub use error::ApiError;
-pub use server::{AppState, HttpSettings, Server, ServerHandle, document, serve};
+pub use server::{
+    AppState, HttpSettings, MetricsRender, Server, ServerHandle, document, serve, serve_metrics,
+};

@@ -80,6 +80,7 @@ pub fn serve(
             .into_app()
             .default_service(web::to(unknown_route))
             .wrap(from_fn(echo_request_id))
+            .wrap(from_fn(record_request))
             .wrap(TracingLogger::default())
             .wrap(actix_cors::Cors::permissive().max_age(3600))
     })
@@ -124,6 +125,27 @@ async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
+/// Counts requests by route template, method and status, and times them
+/// (to the response's head: a stream's length is not its latency).
+async fn record_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
+    let response = next.call(req).await?;
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("heyclaw_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("heyclaw_http_request_seconds", "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
 /// Returns the id `TracingLogger` gave the request, so a client report can
 /// be matched to its log lines.
 async fn echo_request_id(
@@ -138,4 +160,30 @@ async fn echo_request_id(
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     Ok(res)
+}
+
+/// What `GET /metrics` answers: the Prometheus text exposition.
+pub type MetricsRender = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Serves `GET /metrics` on a listener of its own (so the figures are not
+/// public with the API); stops with the process.
+pub fn serve_metrics(listener: TcpListener, render: MetricsRender) -> std::io::Result<Server> {
+    let render = web::Data::new(render);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(render.clone())
+            .route("/metrics", web::get().to(metrics_text))
+            .default_service(web::to(unknown_route))
+    })
+    .workers(1)
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(1)
+    .run())
+}
+
+async fn metrics_text(render: web::Data<MetricsRender>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(render.get_ref()())
 }

@@ -76,6 +76,8 @@ pub struct TestApp {
     pub dirs: TestDirs,
     /// The server's clock: `app.clock.advance(…)` jumps over time windows.
     pub clock: TestClock,
+    /// The metrics listener's port (with `METRICS_PORT=0`).
+    pub metrics_port: Option<u16>,
     handle: heyclaw_api::ServerHandle,
     vars: Vec<(String, String)>,
 }
@@ -215,6 +217,7 @@ impl TestApp {
             .await
             .expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_port = app.metrics_port();
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         let redis = redis_store(&prefix);
@@ -226,6 +229,7 @@ impl TestApp {
             gateway,
             dirs,
             clock,
+            metrics_port,
             handle,
             vars,
         }

@@ -73,3 +73,42 @@ async fn the_openapi_document_is_served_and_names_only_real_routes() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_only() {
+    let app = TestApp::spawn_with(&[("METRICS_PORT", "0")]).await;
+    let token = app.signup("counted@example.com", "testpass123").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = app
+        .request(
+            reqwest::Method::POST,
+            "/agent/message",
+            Some(&token),
+            Some(&json!({"text": "hi"})),
+        )
+        .await;
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the API's port"
+    );
+    let port = app.metrics_port.expect("a metrics port");
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"heyclaw_http_requests_total{route="/agent/message",method="POST",status="200"} 1"#,
+        r#"heyclaw_http_request_seconds_count{route="/auth/signup",method="POST"} 1"#,
+        r#"heyclaw_gateway_call_seconds_count{shard="default",outcome="ok"} 1"#,
+        "heyclaw_roster_write_seconds_count",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    app.shutdown().await;
+}

@@ -108,6 +108,21 @@ pub async fn roster(
         .await?)
 }
 
+/// How many agents each shard has in each state.
+pub async fn counts_by_shard(
+    conn: &mut AsyncPgConnection,
+) -> Result<Vec<(String, String, i64)>, PersistenceError> {
+    Ok(assistants::table
+        .group_by((assistants::gateway_id, assistants::status))
+        .select((
+            assistants::gateway_id,
+            assistants::status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)
+        .await?)
+}
+
 /// Marks agents active once they are in the roster.
 pub async fn mark_active(
     conn: &mut AsyncPgConnection,
