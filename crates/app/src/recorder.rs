@@ -26,6 +26,8 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 /// The most turns written in one transaction.
 const MAX_BATCH: usize = 1000;
+/// The longest wait between two tries while the database is unreachable.
+const UNAVAILABLE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct TurnRecorder {
@@ -85,20 +87,38 @@ impl RecorderTask {
     }
 }
 
+/// Writes a batch; while the database is unreachable it waits and tries
+/// again (answered turns are not dropped because Postgres restarted), up to
+/// [`UNAVAILABLE_BACKOFF_MAX`] between tries.
 async fn write(pg: &PgPool, batch: &[TurnRecord]) {
-    let mut conn = match pg.get().await {
-        Ok(conn) => conn,
-        Err(err) => {
-            tracing::error!(error = %err, turns = batch.len(), "no database connection to record turns");
-            return;
+    let mut wait = Duration::from_millis(50);
+    let result = loop {
+        let attempt = async {
+            let mut conn = pg
+                .get()
+                .await
+                .map_err(heyclaw_persistence::PersistenceError::from)?;
+            turns::record_batch(&mut conn, batch, NEW_SESSION_TITLE).await
+        };
+        match attempt.await {
+            Err(err) if err.is_unavailable() => {
+                tracing::warn!(error = %err, turns = batch.len(), "database unavailable; turns wait to be recorded");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(UNAVAILABLE_BACKOFF_MAX);
+            }
+            other => break other,
         }
     };
-    match turns::record_batch(&mut conn, batch, NEW_SESSION_TITLE).await {
+    match result {
         Ok(()) => tracing::debug!(turns = batch.len(), "turns recorded"),
         Err(err) if batch.len() > 1 => {
             // One bad record (say, a user deleted meanwhile) must not cost
             // the others: record them one by one.
             tracing::warn!(error = %err, turns = batch.len(), "batch failed; recording turns one by one");
+            let Ok(mut conn) = pg.get().await else {
+                tracing::error!(turns = batch.len(), "turns could not be recorded");
+                return;
+            };
             for record in batch {
                 if let Err(err) =
                     turns::record_batch(&mut conn, std::slice::from_ref(record), NEW_SESSION_TITLE)

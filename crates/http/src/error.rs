@@ -62,6 +62,8 @@ impl ApiError {
         )
     }
 
+    /// A dependency (database, cache) is down or saturated: the client
+    /// should try again shortly (`Retry-After`).
     pub fn service_unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "dependency unavailable");
         Self::new(
@@ -69,6 +71,7 @@ impl ApiError {
             "unavailable",
             "The service is busy, please try again shortly",
         )
+        .with_retry_after(Duration::from_secs(2))
     }
 
     pub fn status(&self) -> StatusCode {

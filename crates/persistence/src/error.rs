@@ -27,9 +27,18 @@ impl PersistenceError {
                 err.is_io_error() || err.is_connection_dropped() || err.is_timeout()
             }
             Self::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
                 _,
             )) => true,
+            // A server shutting down or a connection cut mid-query.
+            Self::Query(diesel::result::Error::DatabaseError(_, info)) => {
+                let message = info.message();
+                message.contains("terminating connection")
+                    || message.contains("connection closed")
+                    || message.contains("the database system is")
+            }
+            Self::Query(diesel::result::Error::BrokenTransactionManager) => true,
             _ => false,
         }
     }

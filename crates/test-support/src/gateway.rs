@@ -43,6 +43,11 @@ struct State {
     break_stream_after: Mutex<Option<usize>>,
     /// A streamed reply falls silent, connection open, after this many chunks.
     stall_stream_after: Mutex<Option<usize>>,
+    /// A streamed reply's connection is cut after this many chunks (a
+    /// gateway killed mid-reply).
+    abort_stream_after: Mutex<Option<usize>>,
+    /// The next `n` chat requests are answered 200 with garbage.
+    garbage_next: AtomicUsize,
     /// Streamed replies dropped before their end (the client went away).
     streams_cancelled: Arc<AtomicUsize>,
 }
@@ -70,6 +75,8 @@ impl GatewayStandIn {
             chunk_delay: Mutex::new(Duration::ZERO),
             break_stream_after: Mutex::new(None),
             stall_stream_after: Mutex::new(None),
+            abort_stream_after: Mutex::new(None),
+            garbage_next: AtomicUsize::new(0),
             streams_cancelled: Arc::default(),
         });
         let data = web::Data::from(Arc::clone(&state));
@@ -136,6 +143,23 @@ impl GatewayStandIn {
     /// connection open (a gateway that hangs mid-reply).
     pub fn stall_streams_after(&self, chunks: usize) {
         *self.state.stall_stream_after.lock().expect("lock") = Some(chunks);
+    }
+
+    /// Streamed replies send `chunks` chunks, then the connection is cut
+    /// (as when the gateway process dies mid-reply).
+    pub fn abort_streams_after(&self, chunks: usize) {
+        *self.state.abort_stream_after.lock().expect("lock") = Some(chunks);
+    }
+
+    /// No more cut streams.
+    pub fn stop_aborting(&self) {
+        *self.state.abort_stream_after.lock().expect("lock") = None;
+    }
+
+    /// The next `n` chat requests get `200` with a body that is not the
+    /// chat-completions format.
+    pub fn garbage_next(&self, n: usize) {
+        self.state.garbage_next.store(n, Ordering::SeqCst);
     }
 
     /// How many streamed replies were dropped before their end.
@@ -241,6 +265,21 @@ async fn completions(
     {
         return error(500, "internal error", "api_error");
     }
+    if state
+        .garbage_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return if stream {
+            HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .body("data: {not json at all\n\ndata: [DONE]\n\n")
+        } else {
+            HttpResponse::Ok()
+                .content_type("text/html")
+                .body("<html><body>502 Bad Gateway (nginx)</body></html>")
+        };
+    }
     // Without `user` every call is a new session, as on the real gateway.
     let turn = match &user {
         Some(user) => {
@@ -275,6 +314,7 @@ async fn completions(
         lines.push("data: [DONE]\n\n".to_owned());
         let pause = *state.chunk_delay.lock().expect("lock");
         let stall_after = *state.stall_stream_after.lock().expect("lock");
+        let abort_after = *state.abort_stream_after.lock().expect("lock");
         let paced = PacedReply {
             lines: lines.into_iter(),
             sent: 0,
@@ -284,6 +324,13 @@ async fn completions(
         let body = futures_util::stream::unfold(paced, move |mut paced| async move {
             if stall_after == Some(paced.sent) {
                 std::future::pending::<()>().await;
+            }
+            if abort_after == Some(paced.sent) {
+                paced.sent += 1;
+                return Some((
+                    Err(actix_web::error::ErrorInternalServerError("gateway died")),
+                    paced,
+                ));
             }
             let line = paced.next_line()?;
             if !pause.is_zero() {

@@ -21,6 +21,7 @@ mod clock;
 mod database;
 mod gateway;
 pub mod real_gateway;
+mod servers;
 mod smtp;
 pub mod speech;
 
@@ -35,6 +36,7 @@ use heyclaw_persistence::{RedisPoolSettings, RedisStore};
 pub use clock::TestClock;
 pub use database::TestDatabase;
 pub use gateway::{GatewayStandIn, RecordedTurn};
+pub use servers::{TestPostgres, TestRedis};
 pub use smtp::{CapturedMail, SmtpStandIn};
 
 pub fn admin_database_url() -> String {

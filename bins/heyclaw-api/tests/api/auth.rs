@@ -656,7 +656,8 @@ async fn user_me_shows_profile_plan_usage_and_limits() {
             "agent": {"agentId": format!("agent-{id}"), "displayName": "Test User", "voice": "nova", "messageCount": 0},
             "usage": {"textMessages": 0, "voiceSeconds": 0, "ttsCharacters": 0},
             "limits": {"dailyTextMessages": 50, "dailyVoiceInputMinutes": 2, "dailyTtsCharacters": 5000},
-            "appAccountToken": id
+            "appAccountToken": id,
+            "timezone": "UTC"
         })
     );
     app.shutdown().await;

@@ -248,3 +248,99 @@ async fn passwords_never_reach_the_logs() {
         assert!(!all_logs.contains(secret), "a password reached the logs");
     }
 }
+
+/// Turns answered just before SIGTERM wait in the write-behind queue (the
+/// assistant's row is held, so the recorder cannot finish); the server stops
+/// taking requests, and exits only once every one of them is in Postgres.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_the_queued_turns_into_postgres() {
+    use diesel_async::SimpleAsyncConnection;
+    use heyclaw_test_support::GatewayStandIn;
+
+    let db = TestDatabase::create().await;
+    let log = std::env::temp_dir().join(format!("heyclaw-{}.log", db.name()));
+    let dirs = log.with_extension("d");
+    std::fs::create_dir_all(dirs.join("config")).unwrap();
+    let gateway =
+        GatewayStandIn::start(&"y".repeat(20), dirs.join("config/heyclaw-agents.json")).await;
+    let (mut child, base) = start_server(
+        &db,
+        &log,
+        &[
+            ("OPENCLAW_GATEWAY_URL", &gateway.url),
+            ("ROSTER_WRITE_INTERVAL", "0s"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let signup: serde_json::Value = client
+        .post(format!("{base}/auth/signup"))
+        .json(&json!({"email": "drain@example.com", "password": "testpass123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signup["access_token"].as_str().unwrap().to_owned();
+    let mut blocker = db.connect().await;
+    blocker
+        .batch_execute("BEGIN; SELECT 1 FROM assistants FOR UPDATE")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let response = client
+            .post(format!("{base}/agent/message"))
+            .bearer_auth(&token)
+            .json(&json!({"text": "hi"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Wait until the server has stopped taking requests, then let the
+    // recorder through.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/health")).send().await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept serving after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it waits for the queued turns"
+    );
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let exit = stop_waiting(&mut child).await;
+    assert!(exit.success(), "{exit}");
+    assert_eq!(
+        db.count("SELECT coalesce(sum(message_count), 0)::bigint AS n FROM assistants")
+            .await,
+        3
+    );
+    assert_eq!(db.count("SELECT count(*) AS n FROM chat_messages").await, 6);
+    gateway.stop().await;
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_dir_all(&dirs);
+}
+
+/// Waits (up to 20 s) for an already signalled process to exit.
+async fn stop_waiting(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -447,9 +447,10 @@ impl Accounts {
             return Err(AppError::Unauthorized("Token revoked"));
         }
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-        match accounts::status_of(&mut conn, claims.sub).await?.as_deref() {
+        match accounts::session_status(&mut conn, claims.sub, claims.fam).await? {
             None => Err(AppError::Unauthorized("Account no longer exists")),
-            Some(USER_ACTIVE) => Ok(Authenticated {
+            Some((_, false)) => Err(AppError::Unauthorized("Token revoked")),
+            Some((status, true)) if status == USER_ACTIVE => Ok(Authenticated {
                 user_id: UserId(claims.sub),
                 claims,
             }),

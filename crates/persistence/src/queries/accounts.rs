@@ -95,14 +95,26 @@ pub async fn find_by_id(
         .optional()?)
 }
 
-/// Only the status, for the per-request auth check.
-pub async fn status_of(
+/// What the per-request auth check needs, in one statement: the user's
+/// status, and whether the login session (refresh-token family) the access
+/// token belongs to is still live — logout, reuse detection and a password
+/// reset revoke every token of a family, so their access tokens die with
+/// it even when Redis has lost its revocation list.
+pub async fn session_status(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-) -> Result<Option<String>, PersistenceError> {
+    family: Uuid,
+) -> Result<Option<(String, bool)>, PersistenceError> {
+    use crate::schema::refresh_tokens;
+    let live = diesel::dsl::exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family))
+            .filter(refresh_tokens::user_id.eq(id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    );
     Ok(users::table
         .find(id)
-        .select(users::status)
+        .select((users::status, live))
         .first(conn)
         .await
         .optional()?)
