@@ -2,7 +2,6 @@
 //! wherever cargo does.
 
 mod bench;
-mod bench_import;
 mod ci;
 mod db;
 mod dev;

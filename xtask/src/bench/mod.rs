@@ -9,15 +9,18 @@
 //! (no coordinated omission). A benchmark prints figures; it never fails on time.
 
 use std::{
-    process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
+mod import;
+mod memory;
+mod soak;
+mod stack;
+mod voice;
+
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use heyclaw_persistence::admin;
-use heyclaw_test_support::GatewayStandIn;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -34,6 +37,24 @@ pub enum BenchCommand {
         /// Distinct users sending messages.
         #[arg(long, default_value_t = 50)]
         users: usize,
+    },
+    /// Resident memory in a login storm (hashing unbounded vs bounded) and at
+    /// steady state under message load.
+    Memory {
+        /// Concurrent logins in the storm.
+        #[arg(long, default_value_t = 500)]
+        logins: usize,
+        /// Seconds of message load before the steady-state figure.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// Steady mixed load; memory, open files, errors and latency per minute.
+    Soak {
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// Requests per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
     },
     /// import-original: N users of the original, each with chat sessions.
     Import {
@@ -53,7 +74,7 @@ pub enum BenchCommand {
 }
 
 const BENCH_DB: &str = "heyclaw_bench";
-const TOKEN: &str = "bench-gateway-token-0123456789";
+use stack::TOKEN;
 
 pub fn run(command: BenchCommand) -> Result<()> {
     match command {
@@ -94,95 +115,69 @@ pub fn run(command: BenchCommand) -> Result<()> {
             )?;
             crate::runtime()?.block_on(message(rate, Duration::from_secs(seconds), users))
         }
-        BenchCommand::Import { users, sessions } => crate::bench_import::run(users, sessions),
+        BenchCommand::Import { users, sessions } => import::run(users, sessions),
+        BenchCommand::Memory { logins, seconds } => release_then(
+            &[
+                "memory",
+                "--logins",
+                &logins.to_string(),
+                "--seconds",
+                &seconds.to_string(),
+            ],
+            || crate::runtime()?.block_on(memory::run(logins, seconds)),
+        ),
+        BenchCommand::Soak { minutes, rate } => release_then(
+            &[
+                "soak",
+                "--minutes",
+                &minutes.to_string(),
+                "--rate",
+                &rate.to_string(),
+            ],
+            || crate::runtime()?.block_on(soak::run(minutes, rate)),
+        ),
         BenchCommand::Voice { turns } => {
             crate::services::ensure_running()?;
-            crate::runtime()?.block_on(voice(turns.max(1)))
+            crate::runtime()?.block_on(voice::run(turns.max(1)))
         }
     }
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// Runs `bench <args>` from a release build of xtask (an unoptimised load
+/// generator would take the CPU the server needs), else `run` here.
+fn release_then(args: &[&str], run: impl FnOnce() -> Result<()>) -> Result<()> {
+    if cfg!(debug_assertions) {
+        let mut full = vec![
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+        ];
+        full.extend_from_slice(args);
+        return crate::run_cmd(env!("CARGO"), &full);
     }
+    crate::services::ensure_running()?;
+    run()
 }
 
 async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
-    let admin_url = heyclaw_test_support::admin_database_url();
-    let admin_url = admin_url.as_str();
-    let db_url = admin::with_database(admin_url, BENCH_DB);
-    {
-        let mut maintenance = heyclaw_persistence::establish(admin_url).await?;
-        admin::drop_database(&mut maintenance, BENCH_DB).await?;
-        admin::create_database(&mut maintenance, BENCH_DB, None).await?;
-        heyclaw_persistence::run_migrations(heyclaw_persistence::establish(&db_url).await?).await?;
-    }
-    // The bench measures overhead, not quota refusals.
-    admin::execute(
-        &mut heyclaw_persistence::establish(&db_url).await?,
-        "UPDATE plan_limits SET daily_text_messages = 100000000",
-    )
-    .await?;
-    let dir = std::env::temp_dir().join(format!("heyclaw-bench-{}", std::process::id()));
-    let config = dir.join("config");
-    std::fs::create_dir_all(&config)?;
-    let gateway = GatewayStandIn::start(TOKEN, config.join("heyclaw-agents.json")).await;
-    let port = free_port()?;
-    let binary = crate::target_dir().join("release/heyclaw-api");
-    let _server = Server(
-        Command::new(&binary)
-            .env("DATABASE_URL", &db_url)
-            .env("REDIS_URL", "redis://127.0.0.1:6379")
-            .env(
-                "REDIS_KEY_PREFIX",
-                format!("heyclaw-bench-{}", std::process::id()),
-            )
-            .env("JWT_SECRET", crate::random_hex(32))
-            .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
-            .env("OPENCLAW_GATEWAY_URL", &gateway.url)
-            .env("OPENCLAW_CONFIG_PATH", config.join("openclaw.json"))
-            .env("WORKSPACES_DIR", dir.join("workspaces"))
-            .env("GATEWAY_WORKSPACES_DIR", dir.join("workspaces"))
-            .env("TEMPLATES_DIR", crate::repo_root().join("templates"))
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .env("HTTP_WORKERS", "2")
-            .env("DATABASE_POOL_SIZE", "20")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?,
-    );
-    let api = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .build()?;
-    wait_for(&client, &format!("{api}/health")).await?;
-
-    let mut tokens = Vec::with_capacity(users);
+    let stack = stack::Stack::start(BENCH_DB, &[]).await?;
+    let (api, client, gateway) = (stack.api.clone(), stack.client.clone(), &stack.gateway);
+    let signed_up = stack.users("bench", users).await?;
+    let tokens: Vec<String> = signed_up.into_iter().map(|(access, _)| access).collect();
     let mut agents = Vec::with_capacity(users);
-    for i in 0..users {
-        let body: Value = client
-            .post(format!("{api}/auth/signup"))
-            .json(&json!({"email": format!("bench{i}@example.com"), "password": "benchpass123"}))
+    for token in &tokens {
+        let status: Value = client
+            .get(format!("{api}/agent/status"))
+            .bearer_auth(token)
             .send()
             .await?
             .json()
             .await?;
-        tokens.push(
-            body["access_token"]
-                .as_str()
-                .context("signup token")?
-                .to_owned(),
-        );
-        agents.push(format!(
-            "agent-{}",
-            body["user"]["id"].as_str().context("user id")?
-        ));
+        agents.push(status["agentId"].as_str().context("agent id")?.to_owned());
     }
     let (tokens, agents) = (Arc::new(tokens), Arc::new(agents));
 
@@ -239,12 +234,11 @@ async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
         overhead(|s| s.percentile(0.99)),
         api_stats.throughput / gateway_stats.throughput.max(f64::MIN_POSITIVE)
     );
-    gateway.stop().await;
-    let _ = std::fs::remove_dir_all(dir);
+    stack.stop().await;
     Ok(())
 }
 
-struct Stats {
+pub(super) struct Stats {
     latencies: Vec<Duration>,
     errors: usize,
     throughput: f64,
@@ -273,7 +267,7 @@ impl Stats {
 }
 
 /// Offers `rate` requests per second for `duration`, open loop.
-async fn load(
+pub(super) async fn load(
     make: &(impl Fn(usize) -> reqwest::RequestBuilder + Sync),
     rate: u32,
     duration: Duration,
@@ -314,7 +308,7 @@ async fn load(
     }
 }
 
-async fn wait_for(client: &reqwest::Client, url: &str) -> Result<()> {
+pub(super) async fn wait_for(client: &reqwest::Client, url: &str) -> Result<()> {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
         if client
@@ -330,116 +324,8 @@ async fn wait_for(client: &reqwest::Client, url: &str) -> Result<()> {
     anyhow::bail!("the API did not come up at {url}")
 }
 
-fn free_port() -> Result<u16> {
+pub(super) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-/// Time to speak one sentence in the voice benchmark.
-const TTS_LATENCY: Duration = Duration::from_millis(300);
-
-async fn voice(turns: usize) -> Result<()> {
-    use heyclaw_test_support::{
-        TestApp,
-        speech::{SPEECH_KEY, SpeechStandIn},
-    };
-
-    let speech = SpeechStandIn::start().await;
-    speech.set_delay(TTS_LATENCY);
-    let app = TestApp::spawn_with(&[
-        ("OPENAI_API_KEY", SPEECH_KEY),
-        ("OPENAI_BASE_URL", &speech.openai_url),
-    ])
-    .await;
-    app.gateway.reply_with(
-        "Here is the plan for today. First we check the weather outside. Then we pick a route for the walk. \
-         After that we stop for a coffee. Finally we head back home before noon.",
-    );
-    // Words arrive about as fast as a fast model streams them.
-    app.gateway.set_chunk_delay(Duration::from_millis(15));
-    let (mut first_audio, mut done, mut seq_first, mut seq_done) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for turn in 0..turns {
-        let signup: Value = app
-            .post_json(
-                "/auth/signup",
-                &json!({"email": format!("voice{turn}@example.com"), "password": "benchpass123"}),
-            )
-            .await
-            .json()
-            .await?;
-        let token = signup["access_token"].as_str().context("token")?.to_owned();
-        let started = Instant::now();
-        let mut response = app
-            .request(
-                reqwest::Method::POST,
-                "/agent/voice",
-                Some(&token),
-                Some(&json!({"text": "plan my morning"})),
-            )
-            .await;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "voice turn failed: {}",
-            response.status()
-        );
-        let (mut buffer, mut text_at, mut audio_at, mut done_at) =
-            (String::new(), Vec::new(), None, None);
-        while let Some(chunk) = response.chunk().await? {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                let Some(data) = block.lines().find_map(|line| line.strip_prefix("data: ")) else {
-                    continue;
-                };
-                let event: Value = serde_json::from_str(data)?;
-                match event["type"].as_str() {
-                    Some("text") => text_at.push(started.elapsed()),
-                    Some("audio") if audio_at.is_none() => audio_at = Some(started.elapsed()),
-                    Some("done") => done_at = Some(started.elapsed()),
-                    _ => {}
-                }
-            }
-        }
-        let (Some(audio_at), Some(done_at)) = (audio_at, done_at) else {
-            anyhow::bail!("the voice turn ended without audio or done");
-        };
-        // The same turn through a strictly sequential pipeline: each
-        // sentence is spoken after the previous one, once its text is there.
-        let mut spoken = Duration::ZERO;
-        for (i, at) in text_at.iter().enumerate() {
-            spoken = spoken.max(*at) + TTS_LATENCY;
-            if i == 0 {
-                seq_first.push(spoken);
-            }
-        }
-        seq_done.push(spoken);
-        first_audio.push(audio_at);
-        done.push(done_at);
-    }
-    let median = |mut v: Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_secs_f64() * 1000.0
-    };
-    println!(
-        "voice turn: 5 sentences, speech {} ms a sentence, median of {turns} turns",
-        TTS_LATENCY.as_millis()
-    );
-    println!("{:<28} {:>14} {:>10}", "", "first audio ms", "done ms");
-    println!(
-        "{:<28} {:>14.0} {:>10.0}",
-        "POST /agent/voice",
-        median(first_audio),
-        median(done)
-    );
-    println!(
-        "{:<28} {:>14.0} {:>10.0}",
-        "strictly sequential (model)",
-        median(seq_first),
-        median(seq_done)
-    );
-    app.shutdown().await;
-    speech.stop().await;
-    Ok(())
 }
