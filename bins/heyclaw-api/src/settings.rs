@@ -42,6 +42,8 @@ pub struct Settings {
     pub automations: AutomationSettings,
     /// Serve Prometheus metrics on this port (of `HOST`); unset: no metrics.
     pub metrics_port: Option<u16>,
+    /// How long what an access token resolves to is cached (0: never).
+    pub access_cache_ttl: Duration,
 }
 
 /// The automation scheduler of this replica.
@@ -369,6 +371,7 @@ impl Settings {
             },
             billing: billing(env)?,
             public_base_url,
+            access_cache_ttl: env.duration_or_zero("ACCESS_CACHE_TTL", Duration::from_secs(30))?,
             metrics_port: match env.optional("METRICS_PORT") {
                 None => None,
                 Some(raw) => Some(raw.parse().map_err(|_| {

@@ -5,6 +5,7 @@ use std::{
 
 use heyclaw_agent_provisioning::{ContainerRestarter, Reload, Workspaces};
 use heyclaw_app::{
+    access_cache::AccessCache,
     accounts::{Accounts, AccountsConfig, AppleKeys},
     agents::{Agents, AgentsConfig, ReconcileReport},
     auth::passwords::PasswordHashing,
@@ -81,6 +82,7 @@ pub struct Application {
     /// The metrics listener's port and server, when `METRICS_PORT` is set.
     metrics: Option<(u16, ServerHandle)>,
     gauges: Option<tokio::task::JoinHandle<()>>,
+    cache_listener: Option<tokio::task::JoinHandle<()>>,
     recorder: RecorderTask,
     scheduler: Option<tokio::task::JoinHandle<()>>,
 }
@@ -123,6 +125,19 @@ impl Application {
                 tracing::error!(error = %err, "start-up reconcile failed; agents are provisioned on demand");
             }
         });
+        let cache = AccessCache::new(settings.access_cache_ttl);
+        let cache_listener = if settings.access_cache_ttl.is_zero() {
+            None
+        } else {
+            Some(
+                cache
+                    .start_listening(
+                        settings.database_url.expose_secret().to_owned(),
+                        std::time::Duration::from_secs(2),
+                    )
+                    .await,
+            )
+        };
         let accounts = Accounts::new(
             pg.clone(),
             redis.clone(),
@@ -153,12 +168,14 @@ impl Application {
             mailer(settings)?,
             Arc::new(agents.clone()),
             Arc::clone(&deps.clock),
+            cache.clone(),
         );
         let billing = Billing::new(
             pg.clone(),
             Some(Arc::new(app_store(settings)?)),
             settings.billing.products.clone(),
             Arc::clone(&deps.clock),
+            cache.clone(),
         );
         billing
             .check_products()
@@ -191,6 +208,7 @@ impl Application {
                 agents.clone(),
                 recorder.clone(),
                 automations.clone(),
+                cache.clone(),
             ),
             voice: VoiceTurns::new(
                 pg.clone(),
@@ -199,6 +217,7 @@ impl Application {
                 recorder.clone(),
                 synthesizer.clone(),
                 automations.clone(),
+                cache.clone(),
             ),
             automations,
             speech: Speech::new(pg.clone(), redis.clone(), recorder.clone(), synthesizer),
@@ -245,6 +264,7 @@ impl Application {
             server,
             metrics,
             gauges,
+            cache_listener,
             recorder: recorder_task,
             scheduler,
         })
@@ -274,6 +294,9 @@ impl Application {
         }
         if let Some(gauges) = self.gauges {
             gauges.abort();
+        }
+        if let Some(listener) = self.cache_listener {
+            listener.abort();
         }
         if let Some(scheduler) = self.scheduler {
             // A run cut short here is taken over once its lease passes.

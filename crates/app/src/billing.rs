@@ -29,7 +29,7 @@ use heyclaw_persistence::{
 };
 use uuid::Uuid;
 
-use crate::{AppError, clock::SharedClock};
+use crate::{AppError, access_cache::AccessCache, clock::SharedClock};
 
 /// Which plan each App Store product id grants.
 pub type ProductPlans = BTreeMap<String, String>;
@@ -81,6 +81,7 @@ pub struct Billing {
     store: Option<Arc<AppStore>>,
     products: Arc<ProductPlans>,
     clock: SharedClock,
+    cache: AccessCache,
 }
 
 const STATUS_ACTIVE: &str = "active";
@@ -92,12 +93,14 @@ impl Billing {
         store: Option<Arc<AppStore>>,
         products: ProductPlans,
         clock: SharedClock,
+        cache: AccessCache,
     ) -> Self {
         Self {
             pg,
             store,
             products: Arc::new(products),
             clock,
+            cache,
         }
     }
 
@@ -198,6 +201,8 @@ impl Billing {
             Err(err) => return Err(err.into()),
         }
         drop(conn);
+        // After the commit: the very next quota check sees the new plan.
+        self.cache.evict(user.0);
         tracing::info!(%user, plan, environment = transaction.environment.as_str(), "purchase verified");
         self.status(user).await
     }
@@ -233,10 +238,10 @@ impl Billing {
         let outcome =
             heyclaw_persistence::transaction::<_, PersistenceError, _>(&mut conn, async |conn| {
                 if !subscriptions::record_notification(conn, &record).await? {
-                    return Ok(NotificationOutcome::Duplicate);
+                    return Ok((NotificationOutcome::Duplicate, None));
                 }
                 let (Some(effect), Some(transaction)) = (&effect, transaction) else {
-                    return Ok(NotificationOutcome::Ignored);
+                    return Ok((NotificationOutcome::Ignored, None));
                 };
                 let original = &transaction.original_transaction_id;
                 if let Some(owner) = subscriptions::lock_owner_of(conn, original).await? {
@@ -257,10 +262,16 @@ impl Billing {
                         owner,
                     )
                     .await?;
+                    return Ok((NotificationOutcome::Processed, Some(owner)));
                 }
-                Ok(NotificationOutcome::Processed)
+                Ok((NotificationOutcome::Processed, None))
             })
             .await?;
+        let (outcome, owner) = outcome;
+        if let Some(owner) = owner {
+            // After the commit: a reload now sees the new plan.
+            self.cache.evict(owner);
+        }
         tracing::info!(
             notification_type = %notification.notification_type,
             subtype = ?notification.subtype,

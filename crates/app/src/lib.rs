@@ -5,6 +5,7 @@
 //! It knows no HTTP types, so every rule here is testable without a server;
 //! `heyclaw-http` maps [`AppError`] to status codes in one place.
 
+pub mod access_cache;
 pub mod accounts;
 pub mod agents;
 pub mod auth;

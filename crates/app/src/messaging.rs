@@ -15,6 +15,7 @@ use heyclaw_persistence::{
 
 use crate::{
     AppError,
+    access_cache::AccessCache,
     agents::Agents,
     automation::{Automations, with_notes},
     quota::{self, Meter},
@@ -40,6 +41,7 @@ pub struct Messaging {
     agents: Agents,
     recorder: TurnRecorder,
     automations: Automations,
+    cache: AccessCache,
 }
 
 /// The gateway session of a user's conversation: the same key continues
@@ -55,6 +57,7 @@ impl Messaging {
         agents: Agents,
         recorder: TurnRecorder,
         automations: Automations,
+        cache: AccessCache,
     ) -> Self {
         Self {
             pg,
@@ -62,6 +65,7 @@ impl Messaging {
             agents,
             recorder,
             automations,
+            cache,
         }
     }
 
@@ -75,12 +79,14 @@ impl Messaging {
                 "Message is too long ({MAX_MESSAGE_CHARS} characters at most)"
             )));
         }
-        let (assistant, plan, limits) = {
-            let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
-            assistants::with_plan(&mut conn, user.0, chrono::Utc::now())
-                .await?
-                .ok_or(AppError::NotFound("No assistant for this account"))?
-        };
+        let (assistant, plan, limits) = self
+            .cache
+            .message_context(user.0, async {
+                let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
+                assistants::with_plan(&mut conn, user.0, chrono::Utc::now()).await
+            })
+            .await?
+            .ok_or(AppError::NotFound("No assistant for this account"))?;
         let limit = u64::try_from(limits.daily_text_messages).unwrap_or(0);
         let reservation =
             quota::reserve(&self.redis, &self.pg, user, Meter::TextMessages, 1, limit).await?;

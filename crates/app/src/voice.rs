@@ -33,6 +33,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::{
     AppError,
+    access_cache::AccessCache,
     agents::Agents,
     automation::{Automations, with_notes},
     messaging::{MAX_MESSAGE_CHARS, session_key},
@@ -94,6 +95,7 @@ pub struct VoiceTurns {
     recorder: TurnRecorder,
     speech: Option<Arc<dyn SpeechSynthesizer>>,
     automations: Automations,
+    cache: AccessCache,
 }
 
 type SpeechFuture = Pin<Box<dyn Future<Output = (usize, Result<Vec<u8>, String>)> + Send>>;
@@ -106,6 +108,7 @@ impl VoiceTurns {
         recorder: TurnRecorder,
         speech: Option<Arc<dyn SpeechSynthesizer>>,
         automations: Automations,
+        cache: AccessCache,
     ) -> Self {
         Self {
             pg,
@@ -114,6 +117,7 @@ impl VoiceTurns {
             recorder,
             speech,
             automations,
+            cache,
         }
     }
 
@@ -145,12 +149,14 @@ impl VoiceTurns {
                 "recordingDuration must be between 0 and 600 seconds",
             ));
         }
-        let (assistant, _plan, limits) = {
-            let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
-            assistants::with_plan(&mut conn, user.0, chrono::Utc::now())
-                .await?
-                .ok_or(AppError::NotFound("No assistant for this account"))?
-        };
+        let (assistant, _plan, limits) = self
+            .cache
+            .message_context(user.0, async {
+                let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
+                assistants::with_plan(&mut conn, user.0, chrono::Utc::now()).await
+            })
+            .await?
+            .ok_or(AppError::NotFound("No assistant for this account"))?;
         let voice_limit = u64::try_from(limits.daily_voice_input_minutes).unwrap_or(0) * 60;
         // At least one second, so a user at the limit is refused up front.
         let input_seconds = (recording.ceil() as u64).max(1);

@@ -11,6 +11,7 @@ pub mod admin;
 mod error;
 mod migrations;
 pub mod models;
+pub mod notify;
 pub mod original;
 mod pg;
 pub mod queries;

@@ -206,6 +206,9 @@ impl TestApp {
             ("AGENT_READINESS_TIMEOUT".into(), "5s".into()),
             // The stand-in applies roster changes at once.
             ("ROSTER_WRITE_INTERVAL".into(), "0s".into()),
+            // Tests change rows with SQL and expect the next request to see
+            // it; the cache has tests of its own (ACCESS_CACHE_TTL set).
+            ("ACCESS_CACHE_TTL".into(), "0s".into()),
             ("LOG_FORMAT".into(), "json".into()),
         ];
         for (key, value) in overrides {

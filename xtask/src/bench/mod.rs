@@ -163,8 +163,40 @@ fn release_then(args: &[&str], run: impl FnOnce() -> Result<()>) -> Result<()> {
     run()
 }
 
+/// The message path with the access cache off (every request reads
+/// Postgres twice) and on (none), each next to the gateway hit directly.
 async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
-    let stack = stack::Stack::start(BENCH_DB, &[]).await?;
+    println!(
+        "offered load: {rate} requests/s for {}s per side, {users} users",
+        duration.as_secs()
+    );
+    println!(
+        "{:<34} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "", "req/s", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for (label, ttl) in [("access cache off", "0s"), ("access cache on", "30s")] {
+        let stack = stack::Stack::start(BENCH_DB, &[("ACCESS_CACHE_TTL", ttl)]).await?;
+        let (gateway_stats, api_stats) = message_run(&stack, rate, duration, users).await?;
+        gateway_stats.print(&format!("gateway direct ({label})"));
+        api_stats.print(&format!("POST /agent/message ({label})"));
+        let overhead = |f: fn(&Stats) -> f64| f(&api_stats) - f(&gateway_stats);
+        println!(
+            "  API overhead: p50 {:+.2} ms, p99 {:+.2} ms; throughput ratio (API / direct) {:.2}",
+            overhead(|s| s.percentile(0.50)),
+            overhead(|s| s.percentile(0.99)),
+            api_stats.throughput / gateway_stats.throughput.max(f64::MIN_POSITIVE)
+        );
+        stack.stop().await;
+    }
+    Ok(())
+}
+
+async fn message_run(
+    stack: &stack::Stack,
+    rate: u32,
+    duration: Duration,
+    users: usize,
+) -> Result<(Stats, Stats)> {
     let (api, client, gateway) = (stack.api.clone(), stack.client.clone(), &stack.gateway);
     let signed_up = stack.users("bench", users).await?;
     let tokens: Vec<String> = signed_up.into_iter().map(|(access, _)| access).collect();
@@ -180,11 +212,6 @@ async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
         agents.push(status["agentId"].as_str().context("agent id")?.to_owned());
     }
     let (tokens, agents) = (Arc::new(tokens), Arc::new(agents));
-
-    println!(
-        "offered load: {rate} requests/s for {}s per side, {users} users",
-        duration.as_secs()
-    );
     let warm_up = duration / 3;
     let direct = {
         let (client, url, agents) = (
@@ -218,24 +245,7 @@ async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
     let gateway_stats = load(&direct, rate, duration).await;
     load(&through_api, rate, warm_up).await;
     let api_stats = load(&through_api, rate, duration).await;
-
-    println!();
-    println!(
-        "{:<28} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "", "req/s", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms"
-    );
-    gateway_stats.print("gateway stand-in, direct");
-    api_stats.print("POST /agent/message");
-    let overhead = |f: fn(&Stats) -> f64| f(&api_stats) - f(&gateway_stats);
-    println!();
-    println!(
-        "API overhead: p50 {:+.2} ms, p99 {:+.2} ms; throughput ratio (API / direct) {:.2}",
-        overhead(|s| s.percentile(0.50)),
-        overhead(|s| s.percentile(0.99)),
-        api_stats.throughput / gateway_stats.throughput.max(f64::MIN_POSITIVE)
-    );
-    stack.stop().await;
-    Ok(())
+    Ok((gateway_stats, api_stats))
 }
 
 pub(super) struct Stats {
@@ -255,7 +265,7 @@ impl Stats {
 
     fn print(&self, label: &str) {
         println!(
-            "{label:<28} {:>10.0} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{label:<34} {:>10.0} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             self.throughput,
             self.errors,
             self.percentile(0.50),

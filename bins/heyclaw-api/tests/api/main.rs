@@ -7,6 +7,7 @@
     reason = "helpers outside #[test] fail loudly too"
 )]
 
+mod access_cache;
 mod agents;
 mod apple;
 mod auth;

@@ -78,6 +78,7 @@ async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
         Arc::new(LogMailer),
         agents.clone(),
         heyclaw_app::clock::system(),
+        heyclaw_app::access_cache::AccessCache::new(Duration::ZERO),
     );
     let client = ClientInfo::default();
     let signed_in = accounts

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     AppError,
+    access_cache::AccessCache,
     auth::{
         limits::{self, AttemptKeys, AuthLimits},
         passwords::{self, PasswordHashing},
@@ -112,6 +113,7 @@ struct Inner {
     clock: SharedClock,
     passwords: PasswordHashing,
     deletion: DeletionTokens,
+    cache: AccessCache,
 }
 
 const MAX_DEVICE_CHARS: usize = 200;
@@ -131,9 +133,11 @@ impl Accounts {
         mailer: Arc<dyn Mailer>,
         agents: Arc<dyn AgentLifecycle>,
         clock: SharedClock,
+        cache: AccessCache,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                cache,
                 refresh_reuse_grace: config.refresh_reuse_grace,
                 passwords: config.password_hashing,
                 deletion: DeletionTokens::new(&config.jwt_secret, config.deletion_token_ttl),
@@ -303,6 +307,7 @@ impl Accounts {
             RefreshOutcome::Rejected(message) => Err(AppError::Unauthorized(message)),
             RefreshOutcome::Suspended => Err(AppError::Suspended),
             RefreshOutcome::Reused => {
+                self.inner.cache.evict_all();
                 tracing::warn!("refresh token reuse detected; token family revoked");
                 Err(AppError::Unauthorized(
                     "Refresh token already used. Please sign in again.",
@@ -321,6 +326,8 @@ impl Accounts {
             .await?;
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         refresh_tokens::revoke_family(&mut conn, auth.claims.fam).await?;
+        // This replica forgets at once; the others hear it from Postgres.
+        self.inner.cache.evict(auth.user_id.0);
         Ok(())
     }
 
@@ -419,6 +426,7 @@ impl Accounts {
         .await?;
         match reset {
             Some(user_id) => {
+                self.inner.cache.evict(user_id);
                 tracing::info!(%user_id, "password reset");
                 Ok(())
             }
@@ -446,8 +454,15 @@ impl Accounts {
         {
             return Err(AppError::Unauthorized("Token revoked"));
         }
-        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-        match accounts::session_status(&mut conn, claims.sub, claims.fam).await? {
+        let found = self
+            .inner
+            .cache
+            .session(claims.sub, claims.fam, async {
+                let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+                accounts::session_status(&mut conn, claims.sub, claims.fam).await
+            })
+            .await?;
+        match found {
             None => Err(AppError::Unauthorized("Account no longer exists")),
             Some((_, false)) => Err(AppError::Unauthorized("Token revoked")),
             Some((status, true)) if status == USER_ACTIVE => Ok(Authenticated {
@@ -478,6 +493,7 @@ impl Accounts {
             return Err(AppError::NotFound("User not found"));
         }
         drop(conn);
+        self.inner.cache.evict(user.0);
         if let Err(err) = self.inner.agents.deprovision(user).await {
             // The database no longer lists the agent; reconcile removes it.
             tracing::warn!(user_id = %user, error = %err, "agent removal failed; reconcile will finish it");

@@ -1,0 +1,61 @@
+//! Change notifications (`LISTEN heyclaw_user`): triggers announce every
+//! change that alters what an access token resolves to (see migration
+//! `change_notifications`), so caches in every API replica can evict at once.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::{Stream, StreamExt};
+use uuid::Uuid;
+
+use crate::PersistenceError;
+
+/// The channel the triggers notify on.
+pub const USER_CHANNEL: &str = "heyclaw_user";
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    /// Something of this user.
+    User(Uuid),
+    /// Something of everyone (a plan's limits).
+    All,
+}
+
+/// Opens a connection of its own, listens on [`USER_CHANNEL`], and yields
+/// each change. The stream ends (or yields an error) when the connection is
+/// lost: a cache must then forget everything and listen again.
+pub async fn user_changes(
+    database_url: &str,
+) -> Result<impl Stream<Item = Result<UserChange, PersistenceError>>, PersistenceError> {
+    let mut conn = AsyncPgConnection::establish(database_url)
+        .await
+        .map_err(|err| PersistenceError::DatabaseUnavailable(err.to_string()))?;
+    diesel::sql_query(format!("LISTEN {USER_CHANNEL}"))
+        .execute(&mut conn)
+        .await?;
+    Ok(futures_util::stream::unfold(
+        Some(conn),
+        |state| async move {
+            let mut conn = state?;
+            let next = {
+                let mut notifications = std::pin::pin!(conn.notifications_stream());
+                notifications.next().await
+            };
+            match next {
+                Some(Ok(notification)) => {
+                    let change = match notification.payload.as_str() {
+                        "*" => UserChange::All,
+                        id => id.parse().map_or(UserChange::All, UserChange::User),
+                    };
+                    Some((Ok(change), Some(conn)))
+                }
+                Some(Err(err)) => Some((Err(err.into()), None)),
+                None => Some((
+                    Err(PersistenceError::DatabaseUnavailable(
+                        "the notification connection closed".to_owned(),
+                    )),
+                    None,
+                )),
+            }
+        },
+    ))
+}
