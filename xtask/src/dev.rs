@@ -1,8 +1,8 @@
 //! `cargo xtask dev`: the whole local stack in one command — Postgres and
 //! Redis (started if installed but stopped), the migrated dev database, the
-//! pinned OpenClaw gateway with the offline dev model (or the real provider
-//! when `OPENAI_API_KEY` is set), and the API. Ctrl-C stops everything it
-//! started. State lives in `.dev/` (git-ignored).
+//! pinned OpenClaw gateway with its keeper and the offline dev model (or the
+//! real provider when `OPENAI_API_KEY` is set), and the API. Ctrl-C stops
+//! everything it started. State lives in `.dev/` (git-ignored).
 
 use std::{
     collections::BTreeMap,
@@ -45,7 +45,11 @@ pub fn environment() -> Result<BTreeMap<String, String>> {
         path(&gateway.join("config/openclaw.json")),
     );
     set("WORKSPACES_DIR", path(&gateway.join("workspaces")));
-    set("GATEWAY_WORKSPACES_DIR", path(&gateway.join("workspaces")));
+    set("GATEWAY_ID", "default".to_owned());
+    set(
+        "GATEWAY_MAX_RESIDENT_AGENTS",
+        crate::gateway::DEV_SLOTS.to_string(),
+    );
     for (key, value) in dev_secrets(&dev.join("env"))? {
         set(&key, value);
     }
@@ -89,6 +93,8 @@ pub fn run() -> Result<()> {
             "heyclaw-dev-model",
             "--package",
             "heyclaw-api",
+            "--package",
+            "heyclaw-keeper",
         ],
     )?;
 
@@ -135,6 +141,19 @@ pub fn run() -> Result<()> {
         .block_on(gateway.wait_ready(Duration::from_secs(90)))
         .map_err(anyhow::Error::msg)?;
 
+    let keeper = crate::target_dir().join("debug/heyclaw-keeper");
+    let _keeper = Running(
+        Command::new(keeper)
+            .args(["run", "--bind", "loopback"])
+            .env("OPENAI_BASE_URL", crate::gateway::model_base_url())
+            .env(
+                "OPENCLAW_LOG_FILE",
+                path(&state_dir.join("logs/openclaw.log")),
+            )
+            .envs(&env)
+            .spawn()
+            .context("starting heyclaw-keeper")?,
+    );
     let binary = crate::target_dir().join("debug/heyclaw-api");
     let _api = Running(
         Command::new(binary)

@@ -1,24 +1,28 @@
 //! `cargo xtask gateway …`: the real OpenClaw gateway for local runs —
-//! install the pinned versions, write the base config, run it.
+//! install the pinned versions, write the base config and slot roster.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use heyclaw_agent_provisioning::{GatewayConfigOptions, write_if_missing};
+use heyclaw_agent_provisioning::GatewayConfigOptions;
+use heyclaw_keeper::KeeperConfig;
 use heyclaw_test_support::real_gateway::GatewayInstall;
 
 #[derive(Subcommand)]
 pub enum GatewayCommand {
     /// Install the pinned Node and openclaw into ~/.cache/heyclaw (skipped when present).
     Install,
-    /// Write the base gateway config for local runs, if it is missing.
+    /// Write the base gateway config for local runs (if it is missing) and
+    /// its slot roster.
     Config,
 }
 
 /// The dev stack's gateway port and the dev model's.
 pub const DEV_GATEWAY_PORT: u16 = 18789;
 pub const DEV_MODEL_PORT: u16 = 18790;
+/// Slot agents of the dev gateway.
+pub const DEV_SLOTS: u32 = 16;
 
 pub fn run(command: GatewayCommand) -> Result<()> {
     match command {
@@ -59,27 +63,34 @@ pub fn model_base_url() -> String {
     }
 }
 
-pub fn write_dev_config(
-    env: &std::collections::BTreeMap<String, String>,
-) -> Result<(PathBuf, bool)> {
-    let config_path = PathBuf::from(
-        env.get("OPENCLAW_CONFIG_PATH")
-            .context("OPENCLAW_CONFIG_PATH")?,
-    );
-    let workspaces = PathBuf::from(
-        env.get("GATEWAY_WORKSPACES_DIR")
-            .context("GATEWAY_WORKSPACES_DIR")?,
-    );
+/// The dev gateway's keeper, as `environment()` describes it.
+pub fn dev_keeper_config(env: &std::collections::BTreeMap<String, String>) -> Result<KeeperConfig> {
+    let get = |key: &str| env.get(key).cloned().with_context(|| key.to_owned());
+    let workspaces = PathBuf::from(get("WORKSPACES_DIR")?);
     let state = crate::dev::dev_dir().join("gateway/state");
-    let written = write_if_missing(
-        &config_path,
-        &GatewayConfigOptions {
+    Ok(KeeperConfig {
+        gateway_id: get("GATEWAY_ID")?,
+        config_path: PathBuf::from(get("OPENCLAW_CONFIG_PATH")?),
+        gateway_workspaces_dir: workspaces.clone(),
+        workspaces_dir: workspaces,
+        slots: get("GATEWAY_MAX_RESIDENT_AGENTS")?
+            .parse()
+            .context("GATEWAY_MAX_RESIDENT_AGENTS")?,
+        idle_timeout: std::time::Duration::from_secs(1800),
+        reconcile_interval: std::time::Duration::from_secs(30),
+        gateway: GatewayConfigOptions {
             port: DEV_GATEWAY_PORT,
             bind: "loopback".to_owned(),
             model_base_url: model_base_url(),
             log_file: Some(state.join("logs/openclaw.log")),
         },
-        &workspaces,
-    )?;
-    Ok((config_path, written))
+    })
+}
+
+pub fn write_dev_config(
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<(PathBuf, bool)> {
+    let config = dev_keeper_config(env)?;
+    let written = heyclaw_keeper::prepare(&config)?;
+    Ok((config.config_path, written))
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask import-original --from <postgres URL> [--workspaces <dir>]
 //! [--dry-run]`: take the original Node server's users over (see
 //! `heyclaw_app::import`). The target is this deployment's `DATABASE_URL`
-//! (dev defaults when unset), its `WORKSPACES_DIR` and `GATEWAY_ID`.
+//! (dev defaults when unset) and its shard `GATEWAY_ID`; workspaces are
+//! archived in that database.
 
 use std::path::PathBuf;
 
@@ -27,7 +28,6 @@ pub fn run(args: Args) -> Result<()> {
             .unwrap_or_else(|| "default".to_owned()),
         today: chrono::Utc::now().date_naive(),
         workspaces_from: args.workspaces,
-        workspaces_to: PathBuf::from(env.get("WORKSPACES_DIR").context("WORKSPACES_DIR")?),
     };
     let report = crate::runtime()?.block_on(async {
         let mut source = heyclaw_persistence::establish(&args.from)

@@ -1,6 +1,7 @@
 //! `cargo xtask`: HeyClaw's developer and operator tasks, in Rust so they run
 //! wherever cargo does.
 
+mod agents;
 mod bench;
 mod ci;
 mod db;
@@ -10,7 +11,6 @@ mod gateway;
 mod import;
 mod layering;
 mod openapi;
-mod reconcile;
 mod schema;
 mod services;
 mod tools;
@@ -41,8 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: gateway::GatewayCommand,
     },
-    /// Rebuild the gateway's agent roster from the database.
-    Reconcile,
+    /// The gateway shards and their agents; move an idle agent between shards.
+    Agents {
+        #[command(subcommand)]
+        command: agents::AgentsCommand,
+    },
     /// Write the OpenAPI document to docs/openapi.json (the committed snapshot).
     Openapi,
     /// Fuzz a running server from its OpenAPI document (Schemathesis).
@@ -54,12 +57,12 @@ enum Command {
     /// Everything CI runs: fmt, clippy, deny, layering, schema drift, tests.
     Ci,
     /// Take the original Node server's users over: its database (read only)
-    /// into this one, its workspaces into WORKSPACES_DIR.
+    /// and its workspaces into this database.
     ImportOriginal {
         /// PostgreSQL URL of the original's database.
         #[arg(long)]
         from: String,
-        /// Copy agent workspaces from this directory (never overwriting).
+        /// Archive agent workspaces from this directory (never replacing).
         #[arg(long)]
         workspaces: Option<std::path::PathBuf>,
         /// Do everything, roll it back, and print the report.
@@ -99,7 +102,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Layering => layering::run(),
         Command::Fuzz => fuzz::run(),
         Command::Openapi => openapi::run(),
-        Command::Reconcile => reconcile::run(),
+        Command::Agents { command } => agents::run(command),
         Command::SchemaCheck => schema::run(),
         Command::Ci => ci::run(),
         Command::Bench { command } => bench::run(command),

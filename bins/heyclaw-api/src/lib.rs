@@ -10,4 +10,4 @@ pub mod telemetry;
 pub use env::{Env, SettingsError};
 pub use heyclaw_http::ServerHandle;
 pub use settings::Settings;
-pub use startup::{Application, Dependencies, StartupError, migrate, reconcile};
+pub use startup::{Application, Dependencies, StartupError, migrate};

@@ -90,40 +90,31 @@ pub struct AuthSettings {
     pub review_account: Option<ReviewAccount>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GatewayReload {
-    /// The gateway watches its config and applies roster changes itself.
-    Hot,
-    /// Restart the gateway container (debounced) after roster changes.
-    Restart,
+/// One gateway shard (an OpenClaw gateway and its keeper).
+#[derive(Debug)]
+pub struct ShardSettings {
+    /// `assistants.gateway_id`; the keeper's `GATEWAY_ID`.
+    pub id: String,
+    pub url: String,
+    pub token: SecretString,
 }
 
 #[derive(Debug)]
 pub struct GatewaySettings {
-    pub url: String,
-    pub token: SecretString,
-    pub config_path: PathBuf,
-    pub workspaces_dir: PathBuf,
-    /// Where the gateway sees `workspaces_dir` (its own mount path).
-    pub gateway_workspaces_dir: PathBuf,
-    pub templates_dir: PathBuf,
-    pub container_name: String,
-    pub reload: GatewayReload,
+    /// `GATEWAYS`, or the one shard of `GATEWAY_ID`/`OPENCLAW_GATEWAY_URL`/
+    /// `OPENCLAW_GATEWAY_TOKEN`. New agents go to the least loaded live one.
+    pub shards: Vec<ShardSettings>,
     /// The longest whole text turn (504 after).
     pub request_timeout: Duration,
     /// A voice turn's longest wait for the first text.
     pub first_token_timeout: Duration,
     /// A voice turn's longest pause between two pieces of text.
     pub stream_idle_timeout: Duration,
-    /// This gateway's shard id (`assistants.gateway_id`).
-    pub gateway_id: String,
-    /// How long a brand-new user's first message waits for the gateway to
-    /// apply their agent.
+    /// How long a turn waits for its agent to wake.
     pub readiness_timeout: Duration,
-    /// Quiet period before a restart when `GATEWAY_RELOAD=restart`.
-    pub restart_debounce: Duration,
-    /// Least time between two roster writes.
-    pub roster_write_interval: Duration,
+    /// How long a turn's hold on its agent's slot lasts before it is
+    /// renewed; a slot whose lease has passed may go to another user.
+    pub lease: Duration,
 }
 
 #[derive(Debug)]
@@ -188,6 +179,81 @@ pub struct AppStoreKey {
     pub issuer_id: String,
     /// PKCS#8 PEM (the `.p8` file).
     pub private_key: SecretString,
+}
+
+/// `GATEWAYS`: comma-separated shards, each `id|url|token` (the token may
+/// be left out: `OPENCLAW_GATEWAY_TOKEN` then). Without it, one shard:
+/// `GATEWAY_ID` (default `default`) at `OPENCLAW_GATEWAY_URL`.
+fn shards(env: &Env) -> Result<Vec<ShardSettings>, SettingsError> {
+    const TOKEN_EXPECTED: &str =
+        "the gateway's shared token, at least 16 characters (cargo xtask gen-secrets)";
+    let shared_token = || env.secret("OPENCLAW_GATEWAY_TOKEN", 16, TOKEN_EXPECTED);
+    let Some(list) = env.optional("GATEWAYS") else {
+        return Ok(vec![ShardSettings {
+            id: shard_id(env.string_or("GATEWAY_ID", "default"), "GATEWAY_ID")?,
+            url: env.url_or(
+                "OPENCLAW_GATEWAY_URL",
+                "http://127.0.0.1:18789",
+                &["http", "https"],
+            )?,
+            token: shared_token()?,
+        }]);
+    };
+    let mut shards: Vec<ShardSettings> = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut parts = entry.splitn(3, '|').map(str::trim);
+        let (Some(id), Some(url)) = (parts.next(), parts.next()) else {
+            return Err(invalid(
+                "GATEWAYS",
+                "expected entries like id|http://host:18789|token, separated by commas (value not shown)",
+            ));
+        };
+        let id = shard_id(id.to_owned(), "GATEWAYS")?;
+        if shards.iter().any(|shard| shard.id == id) {
+            return Err(invalid("GATEWAYS", format!("shard {id:?} is listed twice")));
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "GATEWAYS",
+                format!("shard {id:?}: expected an http or https URL"),
+            ));
+        }
+        let token = match parts.next() {
+            Some(token) if token.len() >= 16 => SecretString::from(token.to_owned()),
+            Some(_) => {
+                return Err(invalid(
+                    "GATEWAYS",
+                    format!("shard {id:?}: the token must be at least 16 characters"),
+                ));
+            }
+            None => shared_token()?,
+        };
+        shards.push(ShardSettings {
+            id,
+            url: url.trim_end_matches('/').to_owned(),
+            token,
+        });
+    }
+    if shards.is_empty() {
+        return Err(invalid("GATEWAYS", "lists no shard"));
+    }
+    Ok(shards)
+}
+
+fn shard_id(id: String, variable: &'static str) -> Result<String, SettingsError> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(id)
+    } else {
+        Err(invalid(
+            variable,
+            format!("a shard id is lowercase letters, digits, - and _, got {id:?}"),
+        ))
+    }
 }
 
 const JWT_SECRET_MIN_LEN: usize = 32;
@@ -286,32 +352,7 @@ impl Settings {
                 review_account: review_account(env)?,
             },
             gateway: GatewaySettings {
-                url: env.url_or(
-                    "OPENCLAW_GATEWAY_URL",
-                    "http://127.0.0.1:18789",
-                    &["http", "https"],
-                )?,
-                token: env.secret(
-                    "OPENCLAW_GATEWAY_TOKEN",
-                    16,
-                    "the gateway's shared token, at least 16 characters (cargo xtask gen-secrets)",
-                )?,
-                config_path: env.path_or("OPENCLAW_CONFIG_PATH", "/openclaw-config/openclaw.json"),
-                workspaces_dir: env.path_or("WORKSPACES_DIR", "/openclaw-workspaces"),
-                gateway_workspaces_dir: env
-                    .path_or("GATEWAY_WORKSPACES_DIR", "/root/.openclaw/workspaces"),
-                templates_dir: env.path_or("TEMPLATES_DIR", "templates"),
-                container_name: env.string_or("GATEWAY_CONTAINER_NAME", "heyclaw-gateway"),
-                reload: match env.string_or("GATEWAY_RELOAD", "hot").as_str() {
-                    "hot" => GatewayReload::Hot,
-                    "restart" => GatewayReload::Restart,
-                    other => {
-                        return Err(invalid(
-                            "GATEWAY_RELOAD",
-                            format!("expected hot or restart, got {other:?}"),
-                        ));
-                    }
-                },
+                shards: shards(env)?,
                 // The seed's own smoke test gives a message 30 s (`curl --max-time 30`).
                 request_timeout: env
                     .duration_or("OPENCLAW_REQUEST_TIMEOUT", Duration::from_secs(30))?,
@@ -319,13 +360,9 @@ impl Settings {
                     .duration_or("OPENCLAW_FIRST_TOKEN_TIMEOUT", Duration::from_secs(30))?,
                 stream_idle_timeout: env
                     .duration_or("OPENCLAW_STREAM_IDLE_TIMEOUT", Duration::from_secs(30))?,
-                gateway_id: env.string_or("GATEWAY_ID", "default"),
                 readiness_timeout: env
                     .duration_or("AGENT_READINESS_TIMEOUT", Duration::from_secs(10))?,
-                restart_debounce: env
-                    .duration_or("GATEWAY_RESTART_DEBOUNCE", Duration::from_secs(3))?,
-                roster_write_interval: env
-                    .duration_or_zero("ROSTER_WRITE_INTERVAL", Duration::from_secs(1))?,
+                lease: env.duration_or("AGENT_LEASE", Duration::from_secs(120))?,
             },
             providers: ProviderSettings {
                 openai_base_url: env.url_or(
@@ -637,8 +674,9 @@ mod tests {
         let settings = Settings::from_env(&Env::from_pairs(minimal())).unwrap();
         assert_eq!(settings.port, 3000);
         assert_eq!(settings.auth.access_token_ttl, Duration::from_secs(900));
-        assert_eq!(settings.gateway.url, "http://127.0.0.1:18789");
-        assert_eq!(settings.gateway.reload, GatewayReload::Hot);
+        assert_eq!(settings.gateway.shards.len(), 1);
+        assert_eq!(settings.gateway.shards[0].id, "default");
+        assert_eq!(settings.gateway.shards[0].url, "http://127.0.0.1:18789");
         assert!(settings.smtp.is_none());
         assert_eq!(settings.redis_pool.key_prefix, "heyclaw");
         // api-contract §6: bounded waits and the refresh grace window.
@@ -653,9 +691,45 @@ mod tests {
         );
         assert_eq!(settings.auth.refresh_reuse_grace, Duration::from_secs(30));
         assert_eq!(
-            settings.gateway.token.expose_secret(),
+            settings.gateway.shards[0].token.expose_secret(),
             "gateway-token-0123456789"
         );
+    }
+
+    #[test]
+    fn gateways_lists_shards_with_their_own_or_the_shared_token() {
+        let mut env = minimal();
+        env.push((
+            "GATEWAYS",
+            "a|http://gw-a:18789/|token-of-shard-a-0123, b|https://10.0.0.7:18789",
+        ));
+        let shards = Settings::from_env(&Env::from_pairs(env))
+            .unwrap()
+            .gateway
+            .shards;
+        let ids: Vec<_> = shards.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(shards[0].url, "http://gw-a:18789");
+        assert_eq!(shards[0].token.expose_secret(), "token-of-shard-a-0123");
+        assert_eq!(shards[1].token.expose_secret(), "gateway-token-0123456789");
+
+        for (bad, expected) in [
+            ("a|http://x|t0123456789abcdef, a|http://y", "twice"),
+            ("A|http://x", "lowercase"),
+            ("a|gw-a:18789", "http or https"),
+            ("a|http://x|short", "16 characters"),
+            ("justanid", "expected entries"),
+        ] {
+            let mut env = minimal();
+            env.push(("GATEWAYS", bad));
+            let err = Settings::from_env(&Env::from_pairs(env)).unwrap_err();
+            assert_eq!(err.variable, "GATEWAYS");
+            assert!(err.problem.contains(expected), "{bad}: {err}");
+            assert!(
+                !err.to_string().contains("short"),
+                "tokens are never echoed"
+            );
+        }
     }
 
     #[test]
@@ -683,7 +757,7 @@ mod tests {
             ("JWT_SECRET", "short", "too short"),
             ("REDIS_URL", "http://x", "expected a redis"),
             ("JWT_ACCESS_EXPIRES", "soon", "expected a duration"),
-            ("GATEWAY_RELOAD", "sometimes", "expected hot or restart"),
+            ("GATEWAY_ID", "Shard A", "lowercase"),
             (
                 "OPENAI_BASE_URL",
                 "api.openai.com",

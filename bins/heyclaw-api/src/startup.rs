@@ -3,11 +3,10 @@ use std::{
     sync::Arc,
 };
 
-use heyclaw_agent_provisioning::{ContainerRestarter, Reload, Workspaces};
 use heyclaw_app::{
     access_cache::AccessCache,
     accounts::{Accounts, AccountsConfig, AppleKeys},
-    agents::{Agents, AgentsConfig, ReconcileReport},
+    agents::{Agents, AgentsConfig, Shard},
     auth::passwords::PasswordHashing,
     automation::{Automations, SchedulerConfig},
     billing::Billing,
@@ -30,10 +29,7 @@ use heyclaw_tts::{
 };
 use secrecy::ExposeSecret;
 
-use crate::{
-    Settings,
-    settings::{GatewayReload, TtsProvider},
-};
+use crate::{Settings, settings::TtsProvider};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -115,16 +111,8 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
-        let agents = agents(settings, pg.clone())?;
+        let agents = agents(settings, pg.clone(), Arc::clone(&deps.clock))?;
         let (recorder, recorder_task) = TurnRecorder::start(pg.clone());
-        // The database is the source of truth for the roster: rebuild it in
-        // the background so start-up is not held up by a large roster.
-        let reconciling = agents.clone();
-        tokio::spawn(async move {
-            if let Err(err) = reconciling.reconcile().await {
-                tracing::error!(error = %err, "start-up reconcile failed; agents are provisioned on demand");
-            }
-        });
         let cache = AccessCache::new(settings.access_cache_ttl);
         let cache_listener = if settings.access_cache_ttl.is_zero() {
             None
@@ -321,19 +309,6 @@ fn replica_name() -> String {
     )
 }
 
-/// Rebuilds the gateway roster from the database once (`cargo xtask reconcile`).
-pub async fn reconcile(settings: &Settings) -> Result<ReconcileReport, StartupError> {
-    let pg = heyclaw_persistence::connect_pg_pool(
-        settings.database_url.expose_secret(),
-        &settings.database_pool,
-    )
-    .map_err(StartupError::Postgres)?;
-    agents(settings, pg)?
-        .reconcile()
-        .await
-        .map_err(|err| StartupError::Agents(err.to_string()))
-}
-
 /// Applies pending migrations to the configured database.
 pub async fn migrate(settings: &Settings) -> Result<usize, StartupError> {
     let conn = heyclaw_persistence::establish(settings.database_url.expose_secret())
@@ -470,37 +445,40 @@ fn app_store(settings: &Settings) -> Result<AppStore, StartupError> {
     .map_err(|err| StartupError::Billing(err.to_string()))
 }
 
-fn agents(settings: &Settings, pg: heyclaw_persistence::PgPool) -> Result<Agents, StartupError> {
+fn agents(
+    settings: &Settings,
+    pg: heyclaw_persistence::PgPool,
+    clock: SharedClock,
+) -> Result<Agents, StartupError> {
     let gateway = &settings.gateway;
-    let workspaces = Workspaces::load(&gateway.workspaces_dir, &gateway.templates_dir)
-        .map_err(|err| StartupError::Agents(format!("{err} (TEMPLATES_DIR)")))?;
-    let client = GatewayClient::new(GatewayConfig {
-        base_url: gateway.url.clone(),
-        token: gateway.token.clone(),
-        connect_timeout: std::time::Duration::from_secs(3),
-        request_timeout: gateway.request_timeout,
-        first_token_timeout: gateway.first_token_timeout,
-        idle_timeout: gateway.stream_idle_timeout,
-    })
-    .map_err(|err| StartupError::Agents(err.to_string()))?;
-    let reload = match gateway.reload {
-        GatewayReload::Hot => Reload::Hot,
-        GatewayReload::Restart => Reload::Restart(
-            ContainerRestarter::docker(gateway.container_name.clone(), gateway.restart_debounce)
-                .map_err(|err| StartupError::Agents(format!("GATEWAY_RELOAD=restart: {err}")))?,
-        ),
-    };
+    let shards = gateway
+        .shards
+        .iter()
+        .map(|shard| {
+            let client = GatewayClient::new(GatewayConfig {
+                base_url: shard.url.clone(),
+                token: shard.token.clone(),
+                connect_timeout: std::time::Duration::from_secs(3),
+                request_timeout: gateway.request_timeout,
+                first_token_timeout: gateway.first_token_timeout,
+                idle_timeout: gateway.stream_idle_timeout,
+            })
+            .map_err(|err| StartupError::Agents(err.to_string()))?;
+            Ok(Shard {
+                id: shard.id.clone(),
+                client,
+            })
+        })
+        .collect::<Result<Vec<_>, StartupError>>()?;
     Ok(Agents::new(
         pg,
-        workspaces,
-        client,
-        reload,
+        clock,
         AgentsConfig {
-            gateway_id: gateway.gateway_id.clone(),
-            config_path: gateway.config_path.clone(),
-            gateway_workspaces_dir: gateway.gateway_workspaces_dir.clone(),
+            shards,
             readiness_timeout: gateway.readiness_timeout,
-            roster_write_interval: gateway.roster_write_interval,
+            lease: gateway.lease,
+            shard_alive_within: std::time::Duration::from_secs(90),
+            history_messages: 8,
         },
     ))
 }

@@ -12,8 +12,6 @@ pub enum ProvisioningError {
     Parse { path: PathBuf, message: String },
     #[error("{} has an unexpected shape: {message}", path.display())]
     Shape { path: PathBuf, message: String },
-    #[error("the roster writer has stopped")]
-    WriterStopped,
 }
 
 impl ProvisioningError {

@@ -1,27 +1,39 @@
 //! The gateway's base configuration — the one source of truth for it. The
-//! gateway container's entrypoint (`heyclaw-gateway-init`) and `cargo xtask
-//! gateway` both write it, only when the file is missing (as in the seed),
-//! so an operator's later edits are never overwritten.
+//! keeper (`heyclaw-keeper init`, in the gateway container's entrypoint),
+//! `cargo xtask gateway` and the tests all write it, only when the file is
+//! missing (as in the seed), so an operator's later edits are never
+//! overwritten.
 //!
-//! What it sets, and why (see docs in the pinned openclaw package):
+//! What it sets, and why (docs/gateway-scale.md has the measurements):
 //! token auth from the environment, the chat-completions endpoint, hybrid
 //! hot reload, sandbox off (no Docker inside the gateway), an explicit agent
-//! roster included from the API's own file, the `openai-custom/gpt-5-nano`
+//! roster included from the keeper's own file, the `openai-custom/gpt-5-nano`
 //! model, and every switch that would reach the internet or start work of
 //! its own turned off (update check, telemetry, model catalog refresh, mDNS,
-//! cron, autonomous skill reviews, heartbeats).
+//! autonomous skill reviews, heartbeats). Beyond that it keeps each agent
+//! and each turn cheap:
+//! - the tool policy once, for every agent (`tools`), not per entry;
+//! - only the `openai` plugin, and no memory plugin (its embeddings would
+//!   send user text to api.openai.com on every session change);
+//! - no skills list and no deferred tool catalog in the prompt;
+//! - `cron.enabled: true`: with cron off, OpenClaw re-reads its whole job
+//!   store for every job it reconciles on a roster change (O(agents²));
+//!   every system job stays disabled, and tenants never reach cron (the
+//!   tool policy denies it);
+//! - a heartbeat declared on the reserved agent only, so one heartbeat job
+//!   exists instead of one per agent (and none of them runs: `0m`).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
 use crate::{
-    ProvisioningError, ROSTER_FILE_NAME, RosterChange, atomic, tool_policy, writer::write_batch,
+    ProvisioningError, ROSTER_FILE_NAME, atomic, include_roster, tool_policy, write_roster,
 };
 
 /// The one agent that is always in the roster: OpenClaw rejects an explicit
-/// roster with no agents, and a fresh deployment has no users yet. It is
-/// never called; it carries the same locked-down tool policy.
+/// roster with no agents. It is never called; it carries the heartbeat
+/// declaration (see above) and the same locked-down tool policy.
 pub const RESERVED_AGENT_ID: &str = "heyclaw-reserved";
 
 #[derive(Debug, Clone)]
@@ -36,6 +48,8 @@ pub struct GatewayConfigOptions {
 }
 
 pub fn base_config(options: &GatewayConfigOptions) -> Value {
+    let mut tools = tool_policy();
+    tools["toolSearch"] = json!(false);
     let mut config = json!({
         "gateway": {
             "mode": "local",
@@ -50,13 +64,15 @@ pub fn base_config(options: &GatewayConfigOptions) -> Value {
             "defaults": {
                 "sandbox": { "mode": "off" },
                 "model": { "primary": "openai-custom/gpt-5-nano" },
-                                "heartbeat": { "every": "0m" },
                 // Workspaces are made from HeyClaw's templates; the gateway's
                 // own bootstrap files would only add first-turn work.
-                "skipBootstrap": true
+                "skipBootstrap": true,
+                "skills": []
             },
             "entries": { "$include": format!("./{ROSTER_FILE_NAME}") }
         },
+        "tools": tools,
+        "plugins": { "allow": ["openai"], "slots": { "memory": "none" } },
         "models": {
             "mode": "merge",
             "catalogRefresh": { "enabled": false },
@@ -79,7 +95,7 @@ pub fn base_config(options: &GatewayConfigOptions) -> Value {
         "update": { "checkOnStart": false },
         "telemetry": { "enabled": false },
         "discovery": { "mdns": { "mode": "off" } },
-        "cron": { "enabled": false },
+        "cron": { "enabled": true },
         "skills": { "workshop": { "autonomous": { "mode": "off" } } }
     });
     if let Some(log_file) = &options.log_file {
@@ -93,33 +109,35 @@ pub fn reserved_entry(gateway_workspaces_dir: &Path) -> Value {
     json!({
         "name": "HeyClaw (reserved)",
         "workspace": gateway_workspaces_dir.join(RESERVED_AGENT_ID).to_string_lossy(),
+        "heartbeat": { "every": "0m" },
         "tools": tool_policy()
     })
 }
 
-/// Writes the base config and an initial roster beside it, each only if
-/// missing. Returns whether the config was written.
-pub fn write_if_missing(
+/// Writes the base config if it is missing; if it is there, makes it
+/// include the roster (adopting agents inline in it). Then makes the roster
+/// hold the reserved agent and `slots` slot agents. Returns whether the
+/// config was written.
+pub fn prepare_gateway(
     config_path: &Path,
     options: &GatewayConfigOptions,
     gateway_workspaces_dir: &Path,
+    slots: u32,
 ) -> Result<bool, ProvisioningError> {
-    // The roster must never be empty: add the reserved agent if it is
-    // missing (creating the roster if need be), under the writers' lock.
-    let mut reserved = serde_json::Map::new();
-    reserved.insert(
-        RESERVED_AGENT_ID.to_owned(),
-        reserved_entry(gateway_workspaces_dir),
-    );
-    write_batch(
+    let written = if config_path.exists() {
+        false
+    } else {
+        atomic::write_file(config_path, &pretty(&base_config(options)))?;
+        true
+    };
+    let adopted = include_roster(config_path)?.unwrap_or_default();
+    write_roster(
         &config_path.with_file_name(ROSTER_FILE_NAME),
-        &[RosterChange::Adopt(reserved)],
+        gateway_workspaces_dir,
+        slots,
+        adopted,
     )?;
-    if config_path.exists() {
-        return Ok(false);
-    }
-    atomic::write_file(config_path, &pretty(&base_config(options)))?;
-    Ok(true)
+    Ok(written)
 }
 
 fn pretty(value: &Value) -> Vec<u8> {
@@ -151,6 +169,16 @@ mod tests {
             config["agents"]["entries"]["$include"],
             "./heyclaw-agents.json"
         );
+        assert_eq!(
+            config["tools"]["allow"],
+            json!(["read", "write", "edit", "ls"])
+        );
+        assert_eq!(config["tools"]["fs"]["workspaceOnly"], true);
+        assert_eq!(config["plugins"]["slots"]["memory"], "none");
+        assert!(
+            config["agents"]["defaults"].get("heartbeat").is_none(),
+            "a default heartbeat enrols every agent"
+        );
         assert_eq!(config["models"]["catalogRefresh"]["enabled"], false);
         assert_eq!(config["update"]["checkOnStart"], false);
         assert_eq!(config["telemetry"]["enabled"], false);
@@ -159,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_only_what_is_missing() {
+    fn prepares_only_what_is_missing() {
         let dir = std::env::temp_dir().join(format!("heyclaw-base-{}", uuid::Uuid::new_v4()));
         let config = dir.join("openclaw.json");
         let options = GatewayConfigOptions {
@@ -168,14 +196,12 @@ mod tests {
             model_base_url: "http://127.0.0.1:2/v1".into(),
             log_file: None,
         };
-        assert!(write_if_missing(&config, &options, Path::new("/ws")).unwrap());
-        std::fs::write(&config, "{ edited: true }").unwrap();
+        assert!(prepare_gateway(&config, &options, Path::new("/ws"), 2).unwrap());
+        let edited = r#"{ edited: true, agents: { ownership: "explicit", entries: { "$include": "./heyclaw-agents.json" } } }"#;
+        std::fs::write(&config, edited).unwrap();
         std::fs::write(dir.join(ROSTER_FILE_NAME), "{}").unwrap();
-        assert!(!write_if_missing(&config, &options, Path::new("/ws")).unwrap());
-        assert_eq!(
-            std::fs::read_to_string(&config).unwrap(),
-            "{ edited: true }"
-        );
+        assert!(!prepare_gateway(&config, &options, Path::new("/ws"), 2).unwrap());
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), edited);
         let roster: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(ROSTER_FILE_NAME)).unwrap())
                 .unwrap();
@@ -183,6 +209,7 @@ mod tests {
             roster[RESERVED_AGENT_ID]["workspace"],
             "/ws/heyclaw-reserved"
         );
+        assert_eq!(roster["slot-1"]["workspace"], "/ws/slot-1");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,16 +1,17 @@
-//! Per-user OpenClaw agents on disk: workspaces created from `templates/`,
-//! the gateway's agent roster as typed data written atomically and in
-//! batches, and the hook that makes `openclaw.json` include that roster.
+//! OpenClaw gateways on disk: the base config, the agent roster (a fixed
+//! pool of slot agents) written atomically, the hook that makes
+//! `openclaw.json` include that roster, and slot workspaces filled from and
+//! read back into a user's archived files.
 //!
-//! It knows nothing of the database or HTTP; the `app` crate decides *which*
-//! agents exist and calls this crate to make the files say so. Paths are
-//! derived from [`AgentId`](heyclaw_domain::AgentId)s only, never from user input.
+//! It knows nothing of the database or HTTP; the keeper decides *who* is in
+//! which slot and calls this crate to make the files say so. Paths are
+//! derived from slot numbers and checked relative paths, never from user
+//! input.
 
 mod atomic;
 mod config_file;
 mod error;
 mod gateway_config;
-mod reload;
 mod roster;
 mod workspace;
 mod writer;
@@ -18,9 +19,13 @@ mod writer;
 pub use config_file::{ROSTER_FILE_NAME, include_roster};
 pub use error::ProvisioningError;
 pub use gateway_config::{
-    GatewayConfigOptions, RESERVED_AGENT_ID, base_config, reserved_entry, write_if_missing,
+    GatewayConfigOptions, RESERVED_AGENT_ID, base_config, prepare_gateway, reserved_entry,
 };
-pub use reload::{ContainerRestarter, Reload};
-pub use roster::{AgentEntry, Roster, is_managed_agent_id, tool_policy};
-pub use workspace::{TEMPLATE_FILES, Workspaces};
-pub use writer::{RosterChange, RosterWriter};
+pub use roster::{
+    Roster, is_legacy_agent_id, is_managed_agent_id, slot_id, slot_number, tool_policy,
+};
+pub use workspace::{
+    MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES, TEMPLATE_FILES, Templates, WorkspaceFile,
+    fill_workspace, is_workspace_path, read_workspace, set_user_field, wipe_workspace,
+};
+pub use writer::{read_roster, write_roster};

@@ -1,35 +1,40 @@
 //! The agent roster: the object OpenClaw reads as `agents.entries` (through
-//! `$include`), keyed by agent id. HeyClaw manages the `agent-<uuid>`
-//! entries; any other entry (an operator's own agent) is kept as it is.
+//! `$include`), keyed by agent id. HeyClaw manages the reserved entry and
+//! the slot agents `slot-<n>` (and removes the per-user `agent-<uuid>`
+//! entries of earlier versions); any other entry (an operator's own agent)
+//! is kept as it is.
 
 use std::path::Path;
 
-use heyclaw_domain::AgentId;
 use serde_json::{Map, Value, json};
 
-use crate::ProvisioningError;
+use crate::{ProvisioningError, RESERVED_AGENT_ID};
 
-/// One managed agent as the gateway sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentEntry {
-    pub id: AgentId,
-    /// Shown in the gateway's UI and logs.
-    pub name: String,
-    /// The workspace as the *gateway* sees it (its own mount path).
-    pub workspace: String,
-    /// `provider/model`, e.g. `openai-custom/gpt-5-nano`.
-    pub model: String,
+/// The id of slot agent `n`.
+pub fn slot_id(n: u32) -> String {
+    format!("slot-{n}")
 }
 
-impl AgentEntry {
-    fn to_value(&self) -> Value {
-        json!({
-            "name": self.name,
-            "workspace": self.workspace,
-            "model": { "primary": self.model },
-            "tools": tool_policy(),
-        })
+/// The slot number in a slot agent's id.
+pub fn slot_number(id: &str) -> Option<u32> {
+    let digits = id.strip_prefix("slot-")?;
+    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
+        return None;
     }
+    digits.parse().ok()
+}
+
+/// A slot agent's roster entry. The tool policy is repeated here although
+/// the base config sets it for every agent: a gateway config written by an
+/// earlier version has no global policy, and a slot must never run without
+/// one. The roster never changes while the gateway serves, so the extra
+/// bytes cost nothing per turn.
+fn slot_entry(gateway_workspaces_dir: &Path, n: u32) -> Value {
+    json!({
+        "name": slot_id(n),
+        "workspace": gateway_workspaces_dir.join(slot_id(n)).to_string_lossy(),
+        "tools": tool_policy(),
+    })
 }
 
 /// The tool policy every user agent gets. One gateway is one trust domain,
@@ -62,8 +67,15 @@ pub fn tool_policy() -> Value {
     })
 }
 
-/// `agent-` followed by a lowercase hyphenated UUID: the ids HeyClaw owns.
+/// The entries HeyClaw owns: the reserved agent, slot agents and the
+/// per-user `agent-<uuid>` entries of earlier versions.
 pub fn is_managed_agent_id(id: &str) -> bool {
+    id == RESERVED_AGENT_ID || slot_number(id).is_some() || is_legacy_agent_id(id)
+}
+
+/// `agent-` followed by a lowercase hyphenated UUID: an earlier version's
+/// per-user entry.
+pub fn is_legacy_agent_id(id: &str) -> bool {
     let Some(uuid) = id.strip_prefix("agent-") else {
         return false;
     };
@@ -121,20 +133,14 @@ impl Roster {
         self.entries.keys().map(String::as_str)
     }
 
-    pub fn upsert(&mut self, entry: &AgentEntry) {
-        self.entries
-            .insert(entry.id.as_str().to_owned(), entry.to_value());
-    }
-
-    pub fn remove(&mut self, id: &str) -> bool {
-        self.entries.remove(id).is_some()
-    }
-
-    /// Makes the managed entries exactly `entries`, leaving others alone.
-    pub fn replace_managed(&mut self, entries: &[AgentEntry]) {
+    /// Makes the managed entries exactly the reserved agent and slots
+    /// `0..slots`, leaving others alone.
+    pub fn set_slots(&mut self, gateway_workspaces_dir: &Path, slots: u32, reserved: Value) {
         self.entries.retain(|id, _| !is_managed_agent_id(id));
-        for entry in entries {
-            self.upsert(entry);
+        self.entries.insert(RESERVED_AGENT_ID.to_owned(), reserved);
+        for n in 0..slots {
+            self.entries
+                .insert(slot_id(n), slot_entry(gateway_workspaces_dir, n));
         }
     }
 
@@ -153,51 +159,56 @@ impl Roster {
 
 #[cfg(test)]
 mod tests {
-    use heyclaw_domain::UserId;
-
     use super::*;
-
-    fn entry() -> AgentEntry {
-        let id = AgentId::for_user(UserId(uuid::Uuid::new_v4()));
-        AgentEntry {
-            workspace: format!("/root/.openclaw/workspaces/{id}"),
-            id,
-            name: "My Assistant".into(),
-            model: "openai-custom/gpt-5-nano".into(),
-        }
-    }
+    use crate::reserved_entry;
 
     #[test]
-    fn managed_ids_are_agent_uuid_only() {
-        assert!(is_managed_agent_id(entry().id.as_str()));
+    fn managed_ids_are_reserved_slots_and_legacy_agents() {
+        for managed in [
+            "heyclaw-reserved",
+            "slot-0",
+            "slot-17",
+            "agent-00000000-0000-0000-0000-0000000000ab",
+        ] {
+            assert!(is_managed_agent_id(managed), "{managed}");
+        }
         for other in [
             "main",
+            "slot-",
+            "slot-01",
+            "slot-x",
             "agent-",
             "agent-../../etc",
             "agent-A0000000-0000-0000-0000-000000000000",
-            "agent-x",
         ] {
             assert!(!is_managed_agent_id(other), "{other}");
         }
+        assert_eq!(slot_number(&slot_id(42)), Some(42));
     }
 
     #[test]
-    fn replace_managed_keeps_operator_agents() {
+    fn set_slots_keeps_operator_agents_and_drops_legacy_ones() {
         let path = Path::new("roster.json");
         let mut roster = Roster::parse(
             path,
             r#"{ main: { workspace: "/w/main" }, // JSON5
-            "agent-00000000-0000-0000-0000-000000000000": { workspace: "/w/gone" } }"#,
+            "agent-00000000-0000-0000-0000-000000000000": { workspace: "/w/gone" },
+            "slot-9": { workspace: "/w/slot-9" } }"#,
         )
         .unwrap();
-        let kept = entry();
-        roster.replace_managed(std::slice::from_ref(&kept));
+        roster.set_slots(Path::new("/w"), 2, reserved_entry(Path::new("/w")));
         let ids: Vec<_> = roster.ids().collect();
-        assert_eq!(ids.len(), 2);
-        assert!(roster.contains("main") && roster.contains(kept.id.as_str()));
-        let written = roster.entry(kept.id.as_str()).unwrap();
-        assert_eq!(written["model"]["primary"], "openai-custom/gpt-5-nano");
-        assert_eq!(written["tools"]["fs"]["workspaceOnly"], true);
+        assert_eq!(ids.len(), 4, "{ids:?}");
+        for id in ["main", "heyclaw-reserved", "slot-0", "slot-1"] {
+            assert!(roster.contains(id), "{id}");
+        }
+        let slot = roster.entry("slot-1").unwrap();
+        assert_eq!(slot["workspace"], "/w/slot-1");
+        assert_eq!(slot["tools"]["fs"]["workspaceOnly"], true);
+        assert_eq!(
+            slot["tools"]["allow"],
+            json!(["read", "write", "edit", "ls"])
+        );
         let reparsed = Roster::parse(path, &String::from_utf8(roster.to_json()).unwrap()).unwrap();
         assert_eq!(reparsed, roster);
     }

@@ -1,29 +1,39 @@
-//! Agent workspaces: `<root>/agent-<uuid>/` holding the template files.
-//! Existing files are never overwritten — the agent edits MEMORY.md and
-//! USER.md over time — so creating a workspace twice changes nothing, and a
-//! half-created one is completed by the next run.
+//! Slot workspaces: the directory a slot agent works in holds the files of
+//! the user bound to it. These functions fill one from a user's archived
+//! files (or from `templates/` for a new user), read it back, and empty it.
+//! They are blocking; callers run them off the async runtime.
+//!
+//! Paths inside a workspace are relative, `/`-separated and never leave it:
+//! anything else read from an archive is refused, and links found in a
+//! workspace are skipped rather than followed.
 
-use std::path::{Path, PathBuf};
-
-use heyclaw_domain::AgentId;
+use std::path::{Component, Path, PathBuf};
 
 use crate::{ProvisioningError, atomic};
 
 /// The files every workspace starts with.
 pub const TEMPLATE_FILES: [&str; 4] = ["SOUL.md", "AGENTS.md", "MEMORY.md", "USER.md"];
 
+/// The most a workspace may hold; what does not fit is left out of the
+/// archive (and logged).
+pub const MAX_WORKSPACE_FILES: usize = 500;
+pub const MAX_WORKSPACE_BYTES: usize = 8 * 1024 * 1024;
+
 const NAME_PLACEHOLDER: &str = "{{name}}";
 
+/// One file of a workspace: its relative path and its bytes.
+pub type WorkspaceFile = (String, Vec<u8>);
+
+/// The workspace templates, read once.
 #[derive(Debug, Clone)]
-pub struct Workspaces {
-    root: PathBuf,
-    templates: Vec<(&'static str, String)>,
+pub struct Templates {
+    files: Vec<(&'static str, String)>,
 }
 
-impl Workspaces {
-    /// Reads the templates once; a missing one is an error naming it.
-    pub fn load(root: impl Into<PathBuf>, templates_dir: &Path) -> Result<Self, ProvisioningError> {
-        let templates = TEMPLATE_FILES
+impl Templates {
+    /// Reads the templates; a missing one is an error naming it.
+    pub fn load(templates_dir: &Path) -> Result<Self, ProvisioningError> {
+        let files = TEMPLATE_FILES
             .iter()
             .map(|name| {
                 let path = templates_dir.join(name);
@@ -32,29 +42,12 @@ impl Workspaces {
                     .map_err(ProvisioningError::io("reading template", path))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self {
-            root: root.into(),
-            templates,
-        })
+        Ok(Self { files })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    pub fn path_of(&self, agent: &AgentId) -> PathBuf {
-        self.root.join(agent.as_str())
-    }
-
-    /// Creates whatever is missing of the agent's workspace.
-    pub async fn ensure(
-        &self,
-        agent: &AgentId,
-        user_name: Option<&str>,
-    ) -> Result<PathBuf, ProvisioningError> {
-        let dir = self.path_of(agent);
-        let files: Vec<(PathBuf, String)> = self
-            .templates
+    /// A new user's workspace, with their name in USER.md.
+    pub fn render(&self, user_name: Option<&str>) -> Vec<WorkspaceFile> {
+        self.files
             .iter()
             .map(|(name, text)| {
                 let text = if *name == "USER.md" {
@@ -62,137 +55,184 @@ impl Workspaces {
                 } else {
                     text.clone()
                 };
-                (dir.join(name), text)
+                ((*name).to_owned(), text.into_bytes())
             })
-            .collect();
-        let result_dir = dir.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(ProvisioningError::io("creating", &dir))?;
-            for (path, text) in files {
-                if !path.exists() {
-                    atomic::write_file(&path, text.as_bytes())?;
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|err| {
-            ProvisioningError::io("creating", &result_dir)(std::io::Error::other(err))
-        })??;
-        Ok(result_dir)
+            .collect()
     }
+}
 
-    /// Sets one `- <field>: <value>` line of the agent's USER.md (replacing
-    /// the line if there is one, else adding it), leaving the rest of the
-    /// file — which the agent edits too — as it is.
-    pub async fn set_user_field(
-        &self,
-        agent: &AgentId,
-        field: &str,
-        value: &str,
-    ) -> Result<(), ProvisioningError> {
-        let path = self.path_of(agent).join("USER.md");
-        let prefix = format!("- {field}:");
-        let line = format!("{prefix} {value}");
-        tokio::task::spawn_blocking(move || {
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                // Not provisioned yet: the next `ensure` writes the template.
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(err) => return Err(ProvisioningError::io("reading", &path)(err)),
-            };
-            let mut found = false;
-            let mut lines: Vec<String> = text
-                .lines()
-                .map(|current| {
-                    if !found && current.trim_start().starts_with(&prefix) {
-                        found = true;
-                        line.clone()
-                    } else {
-                        current.to_owned()
-                    }
-                })
-                .collect();
-            if !found {
-                lines.push(line.clone());
-            }
-            let mut updated = lines.join("\n");
-            updated.push('\n');
-            atomic::write_file(&path, updated.as_bytes())
-        })
-        .await
-        .map_err(|err| {
-            ProvisioningError::io("writing USER.md", "USER.md")(std::io::Error::other(err))
-        })?
+/// Whether `path` is a plain relative path inside a workspace.
+pub fn is_workspace_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && Path::new(path)
+            .components()
+            .all(|component| matches!(component, Component::Normal(_)))
+}
+
+/// Every regular file under `dir` (links and special files skipped), in
+/// path order, within [`MAX_WORKSPACE_FILES`] and [`MAX_WORKSPACE_BYTES`].
+/// A missing directory is an empty workspace.
+pub fn read_workspace(dir: &Path) -> Result<Vec<WorkspaceFile>, ProvisioningError> {
+    let mut paths = Vec::new();
+    collect(dir, dir, &mut paths)?;
+    paths.sort();
+    let mut files = Vec::with_capacity(paths.len());
+    let mut total = 0usize;
+    for (relative, path) in paths {
+        let bytes = std::fs::read(&path).map_err(ProvisioningError::io("reading", &path))?;
+        if files.len() == MAX_WORKSPACE_FILES || total + bytes.len() > MAX_WORKSPACE_BYTES {
+            tracing::warn!(dir = %dir.display(), file = %relative, "workspace over its size limit; file left out");
+            continue;
+        }
+        total += bytes.len();
+        files.push((relative, bytes));
     }
+    Ok(files)
+}
 
-    /// Deletes the agent's workspace and everything in it. Missing is fine.
-    pub async fn remove(&self, agent: &AgentId) -> Result<(), ProvisioningError> {
-        let dir = self.path_of(agent);
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(ProvisioningError::io("removing", dir)(err)),
+fn collect(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), ProvisioningError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(ProvisioningError::io("listing", dir)(err)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(ProvisioningError::io("listing", dir))?;
+        let path = entry.path();
+        // `file_type` does not follow links.
+        let kind = entry
+            .file_type()
+            .map_err(ProvisioningError::io("inspecting", &path))?;
+        if kind.is_dir() {
+            collect(root, &path, out)?;
+        } else if kind.is_file() {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            if is_workspace_path(&relative) {
+                out.push((relative, path));
+            }
         }
     }
+    Ok(())
+}
+
+/// Makes `dir` hold exactly `files`. A path that would leave the workspace
+/// is refused before anything is touched.
+pub fn fill_workspace(dir: &Path, files: &[WorkspaceFile]) -> Result<(), ProvisioningError> {
+    if let Some((bad, _)) = files.iter().find(|(path, _)| !is_workspace_path(path)) {
+        return Err(ProvisioningError::Shape {
+            path: dir.to_path_buf(),
+            message: format!("refusing a file path outside the workspace: {bad:?}"),
+        });
+    }
+    wipe_workspace(dir)?;
+    for (relative, bytes) in files {
+        atomic::write_file(&dir.join(relative), bytes)?;
+    }
+    Ok(())
+}
+
+/// Empties `dir` (creating it if need be).
+pub fn wipe_workspace(dir: &Path) -> Result<(), ProvisioningError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(ProvisioningError::io("emptying", dir)(err)),
+    }
+    std::fs::create_dir_all(dir).map_err(ProvisioningError::io("creating", dir))
+}
+
+/// Sets one `- <field>: <value>` line of a USER.md (replacing the line if
+/// there is one, else adding it), leaving the rest — which the agent edits
+/// too — as it is.
+pub fn set_user_field(text: &str, field: &str, value: &str) -> String {
+    let prefix = format!("- {field}:");
+    let line = format!("{prefix} {value}");
+    let mut found = false;
+    let mut lines: Vec<&str> = text
+        .lines()
+        .map(|current| {
+            if !found && current.trim_start().starts_with(&prefix) {
+                found = true;
+                line.as_str()
+            } else {
+                current
+            }
+        })
+        .collect();
+    if !found {
+        lines.push(&line);
+    }
+    let mut updated = lines.join("\n");
+    updated.push('\n');
+    updated
 }
 
 #[cfg(test)]
 mod tests {
-    use heyclaw_domain::UserId;
-
     use super::*;
 
     fn templates() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates")
     }
 
-    #[tokio::test]
-    async fn creates_from_templates_idempotently_and_never_overwrites() {
-        let root = std::env::temp_dir().join(format!("heyclaw-ws-{}", uuid::Uuid::new_v4()));
-        let workspaces = Workspaces::load(&root, &templates()).unwrap();
-        let agent = AgentId::for_user(UserId(uuid::Uuid::new_v4()));
-        let dir = workspaces.ensure(&agent, Some("Ada")).await.unwrap();
-        assert_eq!(dir, root.join(agent.as_str()));
-        for name in TEMPLATE_FILES {
-            assert!(dir.join(name).exists(), "{name}");
-        }
-        let user_md = std::fs::read_to_string(dir.join("USER.md")).unwrap();
-        assert!(
-            user_md.contains("Ada") && !user_md.contains("{{name}}"),
-            "{user_md}"
-        );
-
-        std::fs::write(dir.join("MEMORY.md"), "likes tea").unwrap();
-        std::fs::remove_file(dir.join("SOUL.md")).unwrap();
-        workspaces.ensure(&agent, Some("Ada")).await.unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.join("MEMORY.md")).unwrap(),
-            "likes tea"
-        );
-        assert!(dir.join("SOUL.md").exists(), "a missing file is repaired");
-
-        workspaces
-            .set_user_field(&agent, "Time zone", "Europe/Paris")
-            .await
-            .unwrap();
-        workspaces
-            .set_user_field(&agent, "Time zone", "Asia/Tokyo")
-            .await
-            .unwrap();
-        let user_md = std::fs::read_to_string(dir.join("USER.md")).unwrap();
-        assert_eq!(user_md.matches("- Time zone:").count(), 1, "{user_md}");
-        assert!(user_md.contains("- Time zone: Asia/Tokyo") && user_md.contains("Ada"));
-
-        workspaces.remove(&agent).await.unwrap();
-        assert!(!dir.exists());
-        workspaces.remove(&agent).await.unwrap();
-        let _ = std::fs::remove_dir_all(root);
+    #[test]
+    fn renders_templates_with_the_name() {
+        let files = Templates::load(&templates()).unwrap().render(Some("Ada"));
+        let names: Vec<_> = files.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, TEMPLATE_FILES);
+        let user = String::from_utf8(files[3].1.clone()).unwrap();
+        assert!(user.contains("Ada") && !user.contains("{{name}}"), "{user}");
     }
 
     #[test]
-    fn a_missing_template_is_named() {
-        let err = Workspaces::load("/tmp/x", Path::new("/nonexistent-templates")).unwrap_err();
-        assert!(err.to_string().contains("SOUL.md"), "{err}");
+    fn fill_then_read_round_trips_and_wipes_what_was_there() {
+        let dir = std::env::temp_dir().join(format!("heyclaw-ws-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("old")).unwrap();
+        std::fs::write(dir.join("old/secret.md"), "previous user").unwrap();
+        let files = vec![
+            ("MEMORY.md".to_owned(), b"likes tea".to_vec()),
+            ("notes/today.md".to_owned(), b"walk".to_vec()),
+        ];
+        fill_workspace(&dir, &files).unwrap();
+        assert_eq!(read_workspace(&dir).unwrap(), files);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("link.md")).unwrap();
+        assert_eq!(
+            read_workspace(&dir).unwrap(),
+            files,
+            "links are not followed"
+        );
+        wipe_workspace(&dir).unwrap();
+        assert!(read_workspace(&dir).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn paths_leaving_the_workspace_are_refused() {
+        for bad in ["../x", "/etc/passwd", "a/../../b", "", "a\\b", "./a"] {
+            assert!(!is_workspace_path(bad), "{bad}");
+        }
+        assert!(is_workspace_path("notes/a.md"));
+        let dir = std::env::temp_dir().join(format!("heyclaw-ws-{}", uuid::Uuid::new_v4()));
+        let err = fill_workspace(&dir, &[("../escape.md".to_owned(), vec![])]).unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        assert!(!dir.exists(), "nothing touched");
+    }
+
+    #[test]
+    fn user_fields_are_set_once() {
+        let text = "# User\n- Name: Ada\n";
+        let once = set_user_field(text, "Time zone", "Europe/Paris");
+        let twice = set_user_field(&once, "Time zone", "Asia/Tokyo");
+        assert_eq!(twice, "# User\n- Name: Ada\n- Time zone: Asia/Tokyo\n");
     }
 }

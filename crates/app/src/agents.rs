@@ -1,44 +1,70 @@
-//! Users' agents: provisioning (workspace → roster entry → row marked
-//! active), removal, readiness on the gateway, reconcile from the database,
-//! status, personality and gateway health.
+//! Users' agents on the gateway shards (docs/gateway-scale.md).
+//!
+//! Every user's agent lives on one shard (`assistants.gateway_id`, chosen
+//! at sign-up: the shard with the fewest agents per slot). It is *resident*
+//! while bound to one of the shard's slot agents, and hibernated otherwise
+//! (its files archived in Postgres). A turn first makes the agent resident:
+//! it renews the user's binding, or claims a free slot — or the least
+//! recently used one whose lease has passed — and waits for the shard's
+//! keeper to move the files in (a wake). The binding's lease is renewed
+//! while a turn runs, so a slot is never taken from a turn in flight.
+//!
+//! Each binding is a new gateway session (the slot's OpenClaw state stays
+//! with the slot); its first chat turn carries the last messages of the
+//! conversation, so the conversation continues after a wake.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use async_trait::async_trait;
-use heyclaw_agent_provisioning::{
-    AgentEntry, RESERVED_AGENT_ID, ROSTER_FILE_NAME, Reload, RosterChange, RosterWriter,
-    Workspaces, include_roster, reserved_entry,
-};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use heyclaw_agent_provisioning::slot_id;
 use heyclaw_domain::{AgentId, UserId, Voice, clean_name};
-use heyclaw_gateway_client::{GatewayClient, GatewayError};
+use heyclaw_gateway_client::{ChatRequest, GatewayClient, GatewayError, PriorMessage, TextStream};
 use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore,
     models::Assistant,
     queries::{
-        accounts,
-        assistants::{self, STATUS_ACTIVE},
+        assistants::{self, STATUS_ACTIVE, STATUS_HIBERNATED},
+        chat,
+        slots::{self, Binding, Claim, STATE_READY},
     },
 };
+use uuid::Uuid;
 
 use crate::{
     AppError,
+    clock::SharedClock,
     provisioning::{AgentLifecycle, ProvisioningError},
     quota,
     recorder::message_count_with_unrecorded,
 };
 
-#[derive(Debug, Clone)]
+/// One gateway shard as this API reaches it.
+#[derive(Clone)]
+pub struct Shard {
+    pub id: String,
+    pub client: GatewayClient,
+}
+
+#[derive(Clone)]
 pub struct AgentsConfig {
-    /// The gateway shard this API serves (`assistants.gateway_id`).
-    pub gateway_id: String,
-    /// `openclaw.json`, as the API sees it. The roster lives beside it.
-    pub config_path: PathBuf,
-    /// Where the gateway sees the workspaces directory.
-    pub gateway_workspaces_dir: PathBuf,
-    /// How long a first message waits for the gateway to apply a new agent.
+    /// The shards this API serves; new agents go to the one with the most
+    /// room among those whose keeper is alive (the first when none is).
+    pub shards: Vec<Shard>,
+    /// How long a turn waits for its agent to wake.
     pub readiness_timeout: Duration,
-    /// Least time between two roster writes (see `RosterWriter::start`).
-    pub roster_write_interval: Duration,
+    /// How long a binding is kept for a turn before it must be renewed.
+    pub lease: Duration,
+    /// A shard whose keeper has not announced itself for this long gets no
+    /// new agents.
+    pub shard_alive_within: Duration,
+    /// Messages of the conversation sent with a binding's first turn.
+    pub history_messages: i64,
 }
 
 /// What `GET /agent/status` reports.
@@ -47,20 +73,20 @@ pub struct AgentStatus {
     /// Its `message_count` includes answered turns not yet recorded, so a
     /// client sees its own latest message (read-your-writes).
     pub assistant: Assistant,
-    /// In the gateway's roster file right now.
-    pub in_roster: bool,
+    /// Bound to a ready slot right now.
+    pub resident: bool,
 }
 
 /// What `POST /agent/provision` had to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnsureOutcome {
-    /// The agent was there and served.
+    /// The agent was resident and served.
     Ok,
-    /// The agent had never been provisioned (or provisioning had failed).
+    /// The agent had never been placed on a shard (or placing had failed).
     Created,
     /// The agent was hibernated and is resident again.
     Resumed,
-    /// The agent was active in the database but missing from the gateway.
+    /// The agent was active in the database but its slot was gone.
     Recreated,
 }
 
@@ -75,10 +101,43 @@ impl EnsureOutcome {
     }
 }
 
+/// Which gateway session a turn belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReconcileReport {
-    pub agents: usize,
-    pub adopted: usize,
+pub enum Conversation {
+    /// The user's chat (text and voice).
+    Chat,
+    /// The runs of one automation job: a session of their own, so runs do
+    /// not fill the chat.
+    Automation(Uuid),
+}
+
+/// A user's binding as this replica last saw it.
+#[derive(Debug, Clone)]
+struct Residence {
+    shard: String,
+    slot: i32,
+    generation: i64,
+    lease_until: DateTime<Utc>,
+    primed: bool,
+}
+
+impl Residence {
+    /// The same binding: one generation of one slot.
+    fn is(&self, shard: &str, slot: i32, generation: i64) -> bool {
+        self.shard == shard && self.slot == slot && self.generation == generation
+    }
+}
+
+impl From<Binding> for Residence {
+    fn from(binding: Binding) -> Self {
+        Self {
+            shard: binding.gateway_id,
+            slot: binding.slot,
+            generation: binding.generation,
+            lease_until: binding.lease_until,
+            primed: binding.primed,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -88,65 +147,40 @@ pub struct Agents {
 
 struct Inner {
     pg: PgPool,
-    writer: RosterWriter,
-    workspaces: Workspaces,
-    gateway: GatewayClient,
-    reload: Reload,
+    shards: HashMap<String, GatewayClient>,
+    shard_order: Vec<String>,
+    clock: SharedClock,
     config: AgentsConfig,
+    /// Bindings this replica holds a lease on, by user.
+    residences: Mutex<HashMap<Uuid, Residence>>,
+    /// Users being woken ahead of their first turn.
+    prewaking: Mutex<HashSet<Uuid>>,
 }
 
 impl Agents {
-    /// Starts the roster writer for the roster file beside `config_path`.
-    pub fn new(
-        pg: PgPool,
-        workspaces: Workspaces,
-        gateway: GatewayClient,
-        reload: Reload,
-        config: AgentsConfig,
-    ) -> Self {
-        let roster_path = config.config_path.parent().map_or_else(
-            || PathBuf::from(ROSTER_FILE_NAME),
-            |dir| dir.join(ROSTER_FILE_NAME),
-        );
-        // The reserved entry keeps the roster valid with no users at all.
-        let mut reserved = serde_json::Map::new();
-        reserved.insert(
-            RESERVED_AGENT_ID.to_owned(),
-            reserved_entry(&config.gateway_workspaces_dir),
-        );
+    pub fn new(pg: PgPool, clock: SharedClock, config: AgentsConfig) -> Self {
+        let shard_order = config.shards.iter().map(|s| s.id.clone()).collect();
+        let shards = config
+            .shards
+            .iter()
+            .map(|s| (s.id.clone(), s.client.clone()))
+            .collect();
         Self {
             inner: Arc::new(Inner {
-                writer: RosterWriter::start(roster_path, reserved, config.roster_write_interval),
                 pg,
-                workspaces,
-                gateway,
-                reload,
+                shards,
+                shard_order,
+                clock,
                 config,
+                residences: Mutex::default(),
+                prewaking: Mutex::default(),
             }),
         }
     }
 
-    pub fn gateway(&self) -> &GatewayClient {
-        &self.inner.gateway
-    }
-
-    pub fn roster_path(&self) -> &std::path::Path {
-        self.inner.writer.path()
-    }
-
-    fn entry(&self, agent: &AgentId, display_name: &str, model: &str) -> AgentEntry {
-        AgentEntry {
-            id: agent.clone(),
-            name: display_name.to_owned(),
-            workspace: self
-                .inner
-                .config
-                .gateway_workspaces_dir
-                .join(agent.as_str())
-                .to_string_lossy()
-                .into_owned(),
-            model: model.to_owned(),
-        }
+    /// The shards this API serves, in configuration order.
+    pub fn shard_ids(&self) -> &[String] {
+        &self.inner.shard_order
     }
 
     async fn assistant_of(&self, user: UserId) -> Result<Assistant, AppError> {
@@ -156,183 +190,401 @@ impl Agents {
             .ok_or(AppError::NotFound("No assistant for this account"))
     }
 
-    /// Workspace, then roster entry, then the row marked active: each step
-    /// idempotent, so running it again finishes whatever a crash left.
-    pub async fn provision_user(
-        &self,
-        user: UserId,
-        user_name: Option<&str>,
-    ) -> Result<(), AppError> {
-        let assistant = self.assistant_of(user).await?;
-        let agent = AgentId::for_user(user);
-        self.inner
-            .workspaces
-            .ensure(&agent, user_name)
-            .await
-            .map_err(|err| AppError::Internal(err.to_string()))?;
-        self.inner
-            .writer
-            .apply(vec![RosterChange::Upsert(self.entry(
-                &agent,
-                &assistant.display_name,
-                &assistant.model,
-            ))])
-            .await
-            .map_err(|err| AppError::Internal(err.to_string()))?;
-        self.inner.reload.after_roster_change();
+    /// Puts the user's agent on the shard with the most room. Its files are
+    /// made from the templates by the keeper when it first wakes.
+    pub async fn place(&self, user: UserId) -> Result<String, AppError> {
+        let alive_since = self.inner.clock.now()
+            - chrono::Duration::from_std(self.inner.config.shard_alive_within)
+                .unwrap_or(chrono::Duration::MAX);
+        let fallback = self
+            .inner
+            .shard_order
+            .first()
+            .ok_or_else(|| AppError::Internal("no gateway shard is configured".to_owned()))?;
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-        assistants::mark_active(&mut conn, &[user.0]).await?;
-        tracing::info!(%agent, "agent provisioned");
-        Ok(())
+        let shard = slots::place(
+            &mut conn,
+            user.0,
+            &self.inner.shard_order,
+            alive_since,
+            fallback,
+        )
+        .await?;
+        assistants::mark_placed(&mut conn, user.0).await?;
+        tracing::info!(%user, shard, "agent placed");
+        Ok(shard)
     }
 
-    /// Runs a gateway call for the user's agent. An agent whose row is not
-    /// active is provisioned first; one the gateway does not know (just
-    /// signed up, or lost from the roster) is provisioned again and waited
-    /// for, then asked once more — never a 500 for that.
-    pub async fn call_agent<T, F, Fut>(&self, assistant: &Assistant, call: F) -> Result<T, AppError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, GatewayError>>,
-    {
-        let user = UserId(assistant.user_id);
-        if assistant.status != STATUS_ACTIVE {
-            self.reprovision(user).await?;
-        }
-        let shard = assistant.gateway_id.as_str();
-        match timed(shard, call()).await {
+    /// A complete reply from the user's agent, waking it if need be.
+    pub async fn chat(
+        &self,
+        assistant: &Assistant,
+        conversation: Conversation,
+        text: &str,
+    ) -> Result<String, AppError> {
+        let turn = self.prepare_turn(assistant, conversation).await?;
+        let request = turn.request(text);
+        match timed(&turn.shard, turn.client.chat(request)).await {
             Err(GatewayError::UnknownAgent(_)) => {
-                let agent = AgentId::for_user(user);
-                tracing::info!(%agent, "gateway does not know the agent yet; provisioning and waiting");
-                self.reprovision(user).await?;
-                if !self.wait_until_served(&agent).await {
-                    return Err(AppError::Unavailable(
-                        "Your assistant is still starting. Please try again in a few seconds."
-                            .to_owned(),
-                    ));
-                }
-                timed(shard, call()).await.map_err(gateway_error)
+                self.wait_until_served(&turn.shard, &turn.agent_id).await?;
+                timed(&turn.shard, turn.client.chat(request))
+                    .await
+                    .map_err(gateway_error)
             }
             other => other.map_err(gateway_error),
         }
     }
 
+    /// A streamed reply from the user's agent, waking it if need be. The
+    /// binding stays leased until the stream is dropped.
+    pub async fn chat_stream(
+        &self,
+        assistant: &Assistant,
+        conversation: Conversation,
+        text: &str,
+    ) -> Result<TextStream, AppError> {
+        let turn = self.prepare_turn(assistant, conversation).await?;
+        let request = turn.request(text);
+        let stream = match timed(&turn.shard, turn.client.chat_stream(request)).await {
+            Err(GatewayError::UnknownAgent(_)) => {
+                self.wait_until_served(&turn.shard, &turn.agent_id).await?;
+                timed(&turn.shard, turn.client.chat_stream(request))
+                    .await
+                    .map_err(gateway_error)?
+            }
+            other => other.map_err(gateway_error)?,
+        };
+        let lease = turn.lease;
+        Ok(Box::pin(stream.map(move |item| {
+            let _held = &lease;
+            item
+        })))
+    }
+
+    /// Makes the user's agent resident and describes the turn's request.
+    async fn prepare_turn(
+        &self,
+        assistant: &Assistant,
+        conversation: Conversation,
+    ) -> Result<Turn, AppError> {
+        let user = UserId(assistant.user_id);
+        let residence = self.residence(user, &assistant.gateway_id).await?;
+        let client = self.client(&residence.shard)?;
+        let history = match conversation {
+            Conversation::Chat if !residence.primed => self.take_priming(user, &residence).await,
+            _ => Vec::new(),
+        };
+        let session = match conversation {
+            Conversation::Chat => format!("heyclaw-user-{user}-g{}", residence.generation),
+            Conversation::Automation(job) => {
+                format!("heyclaw-automation-{job}-g{}", residence.generation)
+            }
+        };
+        let lease = self.hold_lease(user);
+        Ok(Turn {
+            agent_id: slot_id(u32::try_from(residence.slot).unwrap_or_default()),
+            shard: residence.shard,
+            client,
+            session,
+            history,
+            lease,
+        })
+    }
+
+    fn client(&self, shard: &str) -> Result<GatewayClient, AppError> {
+        self.inner.shards.get(shard).cloned().ok_or_else(|| {
+            tracing::error!(
+                shard,
+                "an agent lives on a shard this API is not configured for"
+            );
+            AppError::Unavailable(
+                "Your assistant is not available right now. Please try again shortly.".to_owned(),
+            )
+        })
+    }
+
+    /// The user's binding, renewed if its lease is past its middle, or a
+    /// new one (a wake) when they have none; waits until it is ready.
+    async fn residence(&self, user: UserId, home_shard: &str) -> Result<Residence, AppError> {
+        let now = self.inner.clock.now();
+        if let Some(held) = self.held(user, now) {
+            return Ok(held);
+        }
+        self.renewed_residence(user, home_shard, now).await
+    }
+
+    /// [`Self::residence`] from the database, whatever this replica holds.
+    async fn renewed_residence(
+        &self,
+        user: UserId,
+        home_shard: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Residence, AppError> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.inner.config.readiness_timeout;
+        let lease_until = now + self.lease();
+        let mut home = home_shard.to_owned();
+        loop {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            if let Some(binding) = slots::renew(&mut conn, user.0, now, lease_until).await? {
+                drop(conn);
+                return self.until_ready(user, binding, deadline).await;
+            }
+            if !self.inner.shards.contains_key(&home) {
+                drop(conn);
+                home = self.place(user).await?;
+                continue;
+            }
+            match slots::claim(&mut conn, user.0, &home, now, lease_until).await? {
+                Claim::Bound(binding) => {
+                    drop(conn);
+                    tracing::info!(%user, shard = home, slot = binding.slot, "waking agent");
+                    let ready = self.until_ready(user, binding, deadline).await;
+                    metrics::histogram!("heyclaw_agent_wake_seconds", "shard" => home.clone())
+                        .record(started.elapsed().as_secs_f64());
+                    return ready;
+                }
+                Claim::AlreadyBound => continue,
+                Claim::Full => {
+                    metrics::counter!("heyclaw_agent_wake_refused_total", "shard" => home.clone())
+                        .increment(1);
+                    return Err(AppError::Unavailable(
+                        "Every assistant on this server is busy right now. Please try again in a minute."
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A binding this replica holds with at least half its lease left.
+    fn held(&self, user: UserId, now: DateTime<Utc>) -> Option<Residence> {
+        let residences = self.inner.residences.lock().ok()?;
+        let held = residences.get(&user.0)?;
+        let margin = chrono::Duration::from_std(self.lease() / 2).unwrap_or_default();
+        (held.lease_until - now > margin).then(|| held.clone())
+    }
+
+    fn lease(&self) -> Duration {
+        self.inner.config.lease
+    }
+
+    /// Polls until the keeper has made `binding` ready.
+    async fn until_ready(
+        &self,
+        user: UserId,
+        binding: Binding,
+        deadline: tokio::time::Instant,
+    ) -> Result<Residence, AppError> {
+        let mut residence = Residence::from(binding.clone());
+        if binding.state != STATE_READY {
+            loop {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(AppError::Unavailable(
+                        "Your assistant is waking up. Please try again in a few seconds."
+                            .to_owned(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+                match slots::binding_state(
+                    &mut conn,
+                    &binding.gateway_id,
+                    binding.slot,
+                    binding.generation,
+                )
+                .await?
+                .as_deref()
+                {
+                    Some(STATE_READY) => break,
+                    Some(_) => {}
+                    None => {
+                        return Err(AppError::Unavailable(
+                            "Your assistant is busy elsewhere. Please try again.".to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut residences = self
+            .inner
+            .residences
+            .lock()
+            .map_err(|_| AppError::Internal("residence cache poisoned".to_owned()))?;
+        if let Some(previous) = residences.get(&user.0)
+            && previous.is(&residence.shard, residence.slot, residence.generation)
+        {
+            residence.primed |= previous.primed;
+        }
+        let now = self.inner.clock.now();
+        if residences.len() > 50_000 {
+            residences.retain(|_, held| held.lease_until > now);
+        }
+        residences.insert(user.0, residence.clone());
+        Ok(residence)
+    }
+
+    /// The last messages of the conversation, for the first chat turn of a
+    /// binding (exactly one turn gets them). Best effort: a failure means a
+    /// turn without context, not a failed turn.
+    async fn take_priming(&self, user: UserId, residence: &Residence) -> Vec<PriorMessage> {
+        if let Ok(mut residences) = self.inner.residences.lock()
+            && let Some(held) = residences.get_mut(&user.0)
+            && held.is(&residence.shard, residence.slot, residence.generation)
+        {
+            held.primed = true;
+        }
+        let loaded = async {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            if !slots::take_priming(
+                &mut conn,
+                &residence.shard,
+                residence.slot,
+                residence.generation,
+            )
+            .await?
+            {
+                return Ok(Vec::new());
+            }
+            let recent =
+                chat::recent_messages(&mut conn, user.0, self.inner.config.history_messages)
+                    .await?;
+            Ok::<_, PersistenceError>(
+                recent
+                    .map(|(_, messages)| messages)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| m.role == "user" || m.role == "assistant")
+                    .map(|m| PriorMessage {
+                        from_user: m.role == "user",
+                        content: m.content,
+                    })
+                    .collect(),
+            )
+        };
+        loaded.await.unwrap_or_else(|err| {
+            tracing::warn!(%user, error = %err, "conversation context not loaded; turn goes without it");
+            Vec::new()
+        })
+    }
+
+    /// Renews the user's lease while the returned guard lives, so a long
+    /// turn (a voice stream) keeps its slot.
+    fn hold_lease(&self, user: UserId) -> LeaseGuard {
+        let agents = self.clone();
+        let every = self.lease() / 3;
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let now = agents.inner.clock.now();
+                let until = now + agents.lease();
+                let renewed = async {
+                    let mut conn = agents
+                        .inner
+                        .pg
+                        .get()
+                        .await
+                        .map_err(PersistenceError::from)?;
+                    slots::renew(&mut conn, user.0, now, until).await
+                };
+                match renewed.await {
+                    Ok(Some(binding)) => {
+                        if let Ok(mut residences) = agents.inner.residences.lock()
+                            && let Some(held) = residences.get_mut(&user.0)
+                            && held.is(&binding.gateway_id, binding.slot, binding.generation)
+                        {
+                            held.lease_until = binding.lease_until;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(err) => tracing::warn!(%user, error = %err, "lease renewal failed"),
+                }
+            }
+        });
+        LeaseGuard(task)
+    }
+
+    /// Wakes the user's agent in the background (the app just opened), so
+    /// their first turn finds it ready. Does nothing if it is resident.
+    pub fn prewake(&self, user: UserId) {
+        if self.held(user, self.inner.clock.now()).is_some() {
+            return;
+        }
+        let started = self
+            .inner
+            .prewaking
+            .lock()
+            .is_ok_and(|mut waking| waking.insert(user.0));
+        if !started {
+            return;
+        }
+        let agents = self.clone();
+        tokio::spawn(async move {
+            let woken = async {
+                let assistant = agents.assistant_of(user).await?;
+                agents.residence(user, &assistant.gateway_id).await
+            };
+            if let Err(err) = woken.await {
+                tracing::debug!(%user, error = %err, "pre-wake did not finish");
+            }
+            if let Ok(mut waking) = agents.inner.prewaking.lock() {
+                waking.remove(&user.0);
+            }
+        });
+    }
+
     /// Makes sure the user's agent exists and the gateway serves it,
-    /// provisioning (or waking) it if need be.
+    /// placing or waking it if need be.
     pub async fn ensure(&self, user: UserId) -> Result<(EnsureOutcome, AgentId), AppError> {
         let assistant = self.assistant_of(user).await?;
-        let agent = AgentId::for_user(user);
-        let in_roster = self
-            .inner
-            .writer
-            .read()
-            .await
-            .map(|roster| roster.contains(agent.as_str()))
-            .unwrap_or(false);
-        let outcome = match (assistant.status.as_str(), in_roster) {
+        let resident = self.resident(user).await?;
+        let outcome = match (assistant.status.as_str(), resident) {
             (STATUS_ACTIVE, true) => EnsureOutcome::Ok,
             (STATUS_ACTIVE, false) => EnsureOutcome::Recreated,
-            (assistants::STATUS_HIBERNATED, _) => EnsureOutcome::Resumed,
+            (STATUS_HIBERNATED, _) => EnsureOutcome::Resumed,
             _ => EnsureOutcome::Created,
         };
-        if outcome != EnsureOutcome::Ok {
-            self.reprovision(user).await?;
-        }
-        if !self.wait_until_served(&agent).await {
-            return Err(AppError::Unavailable(
-                "Your assistant is still starting. Please try again in a few seconds.".to_owned(),
-            ));
-        }
-        Ok((outcome, agent))
-    }
-
-    /// Provisions the user's agent (with their name for USER.md); a failure
-    /// is the service being unavailable for now.
-    async fn reprovision(&self, user: UserId) -> Result<(), AppError> {
-        let name = {
-            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-            accounts::find_by_id(&mut conn, user.0)
-                .await?
-                .and_then(|u| u.name)
+        let home = if outcome == EnsureOutcome::Created {
+            self.place(user).await?
+        } else {
+            assistant.gateway_id.clone()
         };
-        self.provision_user(user, name.as_deref())
-            .await
-            .map_err(|err| {
-                tracing::error!(%user, error = %err, "provisioning before a turn failed");
-                AppError::Unavailable(
-                    "Your assistant is not available right now. Please try again shortly."
-                        .to_owned(),
-                )
-            })
+        // An explicit request: ask the database, not this replica's memory.
+        let residence = self
+            .renewed_residence(user, &home, self.inner.clock.now())
+            .await?;
+        let agent_id = slot_id(u32::try_from(residence.slot).unwrap_or_default());
+        self.wait_until_served(&residence.shard, &agent_id).await?;
+        Ok((outcome, AgentId::for_user(user)))
     }
 
-    /// Waits until the gateway serves `agent` (it lists `openclaw/<id>` in
-    /// `/v1/models` once a roster change is applied). False on timeout.
-    pub async fn wait_until_served(&self, agent: &AgentId) -> bool {
-        let wanted = format!("openclaw/{agent}");
+    async fn resident(&self, user: UserId) -> Result<bool, AppError> {
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        Ok(slots::binding_of(&mut conn, user.0)
+            .await?
+            .is_some_and(|binding| binding.state == STATE_READY))
+    }
+
+    /// Waits until the shard's gateway serves `agent_id` (it lists
+    /// `openclaw/<id>` in `/v1/models` once its roster is loaded).
+    async fn wait_until_served(&self, shard: &str, agent_id: &str) -> Result<(), AppError> {
+        let client = self.client(shard)?;
+        let wanted = format!("openclaw/{agent_id}");
         let deadline = tokio::time::Instant::now() + self.inner.config.readiness_timeout;
         loop {
-            match self.inner.gateway.model_ids().await {
-                Ok(ids) if ids.contains(&wanted) => return true,
+            match client.model_ids().await {
+                Ok(ids) if ids.contains(&wanted) => return Ok(()),
                 Ok(_) => {}
                 Err(err) => tracing::debug!(error = %err, "readiness poll failed"),
             }
             if tokio::time::Instant::now() >= deadline {
-                return false;
+                return Err(AppError::Unavailable(
+                    "Your assistant is still starting. Please try again in a few seconds."
+                        .to_owned(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// Rebuilds every managed roster entry of this gateway from the
-    /// assistants table (and makes sure openclaw.json includes the roster):
-    /// deleting the config files loses no agent.
-    pub async fn reconcile(&self) -> Result<ReconcileReport, AppError> {
-        let config_path = self.inner.config.config_path.clone();
-        let adopted = tokio::task::spawn_blocking(move || include_roster(&config_path))
-            .await
-            .map_err(|err| AppError::Internal(err.to_string()))?
-            .map_err(|err| AppError::Internal(err.to_string()))?
-            .unwrap_or_default();
-        let adopted_count = adopted.len();
-        let members = {
-            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-            assistants::roster(&mut conn, &self.inner.config.gateway_id).await?
-        };
-        let mut entries = Vec::with_capacity(members.len());
-        let mut user_ids = Vec::with_capacity(members.len());
-        for member in &members {
-            let agent = AgentId::for_user(UserId(member.user_id));
-            if agent.as_str() != member.agent_id {
-                tracing::warn!(agent_id = %member.agent_id, "assistant row has a foreign agent id; skipped");
-                continue;
-            }
-            self.inner
-                .workspaces
-                .ensure(&agent, member.user_name.as_deref())
-                .await
-                .map_err(|err| AppError::Internal(err.to_string()))?;
-            entries.push(self.entry(&agent, &member.display_name, &member.model));
-            user_ids.push(member.user_id);
-        }
-        let agents = entries.len();
-        let changes = vec![
-            RosterChange::Adopt(adopted),
-            RosterChange::ReplaceManaged(entries),
-        ];
-        self.inner
-            .writer
-            .apply(changes)
-            .await
-            .map_err(|err| AppError::Internal(err.to_string()))?;
-        self.inner.reload.after_roster_change();
-        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
-        assistants::mark_active(&mut conn, &user_ids).await?;
-        tracing::info!(agents, adopted = adopted_count, "roster reconciled");
-        Ok(ReconcileReport {
-            agents,
-            adopted: adopted_count,
-        })
     }
 
     pub async fn status(
@@ -350,16 +602,10 @@ impl Agents {
         let live_today = quota::used_today(redis, user, quota::Meter::TextMessages).await?;
         assistant.message_count =
             message_count_with_unrecorded(assistant.message_count, recorded_today, live_today);
-        let in_roster = self
-            .inner
-            .writer
-            .read()
-            .await
-            .map(|roster| roster.contains(&assistant.agent_id))
-            .unwrap_or(false);
+        let resident = self.resident(user).await?;
         Ok(Some(AgentStatus {
             assistant,
-            in_roster,
+            resident,
         }))
     }
 
@@ -405,53 +651,70 @@ impl Agents {
         }
     }
 
-    /// Writes the user's time zone into their agent's USER.md. A failure is
-    /// logged: the zone is stored, and automations use it regardless.
-    pub async fn tell_time_zone(&self, user: UserId, zone: &str) {
-        let agent = AgentId::for_user(user);
-        if let Err(err) = self
-            .inner
-            .workspaces
-            .set_user_field(&agent, "Time zone", zone)
-            .await
-        {
-            tracing::warn!(%agent, error = %err, "could not write the time zone to USER.md");
-        }
+    /// Whether the user's shard answers (`GET /health`, 5 s).
+    pub async fn shard_healthy_for(&self, user: UserId) -> Result<bool, AppError> {
+        let assistant = self.assistant_of(user).await?;
+        Ok(match self.inner.shards.get(&assistant.gateway_id) {
+            Some(client) => client.health(Duration::from_secs(5)).await.is_ok(),
+            None => false,
+        })
     }
 
-    /// Whether the gateway process answers (`GET /health`, 5 s).
-    pub async fn gateway_healthy(&self) -> bool {
-        self.inner
-            .gateway
-            .health(Duration::from_secs(5))
-            .await
-            .is_ok()
+    /// Each shard and whether its gateway answers (`GET /health`, 5 s).
+    pub async fn shard_health(&self) -> Vec<(String, bool)> {
+        let checks = self.inner.shard_order.iter().map(|id| async move {
+            let healthy = match self.inner.shards.get(id) {
+                Some(client) => client.health(Duration::from_secs(5)).await.is_ok(),
+                None => false,
+            };
+            (id.clone(), healthy)
+        });
+        futures_util::future::join_all(checks).await
+    }
+}
+
+/// One prepared turn: where it goes and what it carries.
+struct Turn {
+    shard: String,
+    client: GatewayClient,
+    agent_id: String,
+    session: String,
+    history: Vec<PriorMessage>,
+    lease: LeaseGuard,
+}
+
+impl Turn {
+    fn request<'a>(&'a self, text: &'a str) -> ChatRequest<'a> {
+        ChatRequest {
+            agent_id: &self.agent_id,
+            session: &self.session,
+            text,
+            history: &self.history,
+        }
+    }
+}
+
+/// Keeps a binding's lease renewed until dropped.
+struct LeaseGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
 #[async_trait]
 impl AgentLifecycle for Agents {
-    async fn provision(&self, user: UserId, name: Option<&str>) -> Result<(), ProvisioningError> {
-        self.provision_user(user, name)
+    async fn provision(&self, user: UserId) -> Result<(), ProvisioningError> {
+        self.place(user)
             .await
-            .map_err(|err| ProvisioningError(err.to_string()))
+            .map_err(|err| ProvisioningError(err.to_string()))?;
+        self.prewake(user);
+        Ok(())
     }
 
-    async fn deprovision(&self, user: UserId) -> Result<(), ProvisioningError> {
-        let agent = AgentId::for_user(user);
-        self.inner
-            .writer
-            .apply(vec![RosterChange::Remove(agent.clone())])
-            .await
-            .map_err(|err| ProvisioningError(err.to_string()))?;
-        self.inner.reload.after_roster_change();
-        self.inner
-            .workspaces
-            .remove(&agent)
-            .await
-            .map_err(|err| ProvisioningError(err.to_string()))?;
-        tracing::info!(%agent, "agent removed");
-        Ok(())
+    fn prewake(&self, user: UserId) {
+        Agents::prewake(self, user);
     }
 }
 

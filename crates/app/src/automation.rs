@@ -21,7 +21,6 @@ use heyclaw_domain::{
     Action, MAX_JOB_NAME_CHARS, MAX_JOB_PROMPT_CHARS, Schedule, Tz, UserId, extract_actions,
     parse_time_zone,
 };
-use heyclaw_gateway_client::ChatRequest;
 use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore,
     queries::{
@@ -34,7 +33,7 @@ use uuid::Uuid;
 
 use crate::{
     AppError,
-    agents::Agents,
+    agents::{Agents, Conversation},
     clock::SharedClock,
     quota::{self, Meter},
     recorder::TurnRecorder,
@@ -73,11 +72,6 @@ struct Inner {
 const STATUS_OK: &str = "ok";
 const STATUS_SKIPPED: &str = "skipped";
 const STATUS_FAILED: &str = "failed";
-
-/// The gateway session of a job's runs: its own, so runs do not fill the chat.
-fn session_of(job: Uuid) -> String {
-    format!("heyclaw-automation-{job}")
-}
 
 impl Automations {
     pub fn new(
@@ -428,19 +422,12 @@ impl Automations {
             }
             Err(err) => return Err(err),
         };
-        let agent = heyclaw_domain::AgentId::for_user(user);
-        let session = session_of(job.id);
-        let request = ChatRequest {
-            agent_id: agent.as_str(),
-            session: &session,
-            text: &job.prompt,
-        };
         let mut wait = config.retry_backoff;
         for attempt in 1..=config.attempts.max(1) {
             match self
                 .inner
                 .agents
-                .call_agent(&assistant, || self.inner.agents.gateway().chat(request))
+                .chat(&assistant, Conversation::Automation(job.id), &job.prompt)
                 .await
             {
                 Ok(reply) => {

@@ -13,8 +13,9 @@
 //!   accounts (`otp-auth`, `apple-auth`) become "no password";
 //! - a paid plan without an Apple transaction id was granted on the client's
 //!   word: it is imported as it is, and flagged;
-//! - agents keep their `agent-<uuid>` ids; `paused` becomes `hibernated`,
-//!   any other is provisioned into the roster by the server's reconcile;
+//! - agents keep their `agent-<uuid>` ids and start hibernated on this
+//!   deployment's shard; each wakes on its first turn, from its workspace
+//!   archived by `--workspaces` (else from the templates);
 //! - chat messages of odd shapes are skipped and reported, never a failed
 //!   import.
 
@@ -26,11 +27,14 @@ use std::{
 };
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use heyclaw_agent_provisioning::read_workspace;
 use heyclaw_domain::{AgentId, Email, UserId, Voice, check_avatar_url};
 use heyclaw_persistence::{
     AsyncPgConnection, PersistenceError, original,
     queries::{
         accounts::DEFAULT_ASSISTANT_NAME,
+        agent_files,
+        assistants::STATUS_HIBERNATED,
         import::{self, Assistants, Chats, Results, Subscriptions, Usage, Users},
         subscriptions::plan_names,
     },
@@ -49,9 +53,8 @@ pub struct ImportOptions {
     pub gateway_id: String,
     /// Usage of this UTC day is carried over (older days are history).
     pub today: NaiveDate,
-    /// Copy workspaces from here into `workspaces_to` (never overwriting).
+    /// Archive workspaces from here (a user's archive is never replaced).
     pub workspaces_from: Option<PathBuf>,
-    pub workspaces_to: PathBuf,
 }
 
 /// Rows of one table: read from the original, written here, skipped.
@@ -136,7 +139,7 @@ impl fmt::Display for ImportReport {
         }
         writeln!(
             f,
-            "workspace files: {} copied, {} kept (already here)",
+            "workspace files: {} archived, {} kept (already here)",
             self.files_copied, self.files_kept
         )?;
         if !self.flagged.is_empty() {
@@ -216,13 +219,7 @@ pub async fn import_original(
         Err(err) => return Err(err),
     };
     if let Some(from) = &options.workspaces_from {
-        copy_workspaces(
-            from,
-            &options.workspaces_to,
-            &users,
-            options.dry_run,
-            &mut report,
-        )?;
+        archive_workspaces(target, from, &users, options.dry_run, &mut report).await?;
     }
     report.took = started.elapsed();
     Ok(report)
@@ -497,13 +494,9 @@ async fn import_assistants(
             rows.display_name.push(name);
             rows.voice.push(voice.as_str().to_owned());
             rows.gateway_id.push(options.gateway_id.clone());
-            rows.status.push(
-                match row.and_then(|r| r.status.as_deref()) {
-                    Some("paused") => "hibernated",
-                    _ => "provisioning",
-                }
-                .to_owned(),
-            );
+            // Every imported agent starts hibernated: it wakes on its
+            // first turn, from its archived workspace (or the templates).
+            rows.status.push(STATUS_HIBERNATED.to_owned());
             rows.last_active_at
                 .push(row.and_then(|r| r.last_active_at).map(utc));
             rows.message_count
@@ -719,11 +712,13 @@ async fn import_results(
     Ok(())
 }
 
-/// Copies each imported user's workspace (`agent-<uuid>/`, recursively)
-/// from `from` into `to`. A file that exists here is never overwritten.
-fn copy_workspaces(
+/// Archives each imported user's workspace (`agent-<uuid>/`, recursively;
+/// links are not followed) from `from` into `agent_files`, where their
+/// agent's shard loads it from when they first wake. A user who already has
+/// an archive here keeps it.
+async fn archive_workspaces(
+    target: &mut AsyncPgConnection,
     from: &Path,
-    to: &Path,
     users: &[Uuid],
     dry_run: bool,
     report: &mut ImportReport,
@@ -734,38 +729,16 @@ fn copy_workspaces(
         if !source.is_dir() {
             continue;
         }
-        copy_tree(&source, &to.join(agent.as_str()), dry_run, report)
+        let files = read_workspace(&source)
             .map_err(|err| ImportError::Workspaces(format!("{}: {err}", source.display())))?;
-    }
-    Ok(())
-}
-
-fn copy_tree(
-    from: &Path,
-    to: &Path,
-    dry_run: bool,
-    report: &mut ImportReport,
-) -> std::io::Result<()> {
-    if !dry_run {
-        std::fs::create_dir_all(to)?;
-    }
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&source, &target, dry_run, report)?;
-        } else if kind.is_file() {
-            if target.exists() {
-                report.files_kept += 1;
-            } else {
-                if !dry_run {
-                    std::fs::copy(&source, &target)?;
-                }
-                report.files_copied += 1;
-            }
+        if agent_files::exists(target, *user).await? {
+            report.files_kept += files.len();
+            continue;
         }
-        // Symbolic links are not followed: a workspace could point anywhere.
+        if !dry_run {
+            agent_files::replace(target, *user, &files).await?;
+        }
+        report.files_copied += files.len();
     }
     Ok(())
 }

@@ -2,11 +2,10 @@
 //! agent is there, ask the gateway, record the turn — and give the unit back
 //! if the gateway failed.
 
-use heyclaw_domain::{Action, AgentId, UserId, extract_actions};
-use heyclaw_gateway_client::ChatRequest;
+use heyclaw_domain::{Action, UserId, extract_actions};
 use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore,
-    models::{Assistant, NewChatMessage},
+    models::NewChatMessage,
     queries::{
         assistants,
         turns::{TurnRecord, TurnUsage},
@@ -16,7 +15,7 @@ use heyclaw_persistence::{
 use crate::{
     AppError,
     access_cache::AccessCache,
-    agents::Agents,
+    agents::{Agents, Conversation},
     automation::{Automations, with_notes},
     quota::{self, Meter},
     recorder::TurnRecorder,
@@ -42,12 +41,6 @@ pub struct Messaging {
     recorder: TurnRecorder,
     automations: Automations,
     cache: AccessCache,
-}
-
-/// The gateway session of a user's conversation: the same key continues
-/// the same transcript on the gateway.
-pub fn session_key(user: UserId) -> String {
-    format!("heyclaw-user-{user}")
 }
 
 impl Messaging {
@@ -91,7 +84,7 @@ impl Messaging {
         let reservation =
             quota::reserve(&self.redis, &self.pg, user, Meter::TextMessages, 1, limit).await?;
 
-        let reply = match self.ask(user, &assistant, text).await {
+        let reply = match self.agents.chat(&assistant, Conversation::Chat, text).await {
             Ok(reply) => reply,
             Err(err) => {
                 reservation.release(&self.redis).await;
@@ -109,26 +102,6 @@ impl Messaging {
             messages_limit: reservation.limit,
             plan,
         })
-    }
-
-    /// The gateway turn (see [`Agents::call_agent`] for the recovery of an
-    /// agent the gateway does not know yet).
-    async fn ask(
-        &self,
-        user: UserId,
-        assistant: &Assistant,
-        text: &str,
-    ) -> Result<String, AppError> {
-        let agent = AgentId::for_user(user);
-        let session = session_key(user);
-        let request = ChatRequest {
-            agent_id: agent.as_str(),
-            session: &session,
-            text,
-        };
-        self.agents
-            .call_agent(assistant, || self.agents.gateway().chat(request))
-            .await
     }
 
     /// Queues the answered turn for recording (see [`crate::recorder`]).

@@ -12,7 +12,7 @@ use heyclaw_persistence::{
     },
 };
 
-use crate::{AppError, agents::Agents, quota, recorder::message_count_with_unrecorded};
+use crate::{AppError, quota, recorder::message_count_with_unrecorded};
 
 /// The profile with today's usage. Days are UTC days: usage resets at 00:00 UTC.
 ///
@@ -67,14 +67,10 @@ pub struct ProfileUpdate<'a> {
 
 /// Changes the user's name, avatar URL and/or time zone. At least one must
 /// be given; the name follows signup's rules, the avatar must be an https
-/// URL, the zone an IANA name. A new zone is also written to the agent's
-/// USER.md, so the agent knows it.
-pub async fn update(
-    pg: &PgPool,
-    agents: &Agents,
-    user: UserId,
-    update: &ProfileUpdate<'_>,
-) -> Result<(), AppError> {
+/// URL, the zone an IANA name. A new zone also reaches the agent's USER.md
+/// (the shard's keeper writes it, on the change's notification or at the
+/// next wake), so the agent knows it.
+pub async fn update(pg: &PgPool, user: UserId, update: &ProfileUpdate<'_>) -> Result<(), AppError> {
     if update.name.is_none() && update.avatar_url.is_none() && update.timezone.is_none() {
         return Err(AppError::invalid("No valid fields to update"));
     }
@@ -104,10 +100,6 @@ pub async fn update(
     let mut conn = pg.get().await.map_err(PersistenceError::from)?;
     if !accounts::update_profile(&mut conn, user.0, &change).await? {
         return Err(AppError::NotFound("User not found"));
-    }
-    drop(conn);
-    if let Some(tz) = timezone {
-        agents.tell_time_zone(user, tz.name()).await;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
-//! The seam between accounts and agents: signing up asks for an agent,
-//! deleting an account removes it. `heyclaw-agent-provisioning` implements
-//! it for the real gateway.
+//! The seam between accounts and agents: signing up places an agent on a
+//! shard, an app opening (a refresh) wakes it ahead of the first turn.
+//! [`crate::agents::Agents`] implements it.
 
 use async_trait::async_trait;
 use heyclaw_domain::UserId;
@@ -11,9 +11,10 @@ pub struct ProvisioningError(pub String);
 
 #[async_trait]
 pub trait AgentLifecycle: Send + Sync {
-    /// Makes sure the user's agent exists and is usable. Idempotent.
-    async fn provision(&self, user: UserId, name: Option<&str>) -> Result<(), ProvisioningError>;
+    /// Gives the user an agent on a shard (and starts waking it).
+    /// Idempotent.
+    async fn provision(&self, user: UserId) -> Result<(), ProvisioningError>;
 
-    /// Removes the user's agent (gateway entry and workspace). Idempotent.
-    async fn deprovision(&self, user: UserId) -> Result<(), ProvisioningError>;
+    /// Starts waking the user's agent in the background; returns at once.
+    fn prewake(&self, user: UserId);
 }

@@ -18,8 +18,7 @@ use std::{pin::Pin, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use futures_util::{Future, StreamExt, stream::FuturesOrdered};
-use heyclaw_domain::{Action, AgentId, SentenceSplitter, UserId, Voice, extract_actions};
-use heyclaw_gateway_client::ChatRequest;
+use heyclaw_domain::{Action, SentenceSplitter, UserId, Voice, extract_actions};
 use heyclaw_persistence::{
     PersistenceError, PgPool, RedisStore,
     models::NewChatMessage,
@@ -34,9 +33,9 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::{
     AppError,
     access_cache::AccessCache,
-    agents::Agents,
+    agents::{Agents, Conversation},
     automation::{Automations, with_notes},
-    messaging::{MAX_MESSAGE_CHARS, session_key},
+    messaging::MAX_MESSAGE_CHARS,
     quota::{self, Meter},
     recorder::TurnRecorder,
 };
@@ -173,16 +172,9 @@ impl VoiceTurns {
             .or_else(|| assistant.voice.parse().ok())
             .unwrap_or(Voice::Alloy);
 
-        let agent = AgentId::for_user(user);
-        let session = session_key(user);
-        let chat = ChatRequest {
-            agent_id: agent.as_str(),
-            session: &session,
-            text,
-        };
         let stream = match self
             .agents
-            .call_agent(&assistant, || self.agents.gateway().chat_stream(chat))
+            .chat_stream(&assistant, Conversation::Chat, text)
             .await
         {
             Ok(stream) => stream,

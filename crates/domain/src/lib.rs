@@ -7,11 +7,13 @@
 
 mod actions;
 mod automation;
+pub mod clock;
 mod credentials;
 mod email;
 mod ids;
 
 mod sentences;
+mod setting_duration;
 mod voice;
 
 pub use actions::{Action, ParsedReply, extract_actions};
@@ -29,4 +31,5 @@ pub use email::{Email, EmailError};
 pub use ids::{AgentId, UserId};
 
 pub use sentences::{EARLY_FLUSH_CHARS, MAX_CHUNK_CHARS, SentenceSplitter, split_sentences};
+pub use setting_duration::parse_setting_duration;
 pub use voice::{UnknownVoice, Voice};

@@ -31,6 +31,17 @@ pub struct ChatRequest<'a> {
     /// session; the gateway keeps the transcript, so only the new turn is sent.
     pub session: &'a str,
     pub text: &'a str,
+    /// Earlier messages of the conversation the gateway has not seen (the
+    /// first turn of a new session); the gateway folds them into the turn's
+    /// context. Usually empty.
+    pub history: &'a [PriorMessage],
+}
+
+/// A message from earlier in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorMessage {
+    pub from_user: bool,
+    pub content: String,
 }
 
 /// Text deltas of a streamed reply, in order.
@@ -48,6 +59,11 @@ pub struct GatewayClient {
 }
 
 const AGENT_HEADER: &str = "x-openclaw-agent-id";
+/// Names the channel turns come from. Without it the gateway assumes its
+/// web chat and adds prompt sections only its Control UI uses (~1.2 KB per
+/// turn).
+const CHANNEL_HEADER: &str = "x-openclaw-message-channel";
+const CHANNEL: &str = "heyclaw";
 
 impl GatewayClient {
     pub fn new(config: GatewayConfig) -> Result<Self, GatewayError> {
@@ -182,14 +198,23 @@ impl GatewayClient {
             .post(self.url("/v1/chat/completions"))
             .bearer_auth(self.token.expose_secret())
             .header(AGENT_HEADER, request.agent_id)
+            .header(CHANNEL_HEADER, CHANNEL)
             .json(&CompletionRequest {
                 // With several agents the bare `openclaw` model is ambiguous
                 // to the gateway; name the agent in the model too.
                 model: &format!("openclaw/{}", request.agent_id),
-                messages: [Message {
-                    role: "user",
-                    content: request.text,
-                }],
+                messages: request
+                    .history
+                    .iter()
+                    .map(|prior| Message {
+                        role: if prior.from_user { "user" } else { "assistant" },
+                        content: &prior.content,
+                    })
+                    .chain(std::iter::once(Message {
+                        role: "user",
+                        content: request.text,
+                    }))
+                    .collect(),
                 user: request.session,
                 stream,
             })

@@ -6,5 +6,5 @@ mod client;
 mod error;
 mod wire;
 
-pub use client::{ChatRequest, GatewayClient, GatewayConfig, TextStream};
+pub use client::{ChatRequest, GatewayClient, GatewayConfig, PriorMessage, TextStream};
 pub use error::GatewayError;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize)]
 pub struct CompletionRequest<'a> {
     pub model: &'a str,
-    pub messages: [Message<'a>; 1],
+    pub messages: Vec<Message<'a>>,
     /// A stable session key: same `user` → same gateway conversation.
     pub user: &'a str,
     pub stream: bool,

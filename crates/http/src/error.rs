@@ -142,7 +142,8 @@ impl From<AppError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "agent_unavailable",
                 message,
-            ),
+            )
+            .with_retry_after(Duration::from_secs(5)),
             AppError::GatewayTimeout => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "agent_timeout",

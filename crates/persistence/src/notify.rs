@@ -1,6 +1,8 @@
-//! Change notifications (`LISTEN heyclaw_user`): triggers announce every
-//! change that alters what an access token resolves to (see migration
-//! `change_notifications`), so caches in every API replica can evict at once.
+//! Change notifications. `heyclaw_user`: triggers announce every change
+//! that alters what an access token resolves to (migration
+//! `change_notifications`), so caches in every API replica can evict at
+//! once. `heyclaw_slots`: a slot binding changed (migration `agent_slots`),
+//! so the shard's keeper moves files at once.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::{Stream, StreamExt};
@@ -26,10 +28,33 @@ pub enum UserChange {
 pub async fn user_changes(
     database_url: &str,
 ) -> Result<impl Stream<Item = Result<UserChange, PersistenceError>>, PersistenceError> {
+    Ok(listen(database_url, USER_CHANNEL).await?.map(|payload| {
+        payload.map(|payload| match payload.as_str() {
+            "*" => UserChange::All,
+            id => id.parse().map_or(UserChange::All, UserChange::User),
+        })
+    }))
+}
+
+/// The channel slot changes are announced on; the payload is the shard id.
+pub const SLOT_CHANNEL: &str = "heyclaw_slots";
+
+/// Opens a connection of its own, listens on [`SLOT_CHANNEL`] and yields the
+/// shard of each change; ends like [`user_changes`].
+pub async fn slot_changes(
+    database_url: &str,
+) -> Result<impl Stream<Item = Result<String, PersistenceError>>, PersistenceError> {
+    listen(database_url, SLOT_CHANNEL).await
+}
+
+async fn listen(
+    database_url: &str,
+    channel: &'static str,
+) -> Result<impl Stream<Item = Result<String, PersistenceError>>, PersistenceError> {
     let mut conn = AsyncPgConnection::establish(database_url)
         .await
         .map_err(|err| PersistenceError::DatabaseUnavailable(err.to_string()))?;
-    diesel::sql_query(format!("LISTEN {USER_CHANNEL}"))
+    diesel::sql_query(format!("LISTEN {channel}"))
         .execute(&mut conn)
         .await?;
     Ok(futures_util::stream::unfold(
@@ -41,13 +66,7 @@ pub async fn user_changes(
                 notifications.next().await
             };
             match next {
-                Some(Ok(notification)) => {
-                    let change = match notification.payload.as_str() {
-                        "*" => UserChange::All,
-                        id => id.parse().map_or(UserChange::All, UserChange::User),
-                    };
-                    Some((Ok(change), Some(conn)))
-                }
+                Some(Ok(notification)) => Some((Ok(notification.payload), Some(conn))),
                 Some(Err(err)) => Some((Err(err.into()), None)),
                 None => Some((
                     Err(PersistenceError::DatabaseUnavailable(

@@ -1,6 +1,28 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    agent_files (user_id, path) {
+        user_id -> Uuid,
+        path -> Text,
+        content -> Bytea,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    agent_slots (gateway_id, slot) {
+        gateway_id -> Text,
+        slot -> Int4,
+        user_id -> Nullable<Uuid>,
+        generation -> Int8,
+        state -> Text,
+        lease_until -> Timestamptz,
+        last_used_at -> Timestamptz,
+        primed -> Bool,
+    }
+}
+
+diesel::table! {
     app_store_notifications (notification_uuid) {
         notification_uuid -> Text,
         notification_type -> Text,
@@ -119,6 +141,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    gateway_shards (id) {
+        id -> Text,
+        slots -> Int4,
+        seen_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     password_reset_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -197,6 +228,9 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(agent_files -> users (user_id));
+diesel::joinable!(agent_slots -> gateway_shards (gateway_id));
+diesel::joinable!(agent_slots -> users (user_id));
 diesel::joinable!(app_store_notifications -> users (user_id));
 diesel::joinable!(assistants -> users (user_id));
 diesel::joinable!(automation_jobs -> users (user_id));
@@ -212,6 +246,8 @@ diesel::joinable!(subscriptions -> users (user_id));
 diesel::joinable!(usage_log -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    agent_files,
+    agent_slots,
     app_store_notifications,
     assistants,
     automation_jobs,
@@ -220,6 +256,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_sessions,
     daily_usage,
     email_login_codes,
+    gateway_shards,
     password_reset_tokens,
     plan_limits,
     refresh_tokens,

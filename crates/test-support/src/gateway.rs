@@ -23,7 +23,11 @@ pub struct RecordedTurn {
     pub agent: String,
     pub user: Option<String>,
     pub text: String,
+    /// Messages sent before the turn's own: `(role, content)`.
+    pub history: Vec<(String, String)>,
     pub stream: bool,
+    /// The `x-openclaw-message-channel` header.
+    pub channel: Option<String>,
 }
 
 struct State {
@@ -237,19 +241,36 @@ async fn completions(
             "invalid_request_error",
         );
     }
-    let text = body["messages"]
-        .as_array()
-        .and_then(|m| m.last())
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let text = messages
+        .last()
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_owned();
+    let history = messages
+        .iter()
+        .take(messages.len().saturating_sub(1))
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or_default().to_owned(),
+                m["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let channel = req
+        .headers()
+        .get("x-openclaw-message-channel")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let user = body["user"].as_str().map(str::to_owned);
     let stream = body["stream"].as_bool().unwrap_or(false);
     state.turns.lock().expect("lock").push(RecordedTurn {
         agent: agent.clone(),
         user: user.clone(),
         text: text.clone(),
+        history,
         stream,
+        channel,
     });
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);

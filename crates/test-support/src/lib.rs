@@ -22,6 +22,7 @@ mod database;
 mod gateway;
 pub mod real_gateway;
 mod servers;
+mod shard;
 mod smtp;
 pub mod speech;
 
@@ -37,6 +38,7 @@ pub use clock::TestClock;
 pub use database::TestDatabase;
 pub use gateway::{GatewayStandIn, RecordedTurn};
 pub use servers::{TestPostgres, TestRedis};
+pub use shard::{ExternalGateway, ShardOptions, TestDirs, TestShard};
 pub use smtp::{CapturedMail, SmtpStandIn};
 
 pub fn admin_database_url() -> String {
@@ -73,9 +75,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDatabase,
     pub redis: RedisStore,
-    pub gateway: GatewayStandIn,
-    /// This test's config and workspace directories.
-    pub dirs: TestDirs,
+    /// The gateway shards: one unless spawned with more.
+    pub shards: Vec<TestShard>,
     /// The server's clock: `app.clock.advance(…)` jumps over time windows.
     pub clock: TestClock,
     /// The metrics listener's port (with `METRICS_PORT=0`).
@@ -96,45 +97,6 @@ impl Replica {
     }
 }
 
-/// A test's own gateway config and workspaces directories, removed on drop.
-pub struct TestDirs {
-    pub root: PathBuf,
-    pub config_path: PathBuf,
-    pub roster_path: PathBuf,
-    pub workspaces: PathBuf,
-}
-
-impl TestDirs {
-    fn create() -> Self {
-        let root =
-            std::env::temp_dir().join(format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple()));
-        let config = root.join("config");
-        let workspaces = root.join("workspaces");
-        std::fs::create_dir_all(&config).expect("config dir");
-        std::fs::create_dir_all(&workspaces).expect("workspaces dir");
-        Self {
-            config_path: config.join("openclaw.json"),
-            roster_path: config.join("heyclaw-agents.json"),
-            workspaces,
-            root,
-        }
-    }
-
-    /// The roster file as JSON (empty object when missing).
-    pub fn roster(&self) -> serde_json::Map<String, serde_json::Value> {
-        std::fs::read_to_string(&self.roster_path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for TestDirs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
 fn dependencies(clock: &TestClock) -> Dependencies {
     Dependencies {
         clock: std::sync::Arc::new(clock.clone()),
@@ -147,7 +109,7 @@ pub const ORIGINAL_SCHEMA: &str = include_str!("../fixtures/original-schema.sql"
 /// The gateway token `TestApp` configures on both sides.
 pub const TEST_GATEWAY_TOKEN: &str = "test-gateway-token-0123456789";
 
-fn templates_dir() -> String {
+pub(crate) fn templates_dir() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../templates")
         .to_string_lossy()
@@ -170,9 +132,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with_env(overrides: Vec<(String, String)>) -> Self {
+        Self::spawn_sharded(vec![ShardOptions::default()], overrides).await
+    }
+
+    /// Starts the server with these gateway shards (each a stand-in and a
+    /// keeper), all listed in `GATEWAYS`.
+    pub async fn spawn_sharded(
+        shards: Vec<ShardOptions>,
+        overrides: Vec<(String, String)>,
+    ) -> Self {
         let db = TestDatabase::create().await;
-        let dirs = TestDirs::create();
-        let gateway = GatewayStandIn::start(TEST_GATEWAY_TOKEN, dirs.roster_path.clone()).await;
+        let clock = TestClock::default();
+        let mut started = Vec::with_capacity(shards.len());
+        for options in shards {
+            started.push(TestShard::start(db.url(), &clock, options).await);
+        }
+        let shards = started;
+        let gateways = shards
+            .iter()
+            .map(TestShard::gateways_entry)
+            .collect::<Vec<_>>()
+            .join(",");
         let prefix = new_redis_prefix();
         let mut vars: Vec<(String, String)> = vec![
             ("HOST".into(), "127.0.0.1".into()),
@@ -189,23 +169,8 @@ impl TestApp {
                 "test-jwt-secret-0123456789abcdef0123456789".into(),
             ),
             ("OPENCLAW_GATEWAY_TOKEN".into(), TEST_GATEWAY_TOKEN.into()),
-            ("OPENCLAW_GATEWAY_URL".into(), gateway.url.clone()),
-            (
-                "OPENCLAW_CONFIG_PATH".into(),
-                dirs.config_path.to_string_lossy().into_owned(),
-            ),
-            (
-                "WORKSPACES_DIR".into(),
-                dirs.workspaces.to_string_lossy().into_owned(),
-            ),
-            (
-                "GATEWAY_WORKSPACES_DIR".into(),
-                dirs.workspaces.to_string_lossy().into_owned(),
-            ),
-            ("TEMPLATES_DIR".into(), templates_dir()),
+            ("GATEWAYS".into(), gateways),
             ("AGENT_READINESS_TIMEOUT".into(), "5s".into()),
-            // The stand-in applies roster changes at once.
-            ("ROSTER_WRITE_INTERVAL".into(), "0s".into()),
             // Tests change rows with SQL and expect the next request to see
             // it; the cache has tests of its own (ACCESS_CACHE_TTL set).
             ("ACCESS_CACHE_TTL".into(), "0s".into()),
@@ -217,7 +182,6 @@ impl TestApp {
         }
         let settings =
             Settings::from_env(&Env::from_pairs(vars.clone())).expect("test settings are valid");
-        let clock = TestClock::default();
         let app = Application::build_with(&settings, dependencies(&clock))
             .await
             .expect("the server starts");
@@ -231,8 +195,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             redis,
-            gateway,
-            dirs,
+            shards,
             clock,
             metrics_port,
             handle,
@@ -241,8 +204,8 @@ impl TestApp {
     }
 
     /// Stops the server and starts a new one on the same database, Redis
-    /// keyspace and directories (start-up runs reconcile again). The new
-    /// server listens on a new port; `address` follows it.
+    /// keyspace and shards. The new server listens on a new port; `address`
+    /// follows it.
     pub async fn restart(&mut self) {
         self.handle.stop(true).await;
         let settings = Settings::from_env(&Env::from_pairs(self.vars.clone()))
@@ -270,6 +233,77 @@ impl TestApp {
         };
         tokio::spawn(app.run_until_stopped());
         replica
+    }
+
+    /// The first shard's gateway stand-in.
+    pub fn gateway(&self) -> &GatewayStandIn {
+        self.shards[0]
+            .stand_in
+            .as_ref()
+            .expect("the first shard is a stand-in")
+    }
+
+    /// The first shard's directories.
+    pub fn dirs(&self) -> &TestDirs {
+        &self.shards[0].dirs
+    }
+
+    /// Whether the user's agent is placed on one of the shards (not
+    /// resident necessarily).
+    pub async fn agent_placed(&self, user_id: &str) -> bool {
+        let shards = self
+            .shards
+            .iter()
+            .map(|shard| format!("'{}'", shard.id))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.db
+            .count(&format!(
+                "SELECT count(*) AS n FROM assistants WHERE user_id = '{user_id}' \
+                 AND gateway_id IN ({shards}) AND status IN ('hibernated', 'active')"
+            ))
+            .await
+            == 1
+    }
+
+    /// The user's slot while their agent is resident (ready): the shard's
+    /// index in `shards` and the slot number.
+    pub async fn resident_slot(&self, user_id: &str) -> Option<(usize, u32)> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            gateway_id: String,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            slot: i32,
+        }
+        let mut conn = self.db.connect().await;
+        let row: Option<Row> = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(format!(
+                "SELECT gateway_id, slot FROM agent_slots \
+                 WHERE user_id = '{user_id}' AND state = 'ready'"
+            )),
+            &mut conn,
+        )
+        .await
+        .ok();
+        let row = row?;
+        let shard = self.shards.iter().position(|s| s.id == row.gateway_id)?;
+        Some((shard, u32::try_from(row.slot).ok()?))
+    }
+
+    /// Waits until the user's agent is resident; its slot's workspace.
+    pub async fn wait_resident(&self, user_id: &str) -> PathBuf {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some((shard, slot)) = self.resident_slot(user_id).await {
+                return self.shards[shard].dirs.slot(slot);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the agent of {user_id} did not become resident"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -338,7 +372,9 @@ impl TestApp {
     /// dropped when `self.db` drops.
     pub async fn shutdown(self) {
         self.handle.stop(true).await;
-        self.gateway.stop().await;
+        for shard in &self.shards {
+            shard.stop().await;
+        }
         self.redis
             .delete_keyspace()
             .await

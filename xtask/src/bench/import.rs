@@ -93,7 +93,6 @@ async fn bench(users: usize, sessions: usize) -> Result<()> {
         gateway_id: "default".to_owned(),
         today: chrono::Utc::now().date_naive(),
         workspaces_from: None,
-        workspaces_to: std::env::temp_dir().join("heyclaw-bench-import-workspaces"),
     };
     let started = Instant::now();
     let report = import_original(&mut source, &mut target, &options, &mut |_: &str| {}).await?;

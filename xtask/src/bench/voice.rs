@@ -22,12 +22,12 @@ pub async fn run(turns: usize) -> Result<()> {
         ("OPENAI_BASE_URL", &speech.openai_url),
     ])
     .await;
-    app.gateway.reply_with(
+    app.gateway().reply_with(
         "Here is the plan for today. First we check the weather outside. Then we pick a route for the walk. \
          After that we stop for a coffee. Finally we head back home before noon.",
     );
     // Words arrive about as fast as a fast model streams them.
-    app.gateway.set_chunk_delay(Duration::from_millis(15));
+    app.gateway().set_chunk_delay(Duration::from_millis(15));
     let (mut first_audio, mut done, mut seq_first, mut seq_done) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for turn in 0..turns {

@@ -9,10 +9,12 @@ use serde_json::{Value, json};
 
 async fn spawn() -> (TestApp, String) {
     let app = TestApp::spawn_with(&[("ACCESS_CACHE_TTL", "30s")]).await;
-    let token = app.signup("cached@example.com", "testpass123").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let signup = app.signup("cached@example.com", "testpass123").await;
+    // Signing up wakes the agent, which changes the assistant's status (and
+    // evicts the cached entry): let that settle first.
+    app.wait_resident(signup["user"]["id"].as_str().unwrap())
+        .await;
+    let token = signup["access_token"].as_str().unwrap().to_owned();
     (app, token)
 }
 

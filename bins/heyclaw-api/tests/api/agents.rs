@@ -1,6 +1,7 @@
-//! Agents and messaging against the gateway stand-in over real HTTP:
-//! provisioning, the message path, atomic daily limits, refunds on gateway
-//! failure, unknown-agent recovery, reconcile, status and personality.
+//! Agents and messaging against the gateway stand-in (and a real keeper)
+//! over real HTTP: placement and wake at signup, the message path, atomic
+//! daily limits, refunds on gateway failure, a gateway still loading, lost
+//! gateway files, status and personality.
 
 use std::time::Duration;
 
@@ -45,17 +46,37 @@ async fn used_today(app: &TestApp, user: &User) -> Value {
 }
 
 #[tokio::test]
-async fn signup_provisions_workspace_and_roster_entry_with_a_locked_down_tool_policy() {
+async fn signup_places_the_agent_and_wakes_it_into_a_slot_with_a_locked_down_tool_policy() {
     let app = TestApp::spawn().await;
+    let roster_before = std::fs::read(&app.dirs().roster_path).unwrap();
     let user = sign_up(&app, "ann@example.com").await;
     let agent = format!("agent-{}", user.id);
 
-    let roster = app.dirs.roster();
-    let entry = &roster[&agent];
-    let workspace = app.dirs.workspaces.join(&agent);
+    // Signing up wakes the agent ahead of its first turn: the keeper moves
+    // its files (from the templates) into a slot agent.
+    let workspace = app.wait_resident(&user.id).await;
+    for file in ["SOUL.md", "AGENTS.md", "MEMORY.md", "USER.md"] {
+        assert!(workspace.join(file).exists(), "{file}");
+    }
+    assert!(
+        std::fs::read_to_string(workspace.join("USER.md"))
+            .unwrap()
+            .contains("Test User")
+    );
+    assert_eq!(
+        std::fs::read(&app.dirs().roster_path).unwrap(),
+        roster_before,
+        "a signup changes no roster"
+    );
+    let roster = app.dirs().roster();
+    let (_, slot) = app.resident_slot(&user.id).await.unwrap();
+    let entry = &roster[&format!("slot-{slot}")];
     assert_eq!(entry["workspace"], workspace.to_string_lossy().as_ref());
-    assert_eq!(entry["model"]["primary"], "openai-custom/gpt-5-nano");
     assert_eq!(entry["tools"]["fs"]["workspaceOnly"], true);
+    assert_eq!(
+        entry["tools"]["allow"],
+        json!(["read", "write", "edit", "ls"])
+    );
     let denied: Vec<&str> = entry["tools"]["deny"]
         .as_array()
         .unwrap()
@@ -75,18 +96,10 @@ async fn signup_provisions_workspace_and_roster_entry_with_a_locked_down_tool_po
     ] {
         assert!(denied.contains(&tool), "{tool} is not denied");
     }
-    for file in ["SOUL.md", "AGENTS.md", "MEMORY.md", "USER.md"] {
-        assert!(workspace.join(file).exists(), "{file}");
-    }
-    assert!(
-        std::fs::read_to_string(workspace.join("USER.md"))
-            .unwrap()
-            .contains("Test User")
-    );
     assert_eq!(
         count(
             &app,
-            "SELECT count(*) AS n FROM assistants WHERE status = 'active'"
+            "SELECT count(*) AS n FROM assistants WHERE status = 'active' AND gateway_id = 'default'"
         )
         .await,
         1
@@ -120,13 +133,16 @@ async fn a_message_reaches_the_users_agent_and_counts_once() {
             "usage": {"messagesUsed": 1, "messagesLimit": 50}
         })
     );
-    let turns = app.gateway.turns();
+    let turns = app.gateway().turns();
     assert_eq!(turns.len(), 1);
-    assert_eq!(turns[0].agent, format!("agent-{}", user.id));
+    let (_, slot) = app.resident_slot(&user.id).await.unwrap();
+    assert_eq!(turns[0].agent, format!("slot-{slot}"));
     assert!(
         turns[0].user.as_deref().unwrap().contains(&user.id),
-        "a stable per-user session key"
+        "a per-user session key"
     );
+    assert_eq!(turns[0].channel.as_deref(), Some("heyclaw"));
+    assert!(turns[0].history.is_empty(), "nothing to carry over yet");
 
     // The second message continues the same gateway session.
     let second = json_body(message(&app, &user, "And then?").await).await;
@@ -172,7 +188,7 @@ async fn a_message_reaches_the_users_agent_and_counts_once() {
 async fn action_markers_are_stripped_and_returned() {
     let app = TestApp::spawn().await;
     let user = sign_up(&app, "cat@example.com").await;
-    app.gateway
+    app.gateway()
         .reply_with("Sure, I'll remind you. <!--action:reminder|600|Tea|Your tea is ready-->");
     let body = json_body(message(&app, &user, "Remind me about tea in 10 minutes").await).await;
     assert_eq!(body["response"], "Sure, I'll remind you.");
@@ -213,7 +229,7 @@ async fn blank_and_oversized_messages_are_400() {
         )
         .await;
     assert_eq!(response.status(), 400);
-    assert!(app.gateway.turns().is_empty());
+    assert!(app.gateway().turns().is_empty());
     assert_eq!(used_today(&app, &user).await, 0);
     let unauthenticated = app
         .post_json("/agent/message", &json!({"text": "hi"}))
@@ -227,7 +243,7 @@ async fn eighty_concurrent_messages_at_a_limit_of_fifty_let_exactly_fifty_throug
     let app = TestApp::spawn().await;
     let user = sign_up(&app, "eve@example.com").await;
     // Slow answers keep many requests in flight at once.
-    app.gateway.set_delay(Duration::from_millis(50));
+    app.gateway().set_delay(Duration::from_millis(50));
     let body = json!({"text": "hi"});
     let requests = (0..80).map(|_| {
         app.request(
@@ -257,11 +273,11 @@ async fn eighty_concurrent_messages_at_a_limit_of_fifty_let_exactly_fifty_throug
     }
     assert_eq!((ok, limited), (50, 30));
     assert!(
-        app.gateway.max_in_flight() > 1,
+        app.gateway().max_in_flight() > 1,
         "requests really ran concurrently"
     );
     assert_eq!(
-        app.gateway.turns().len(),
+        app.gateway().turns().len(),
         50,
         "refused requests never reached the gateway"
     );
@@ -281,10 +297,10 @@ async fn eighty_concurrent_messages_at_a_limit_of_fifty_let_exactly_fifty_throug
 async fn the_transient_gateway_500_is_retried_once() {
     let app = TestApp::spawn().await;
     let user = sign_up(&app, "fay@example.com").await;
-    app.gateway.fail_next(1);
+    app.gateway().fail_next(1);
     let response = message(&app, &user, "hi").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(app.gateway.turns().len(), 2);
+    assert_eq!(app.gateway().turns().len(), 2);
     app.shutdown().await;
 }
 
@@ -292,7 +308,7 @@ async fn the_transient_gateway_500_is_retried_once() {
 async fn a_failed_gateway_call_is_502_and_not_charged() {
     let app = TestApp::spawn().await;
     let user = sign_up(&app, "gus@example.com").await;
-    app.gateway.fail_next(2);
+    app.gateway().fail_next(2);
     let response = message(&app, &user, "hi").await;
     assert_eq!(response.status(), 502);
     let body = json_body(response).await;
@@ -310,11 +326,11 @@ async fn a_failed_gateway_call_is_502_and_not_charged() {
 async fn a_gateway_timeout_is_504_and_not_charged() {
     let app = TestApp::spawn_with(&[("OPENCLAW_REQUEST_TIMEOUT", "1s")]).await;
     let user = sign_up(&app, "hal@example.com").await;
-    app.gateway.set_delay(Duration::from_secs(3));
+    app.gateway().set_delay(Duration::from_secs(3));
     let response = message(&app, &user, "hi").await;
     assert_eq!(response.status(), 504);
     assert_eq!(json_body(response).await["code"], "agent_timeout");
-    app.gateway.set_delay(Duration::ZERO);
+    app.gateway().set_delay(Duration::ZERO);
     let next = json_body(message(&app, &user, "again").await).await;
     assert_eq!(next["usage"]["messagesUsed"], 1);
     app.shutdown().await;
@@ -324,7 +340,7 @@ async fn a_gateway_timeout_is_504_and_not_charged() {
 async fn an_unreachable_gateway_is_503_and_not_charged() {
     let app = TestApp::spawn().await;
     let user = sign_up(&app, "ida@example.com").await;
-    app.gateway.stop().await;
+    app.gateway().stop().await;
     let response = message(&app, &user, "hi").await;
     assert_eq!(response.status(), 503);
     assert_eq!(used_today(&app, &user).await, 0);
@@ -351,10 +367,14 @@ async fn agent_health_reports_a_live_gateway() {
 }
 
 #[tokio::test]
-async fn a_brand_new_agent_not_yet_applied_makes_the_first_message_wait_not_fail() {
+async fn a_gateway_that_has_not_loaded_its_slots_yet_makes_a_turn_wait_not_fail() {
     let app = TestApp::spawn().await;
-    app.gateway.set_apply_delay(Duration::from_millis(1500));
     let user = sign_up(&app, "kim@example.com").await;
+    app.wait_resident(&user.id).await;
+    // The gateway (re)starting: its roster is not applied for 1.5 s.
+    app.gateway().set_apply_delay(Duration::from_millis(1500));
+    let roster = std::fs::read(&app.dirs().roster_path).unwrap();
+    std::fs::write(&app.dirs().roster_path, roster).unwrap();
     let response = message(&app, &user, "first words").await;
     assert_eq!(response.status(), 200);
     assert_eq!(json_body(response).await["usage"]["messagesUsed"], 1);
@@ -362,23 +382,30 @@ async fn a_brand_new_agent_not_yet_applied_makes_the_first_message_wait_not_fail
 }
 
 #[tokio::test]
-async fn an_agent_lost_from_the_roster_is_provisioned_again_on_its_next_message() {
+async fn deleted_gateway_config_and_roster_come_back_and_no_agent_is_lost() {
     let app = TestApp::spawn().await;
     let user = sign_up(&app, "lou@example.com").await;
-    std::fs::remove_file(&app.dirs.roster_path).unwrap();
+    let workspace = app.wait_resident(&user.id).await;
+    std::fs::write(workspace.join("MEMORY.md"), "Lou plays the tuba.").unwrap();
+    std::fs::remove_file(&app.dirs().roster_path).unwrap();
+    std::fs::remove_file(&app.dirs().config_path).unwrap();
+    // The next turn waits for the keeper to write them again.
     let response = message(&app, &user, "are you there?").await;
     assert_eq!(response.status(), 200);
-    assert!(
-        app.dirs
-            .roster()
-            .contains_key(&format!("agent-{}", user.id))
+    assert!(app.dirs().config_path.exists());
+    let roster = app.dirs().roster();
+    assert!(roster.contains_key("heyclaw-reserved") && roster.contains_key("slot-7"));
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("MEMORY.md")).unwrap(),
+        "Lou plays the tuba."
     );
     app.shutdown().await;
 }
 
 #[tokio::test]
-async fn a_hundred_concurrent_signups_give_a_hundred_roster_entries() {
+async fn a_hundred_concurrent_signups_place_a_hundred_agents_and_change_no_roster() {
     let app = TestApp::spawn().await;
+    let roster_before = std::fs::read(&app.dirs().roster_path).unwrap();
     let app_ref = &app;
     let signups = (0..100).map(|i| async move {
         let body = json!({"email": format!("crowd{i}@example.com"), "password": "testpass123"});
@@ -390,93 +417,49 @@ async fn a_hundred_concurrent_signups_give_a_hundred_roster_entries() {
     });
     let statuses = futures_util::future::join_all(signups).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
-    let roster = app.dirs.roster();
-    assert_eq!(
-        roster.keys().filter(|id| id.starts_with("agent-")).count(),
-        100
-    );
-    assert!(
-        roster.contains_key("heyclaw-reserved"),
-        "the roster is never empty"
-    );
     assert_eq!(
         count(
             &app,
-            "SELECT count(*) AS n FROM assistants WHERE status = 'active'"
+            "SELECT count(*) AS n FROM assistants WHERE gateway_id = 'default' \
+             AND status IN ('hibernated', 'active')"
         )
         .await,
         100
     );
+    assert!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM agent_slots WHERE user_id IS NOT NULL"
+        )
+        .await
+            <= 8,
+        "at most one user per slot"
+    );
+    assert_eq!(
+        std::fs::read(&app.dirs().roster_path).unwrap(),
+        roster_before
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
-async fn reconcile_rebuilds_a_deleted_roster_from_the_database() {
-    let mut app = TestApp::spawn().await;
-    let mut users = Vec::new();
-    for i in 0..5 {
-        users.push(sign_up(&app, &format!("rec{i}@example.com")).await);
-    }
-    // An operator's own agent in the roster survives reconcile.
-    let mut roster = app.dirs.roster();
-    roster.insert("main".into(), json!({"workspace": "/srv/main"}));
-    std::fs::write(&app.dirs.roster_path, serde_json::to_vec(&roster).unwrap()).unwrap();
-    std::fs::remove_file(&app.dirs.roster_path).unwrap();
-    std::fs::write(
-        &app.dirs.roster_path,
-        serde_json::to_vec(&json!({"main": {"workspace": "/srv/main"}})).unwrap(),
-    )
-    .unwrap();
-
-    app.restart().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.dirs.roster().len() < 6 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "reconcile did not rebuild the roster"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let roster = app.dirs.roster();
-    assert!(roster.contains_key("main"));
-    for user in &users {
-        assert!(roster.contains_key(&format!("agent-{}", user.id)));
-        let response = message(&app, user, "still there?").await;
-        assert_eq!(response.status(), 200);
-    }
-    app.shutdown().await;
-}
-
-#[tokio::test]
-async fn reconcile_makes_openclaw_json_include_the_roster_and_keeps_its_other_keys() {
-    let mut app = TestApp::spawn().await;
-    let user = sign_up(&app, "ned@example.com").await;
+async fn the_keeper_makes_an_earlier_openclaw_json_include_the_roster_and_keeps_its_other_keys() {
+    let app = TestApp::spawn().await;
     let captured =
         include_str!("../../../../crates/agent-provisioning/tests/fixtures/openclaw-2026.9.6.json");
-    std::fs::write(&app.dirs.config_path, captured).unwrap();
-    app.restart().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    std::fs::write(&app.dirs().config_path, captured).unwrap();
+    eventually("openclaw.json includes the roster", async || {
         let config: Value =
-            serde_json::from_str(&std::fs::read_to_string(&app.dirs.config_path).unwrap()).unwrap();
-        if config["agents"]["entries"] == json!({"$include": "./heyclaw-agents.json"}) {
-            assert_eq!(config["agents"]["ownership"], "explicit");
-            assert_eq!(
-                config["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"],
-                true
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "openclaw.json was not rewritten"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // The include is written first, the roster right after it.
+            serde_json::from_str(&std::fs::read_to_string(&app.dirs().config_path).unwrap())
+                .unwrap();
+        config["agents"]["entries"] == json!({"$include": "./heyclaw-agents.json"})
+            && config["agents"]["ownership"] == "explicit"
+            && config["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"] == true
+    })
+    .await;
     eventually("the inline agent is adopted into the roster", async || {
-        let roster = app.dirs.roster();
-        roster.contains_key("agent-a") && roster.contains_key(&format!("agent-{}", user.id))
+        let roster = app.dirs().roster();
+        roster.contains_key("agent-a") && roster.contains_key("slot-0")
     })
     .await;
     app.shutdown().await;
@@ -537,26 +520,33 @@ async fn personality_is_validated_and_shows_up_everywhere() {
 }
 
 #[tokio::test]
-async fn deleting_the_account_removes_the_agent_entry_and_workspace() {
+async fn deleting_the_account_empties_its_slot_and_archive_and_leaves_others_alone() {
     let app = TestApp::spawn().await;
     let user = sign_up(&app, "pia@example.com").await;
     let other = sign_up(&app, "quin@example.com").await;
-    let agent = format!("agent-{}", user.id);
-    assert!(app.dirs.workspaces.join(&agent).exists());
+    let workspace = app.wait_resident(&user.id).await;
+    let others = app.wait_resident(&other.id).await;
     let response = app
         .request(Method::DELETE, "/user/me", Some(&user.token), None)
         .await;
     assert_eq!(response.status(), 200);
-    let roster = app.dirs.roster();
-    assert!(!roster.contains_key(&agent));
-    assert!(roster.contains_key(&format!("agent-{}", other.id)));
-    assert!(!app.dirs.workspaces.join(&agent).exists());
-    assert!(
-        app.dirs
-            .workspaces
-            .join(format!("agent-{}", other.id))
-            .exists()
+    eventually("the keeper empties the slot", async || {
+        !workspace.join("USER.md").exists()
+    })
+    .await;
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM agent_files WHERE user_id = '{}'",
+                user.id
+            )
+        )
+        .await,
+        0
     );
+    assert!(others.join("USER.md").exists());
+    assert_eq!(message(&app, &other, "still here?").await.status(), 200);
     app.shutdown().await;
 }
 
@@ -571,6 +561,7 @@ async fn the_message_count_includes_answers_not_yet_recorded() {
 
     let app = TestApp::spawn().await;
     let user = sign_up(&app, "rita@example.com").await;
+    app.wait_resident(&user.id).await;
     let mut blocker = app.db.connect().await;
     blocker
         .batch_execute(&format!(

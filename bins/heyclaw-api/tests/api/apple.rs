@@ -56,7 +56,7 @@ async fn a_valid_token_signs_in_and_the_same_sub_finds_the_same_user() {
     assert_eq!(first["user"]["name"], "Ada Lovelace");
     let id = first["user"]["id"].as_str().unwrap();
     assert!(
-        app.dirs.roster().contains_key(&format!("agent-{id}")),
+        app.agent_placed(id).await,
         "the agent is provisioned like signup"
     );
 

@@ -44,7 +44,7 @@ async fn call(
 
 /// The agent answers with `reply` (markers and all) to one message.
 async fn agent_says(app: &TestApp, user: &User, reply: &str) -> Value {
-    app.gateway.reply_with(reply);
+    app.gateway().reply_with(reply);
     let (status, body) = call(
         app,
         Method::POST,
@@ -53,7 +53,7 @@ async fn agent_says(app: &TestApp, user: &User, reply: &str) -> Value {
         Some(json!({"text": "please"})),
     )
     .await;
-    app.gateway.echo();
+    app.gateway().echo();
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -83,7 +83,7 @@ fn jump_past(app: &TestApp, at: DateTime<Utc>) {
 }
 
 fn automation_turns(app: &TestApp) -> usize {
-    app.gateway
+    app.gateway()
         .turns()
         .iter()
         .filter(|turn| {
@@ -110,16 +110,13 @@ async fn a_job_from_a_reply_marker_runs_in_the_users_zone_across_dst_and_is_deli
         (status, me["timezone"].clone()),
         (200, json!("Europe/Paris"))
     );
-    let user_md = std::fs::read_to_string(
-        app.dirs
-            .workspaces
-            .join(format!("agent-{}/USER.md", user.id)),
-    )
-    .unwrap();
-    assert!(
-        user_md.contains("- Time zone: Europe/Paris"),
-        "the agent is told: {user_md}"
-    );
+    // The keeper writes it into the resident agent's USER.md.
+    let workspace = app.wait_resident(&user.id).await;
+    heyclaw_test_support::eventually("the agent is told the time zone", async || {
+        std::fs::read_to_string(workspace.join("USER.md"))
+            .is_ok_and(|user_md| user_md.contains("- Time zone: Europe/Paris"))
+    })
+    .await;
 
     let reply = agent_says(
         &app,
@@ -185,7 +182,7 @@ async fn a_job_from_a_reply_marker_runs_in_the_users_zone_across_dst_and_is_deli
     })
     .await;
     // Runs have a session of their own and count as messages.
-    let turns = app.gateway.turns();
+    let turns = app.gateway().turns();
     let run_turns: Vec<_> = turns
         .iter()
         .filter(|t| t.text == "Give me a summary of my day")
@@ -499,7 +496,7 @@ async fn runs_respect_the_daily_quota_and_failures_are_retried_then_recorded() {
     app.db
         .execute("UPDATE plan_limits SET daily_text_messages = 50 WHERE plan = 'free'")
         .await;
-    app.gateway.fail_next(1000);
+    app.gateway().fail_next(1000);
     app.clock.advance(Duration::from_secs(2 * 3600));
     eventually("the run failed after its attempts", async || {
         app.db
@@ -639,7 +636,7 @@ async fn a_deleted_users_jobs_and_results_go_with_them() {
     })
     .await;
     assert!(
-        app.gateway
+        app.gateway()
             .turns()
             .iter()
             .all(|t| t.text != "Leaver prompt"),

@@ -82,7 +82,7 @@ async fn a_new_address_signs_in_with_its_code_and_gets_a_whole_account() {
         .await,
         1
     );
-    assert!(app.dirs.roster().contains_key(&format!("agent-{id}")));
+    assert!(app.agent_placed(id).await);
     let me = app
         .request(Method::GET, "/user/me", body["access_token"].as_str(), None)
         .await;

@@ -36,6 +36,7 @@ fn request<'a>(agent: &'a str, text: &'a str) -> ChatRequest<'a> {
         agent_id: agent,
         session: "heyclaw-user-test",
         text,
+        history: &[],
     }
 }
 

@@ -106,7 +106,7 @@ async fn metrics_are_served_on_their_own_listener_only() {
         r#"heyclaw_http_requests_total{route="/agent/message",method="POST",status="200"} 1"#,
         r#"heyclaw_http_request_seconds_count{route="/auth/signup",method="POST"} 1"#,
         r#"heyclaw_gateway_call_seconds_count{shard="default",outcome="ok"} 1"#,
-        "heyclaw_roster_write_seconds_count",
+        r#"heyclaw_agent_wake_seconds_count{shard="default"} 1"#,
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }

@@ -76,7 +76,6 @@ async fn run_import(
         gateway_id: "default".into(),
         today: chrono::Utc::now().date_naive(),
         workspaces_from: workspaces.map(std::path::Path::to_path_buf),
-        workspaces_to: app.dirs.workspaces.clone(),
     };
     let mut lines = Vec::new();
     let report = import_original(&mut source, &mut target, &options, &mut |line: &str| {
@@ -103,16 +102,16 @@ async fn the_originals_users_are_taken_over_and_importing_again_changes_nothing_
     std::fs::write(alice_ws.join("MEMORY.md"), "Alice likes tea.").unwrap();
     std::fs::write(alice_ws.join("memory/2025-01-05.md"), "Talked about tea.").unwrap();
     std::fs::write(alice_ws.join("USER.md"), "old USER.md").unwrap();
-    let ours = app.dirs.workspaces.join(format!("agent-{ALICE}"));
-    std::fs::create_dir_all(&ours).unwrap();
-    std::fs::write(ours.join("USER.md"), "ours, newer").unwrap();
 
     // A dry run reports everything and writes nothing.
     let dry = run_import(&app, &source, Some(&old_workspaces), true).await;
     assert!(dry.dry_run);
     assert_eq!(dry.tables["users"].written, 4);
     assert_eq!(count(&app, "SELECT count(*) AS n FROM users").await, 0);
-    assert!(!ours.join("MEMORY.md").exists());
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM agent_files").await,
+        0
+    );
 
     let report = run_import(&app, &source, Some(&old_workspaces), false).await;
     println!("{report}");
@@ -136,7 +135,7 @@ async fn the_originals_users_are_taken_over_and_importing_again_changes_nothing_
         report.tables["chat_messages"].skipped, 4,
         "three odd messages and a non-list: {report}"
     );
-    assert_eq!((report.files_copied, report.files_kept), (2, 1));
+    assert_eq!((report.files_copied, report.files_kept), (3, 0));
 
     // Users: e-mail normalised, placeholders gone, Apple id kept.
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM users WHERE id = '{ALICE}' AND email = 'alice@example.com' AND password_hash LIKE '$2%' AND created_at = '2025-01-01 10:00+00'")).await, 1);
@@ -155,7 +154,7 @@ async fn the_originals_users_are_taken_over_and_importing_again_changes_nothing_
         .await,
         1
     );
-    // Assistants: same ids, paused → hibernated, an unknown voice → nova.
+    // Assistants: same ids, hibernated until they wake, an unknown voice → nova.
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM assistants WHERE user_id = '{ALICE}' AND agent_id = 'agent-{ALICE}' AND display_name = 'Ally' AND voice = 'shimmer' AND message_count = 42")).await, 1);
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM assistants WHERE user_id = '{OTP}' AND status = 'hibernated' AND voice = 'nova'")).await, 1);
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM assistants WHERE user_id = '{BARE}' AND display_name = 'My Assistant'")).await, 1);
@@ -197,18 +196,14 @@ async fn the_originals_users_are_taken_over_and_importing_again_changes_nothing_
         .await,
         1
     );
-    // Workspaces: copied, nothing overwritten.
+    // Workspaces: archived, to be loaded when the agent wakes.
     assert_eq!(
-        std::fs::read_to_string(ours.join("MEMORY.md")).unwrap(),
-        "Alice likes tea."
-    );
-    assert_eq!(
-        std::fs::read_to_string(ours.join("memory/2025-01-05.md")).unwrap(),
-        "Talked about tea."
-    );
-    assert_eq!(
-        std::fs::read_to_string(ours.join("USER.md")).unwrap(),
-        "ours, newer"
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM agent_files WHERE user_id = '{ALICE}'")
+        )
+        .await,
+        3
     );
 
     // Alice signs in with her original password; it becomes argon2id.
@@ -232,6 +227,16 @@ async fn the_originals_users_are_taken_over_and_importing_again_changes_nothing_
     assert_eq!(
         (me["plan"].clone(), me["agent"]["messageCount"].clone()),
         (json!("pro"), json!(42))
+    );
+    // Opening the app woke her agent, with her old workspace.
+    let workspace = app.wait_resident(ALICE).await;
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("MEMORY.md")).unwrap(),
+        "Alice likes tea."
+    );
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("memory/2025-01-05.md")).unwrap(),
+        "Talked about tea."
     );
     let wrong = app
         .post_json(
@@ -260,15 +265,8 @@ async fn the_originals_users_are_taken_over_and_importing_again_changes_nothing_
     );
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM users WHERE id = '{ALICE}' AND password_hash LIKE '$argon2id$%'")).await, 1);
 
-    // The server takes the agents into its roster (hibernated ones wait).
-    let mut app = app;
-    app.restart().await;
-    heyclaw_test_support::eventually("imported agents are in the roster", async || {
-        let roster = app.dirs.roster();
-        roster.contains_key(&format!("agent-{ALICE}"))
-            && !roster.contains_key(&format!("agent-{OTP}"))
-    })
-    .await;
+    // The others stay hibernated until they come.
+    assert!(app.resident_slot(OTP).await.is_none());
     let _ = std::fs::remove_dir_all(&old_workspaces);
     app.shutdown().await;
 }
@@ -285,7 +283,6 @@ async fn a_database_that_is_not_the_originals_is_refused() {
         gateway_id: "default".into(),
         today: chrono::Utc::now().date_naive(),
         workspaces_from: None,
-        workspaces_to: app.dirs.workspaces.clone(),
     };
     let result = import_original(&mut source, &mut target, &options, &mut |_: &str| {}).await;
     assert!(result.is_err());

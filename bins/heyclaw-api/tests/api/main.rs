@@ -23,6 +23,7 @@ mod import;
 mod original_routes;
 mod process;
 mod provisioning;
+mod residency;
 mod schema;
 mod speech;
 mod time_bounds;

@@ -129,6 +129,8 @@ async fn an_account_is_deleted_from_the_web_with_an_emailed_code() {
         401
     );
 
+    let workspace = app.wait_resident(&user_id).await;
+    assert!(workspace.join("USER.md").exists());
     let (status, body) = post(&app, "/auth/delete-confirm", Some(&deletion), json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"message": "Account deleted successfully"}));
@@ -140,15 +142,17 @@ async fn an_account_is_deleted_from_the_web_with_an_emailed_code() {
             .await,
         0
     );
-    assert!(
-        !app.dirs.roster().contains_key(&format!("agent-{user_id}")),
-        "the agent left the roster"
-    );
-    assert!(
-        !app.dirs
-            .workspaces
-            .join(format!("agent-{user_id}"))
-            .exists()
+    heyclaw_test_support::eventually("the keeper empties the slot", async || {
+        !workspace.join("USER.md").exists()
+    })
+    .await;
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "SELECT count(*) AS n FROM agent_files WHERE user_id = '{user_id}'"
+            ))
+            .await,
+        0
     );
     let me = app
         .request(Method::GET, "/user/me", Some(&access), None)
@@ -317,18 +321,25 @@ async fn provisioning_reports_what_it_had_to_do() {
     let signup = app.signup("prov@example.com", "testpass123").await;
     let token = token_of(&signup);
     let agent = format!("agent-{}", signup["user"]["id"].as_str().unwrap());
+    // Signing up woke the agent already.
+    app.wait_resident(&agent["agent-".len()..]).await;
     assert_eq!(
         post(&app, "/agent/provision", Some(&token), json!({})).await,
         (200, json!({"status": "ok", "agentId": agent}))
     );
-    // Lost from the roster: recreated.
-    std::fs::write(&app.dirs.roster_path, "{}").unwrap();
+    // Its slot lost while the database says active: recreated.
+    app.db
+        .execute("UPDATE agent_slots SET user_id = NULL, generation = generation + 1")
+        .await;
     assert_eq!(
         post(&app, "/agent/provision", Some(&token), json!({})).await,
         (200, json!({"status": "recreated", "agentId": agent}))
     );
-    assert!(app.dirs.roster().contains_key(&agent));
+    assert!(app.resident_slot(&agent["agent-".len()..]).await.is_some());
     // Hibernated: resumed.
+    app.db
+        .execute("UPDATE agent_slots SET user_id = NULL, generation = generation + 1")
+        .await;
     app.db
         .execute("UPDATE assistants SET status = 'hibernated'")
         .await;
@@ -440,7 +451,7 @@ async fn cron_health_needs_its_secret_and_is_off_without_one() {
         json!({"postgres": "ok", "redis": "ok", "gateway": "ok"})
     );
     assert!(body["timestamp"].as_str().unwrap().contains('T'));
-    app.gateway.stop().await;
+    app.gateway().stop().await;
     let (status, body) = status_and_body(
         app.request(Method::GET, "/cron/health", Some(secret), None)
             .await,

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use heyclaw_test_support::{TestDatabase, redis_url};
+use heyclaw_test_support::{TEST_GATEWAY_TOKEN, TestDatabase, redis_url};
 use serde_json::json;
 
 fn server_command() -> Command {
@@ -65,8 +65,6 @@ async fn start_server(
         .open(log)
         .unwrap();
     let err = out.try_clone().unwrap();
-    // Gateway files go beside the log, in the test's own directory.
-    let dirs = log.with_extension("d");
     let mut command = server_command();
     command
         .stdout(out)
@@ -75,17 +73,10 @@ async fn start_server(
         .env("REDIS_URL", redis_url())
         .env("REDIS_KEY_PREFIX", format!("heyclaw-test-proc-{port}"))
         .env("JWT_SECRET", "x".repeat(40))
-        .env("OPENCLAW_GATEWAY_TOKEN", "y".repeat(20))
+        .env("OPENCLAW_GATEWAY_TOKEN", TEST_GATEWAY_TOKEN)
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
-        .env("HTTP_WORKERS", "1")
-        .env("OPENCLAW_CONFIG_PATH", dirs.join("config/openclaw.json"))
-        .env("WORKSPACES_DIR", dirs.join("workspaces"))
-        .env("GATEWAY_WORKSPACES_DIR", dirs.join("workspaces"))
-        .env(
-            "TEMPLATES_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../templates"),
-        );
+        .env("HTTP_WORKERS", "1");
     for (key, value) in extra {
         command.env(key, value);
     }
@@ -255,23 +246,12 @@ async fn passwords_never_reach_the_logs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_the_queued_turns_into_postgres() {
     use diesel_async::SimpleAsyncConnection;
-    use heyclaw_test_support::GatewayStandIn;
+    use heyclaw_test_support::{ShardOptions, TestClock, TestShard};
 
     let db = TestDatabase::create().await;
     let log = std::env::temp_dir().join(format!("heyclaw-{}.log", db.name()));
-    let dirs = log.with_extension("d");
-    std::fs::create_dir_all(dirs.join("config")).unwrap();
-    let gateway =
-        GatewayStandIn::start(&"y".repeat(20), dirs.join("config/heyclaw-agents.json")).await;
-    let (mut child, base) = start_server(
-        &db,
-        &log,
-        &[
-            ("OPENCLAW_GATEWAY_URL", &gateway.url),
-            ("ROSTER_WRITE_INTERVAL", "0s"),
-        ],
-    )
-    .await;
+    let shard = TestShard::start(db.url(), &TestClock::default(), ShardOptions::default()).await;
+    let (mut child, base) = start_server(&db, &log, &[("OPENCLAW_GATEWAY_URL", &shard.url)]).await;
     let client = reqwest::Client::new();
     let signup: serde_json::Value = client
         .post(format!("{base}/auth/signup"))
@@ -283,6 +263,15 @@ async fn sigterm_drains_the_queued_turns_into_postgres() {
         .await
         .unwrap();
     let token = signup["access_token"].as_str().unwrap().to_owned();
+    heyclaw_test_support::eventually("the agent is awake", async || {
+        db.count(
+            "SELECT count(*) AS n FROM agent_slots s JOIN assistants a ON a.user_id = s.user_id \
+             WHERE s.state = 'ready' AND a.status = 'active'",
+        )
+        .await
+            == 1
+    })
+    .await;
     let mut blocker = db.connect().await;
     blocker
         .batch_execute("BEGIN; SELECT 1 FROM assistants FOR UPDATE")
@@ -328,9 +317,8 @@ async fn sigterm_drains_the_queued_turns_into_postgres() {
         3
     );
     assert_eq!(db.count("SELECT count(*) AS n FROM chat_messages").await, 6);
-    gateway.stop().await;
+    shard.stop().await;
     let _ = std::fs::remove_file(&log);
-    let _ = std::fs::remove_dir_all(&dirs);
 }
 
 /// Waits (up to 20 s) for an already signalled process to exit.

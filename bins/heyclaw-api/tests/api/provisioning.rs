@@ -29,18 +29,12 @@ struct FailingAgents {
 
 #[async_trait]
 impl AgentLifecycle for FailingAgents {
-    async fn provision(&self, _user: UserId, _name: Option<&str>) -> Result<(), ProvisioningError> {
+    async fn provision(&self, _user: UserId) -> Result<(), ProvisioningError> {
         self.provision_calls.fetch_add(1, Ordering::SeqCst);
-        Err(ProvisioningError(
-            "gateway config volume is read-only".into(),
-        ))
+        Err(ProvisioningError("no gateway shard is configured".into()))
     }
 
-    async fn deprovision(&self, _user: UserId) -> Result<(), ProvisioningError> {
-        Err(ProvisioningError(
-            "gateway config volume is read-only".into(),
-        ))
-    }
+    fn prewake(&self, _user: UserId) {}
 }
 
 #[derive(QueryableByName)]
@@ -112,7 +106,7 @@ async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
         .unwrap();
     assert_eq!(login.user_id, signed_in.user_id);
 
-    // Deleting the account also succeeds when the agent cannot be removed.
+    // Deleting the account also succeeds.
     let auth = accounts
         .authenticate(Some(&login.tokens.access_token))
         .await

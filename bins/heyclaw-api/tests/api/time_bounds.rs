@@ -28,7 +28,7 @@ async fn me(app: &TestApp, token: &str) -> Value {
 async fn a_silent_gateway_gives_a_504_at_the_bound_and_charges_nothing() {
     let (app, token) = spawn(&[("OPENCLAW_REQUEST_TIMEOUT", "1s")]).await;
     let message = json!({"text": "hello"});
-    app.gateway.set_delay(std::time::Duration::from_secs(600));
+    app.gateway().set_delay(std::time::Duration::from_secs(600));
     let started = std::time::Instant::now();
     let response = app
         .request(Method::POST, "/agent/message", Some(&token), Some(&message))
@@ -43,7 +43,7 @@ async fn a_silent_gateway_gives_a_504_at_the_bound_and_charges_nothing() {
     );
     assert_eq!(me(&app, &token).await["usage"]["textMessages"], 0);
 
-    app.gateway.set_delay(std::time::Duration::ZERO);
+    app.gateway().set_delay(std::time::Duration::ZERO);
     let response = app
         .request(Method::POST, "/agent/message", Some(&token), Some(&message))
         .await;
@@ -55,7 +55,7 @@ async fn a_silent_gateway_gives_a_504_at_the_bound_and_charges_nothing() {
 #[tokio::test]
 async fn a_voice_turn_without_a_first_token_is_a_504_before_any_event() {
     let (app, token) = spawn(&[("OPENCLAW_FIRST_TOKEN_TIMEOUT", "1s")]).await;
-    app.gateway.set_delay(std::time::Duration::from_secs(600));
+    app.gateway().set_delay(std::time::Duration::from_secs(600));
     let response = app
         .request(
             Method::POST,
@@ -73,10 +73,10 @@ async fn a_voice_turn_without_a_first_token_is_a_504_before_any_event() {
 #[tokio::test]
 async fn a_voice_stream_that_stalls_mid_reply_ends_with_an_error_and_charges_nothing() {
     let (app, token) = spawn(&[("OPENCLAW_STREAM_IDLE_TIMEOUT", "1s")]).await;
-    app.gateway
+    app.gateway()
         .reply_with("This answer stops after a few words and never goes on.");
     // The role chunk and two words, then silence with the connection open.
-    app.gateway.stall_streams_after(3);
+    app.gateway().stall_streams_after(3);
     let response = app
         .request(
             Method::POST,

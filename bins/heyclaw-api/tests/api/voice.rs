@@ -65,8 +65,8 @@ fn position(events: &[Value], kind: &str, index: u64) -> usize {
 async fn a_voice_turn_streams_tokens_sentences_ordered_audio_actions_and_done() {
     let (app, speech, token) = spawn().await;
     let reply = "First sentence here. Second one is a bit longer! Third? <!--action:reminder|60|Tea|Drink-->";
-    app.gateway.reply_with(reply);
-    app.gateway.set_chunk_delay(Duration::from_millis(5));
+    app.gateway().reply_with(reply);
+    app.gateway().set_chunk_delay(Duration::from_millis(5));
     // Later sentences are spoken faster than earlier ones would allow in
     // order; audio must still leave in sentence order.
     speech.set_delay(Duration::from_millis(100));
@@ -120,7 +120,7 @@ async fn a_voice_turn_streams_tokens_sentences_ordered_audio_actions_and_done() 
 #[tokio::test]
 async fn native_tts_sends_text_only() {
     let (app, speech, token) = spawn().await;
-    app.gateway.reply_with("One. Two.");
+    app.gateway().reply_with("One. Two.");
     let events = voice(&app, &token, json!({"text": "hi", "nativeTts": true})).await;
     assert!(of_type(&events, "audio").is_empty());
     assert_eq!(of_type(&events, "text").len(), 2);
@@ -132,7 +132,7 @@ async fn native_tts_sends_text_only() {
 #[tokio::test]
 async fn a_sentence_whose_speech_fails_is_an_audio_error_for_that_index_and_the_turn_goes_on() {
     let (app, _speech, token) = spawn().await;
-    app.gateway
+    app.gateway()
         .reply_with("One is fine. FAILTTS breaks here. Three is fine.");
     let events = voice(&app, &token, json!({"text": "hi"})).await;
     // `error` ends the turn in the app (api-contract §6): a missing sentence
@@ -154,9 +154,9 @@ async fn a_sentence_whose_speech_fails_is_an_audio_error_for_that_index_and_the_
 #[tokio::test]
 async fn a_gateway_failing_mid_reply_ends_the_stream_with_an_error_and_charges_nothing() {
     let (app, _speech, token) = spawn().await;
-    app.gateway
+    app.gateway()
         .reply_with("This answer will never be finished by the gateway at all.");
-    app.gateway.break_streams_after(3);
+    app.gateway().break_streams_after(3);
     let events = voice(&app, &token, json!({"text": "hi", "recordingDuration": 5})).await;
     assert!(
         !of_type(&events, "token").is_empty(),
@@ -193,7 +193,7 @@ async fn over_the_voice_limit_is_a_429_before_any_event() {
         body["message"],
         "Daily voice limit reached. Upgrade your plan."
     );
-    assert!(app.gateway.turns().is_empty());
+    assert!(app.gateway().turns().is_empty());
     for (body, status) in [
         (json!({}), 400),
         (json!({"text": "  "}), 400),
@@ -284,8 +284,8 @@ async fn uploads_are_checked_for_field_type_and_size() {
 async fn a_client_that_goes_away_stops_the_gateway_stream_and_is_not_charged() {
     let (app, _speech, token) = spawn().await;
     let long_reply = "word ".repeat(60) + "end.";
-    app.gateway.reply_with(&long_reply);
-    app.gateway.set_chunk_delay(Duration::from_millis(100));
+    app.gateway().reply_with(&long_reply);
+    app.gateway().set_chunk_delay(Duration::from_millis(100));
     let mut response = app
         .request(
             Method::POST,
@@ -300,7 +300,7 @@ async fn a_client_that_goes_away_stops_the_gateway_stream_and_is_not_charged() {
     drop(response);
     eventually(
         "the gateway stand-in sees its stream cancelled",
-        async || app.gateway.streams_cancelled() == 1,
+        async || app.gateway().streams_cancelled() == 1,
     )
     .await;
     eventually("an answer that never arrived is not charged", async || {
@@ -321,7 +321,7 @@ async fn speech_stops_at_the_daily_character_limit_and_the_turn_goes_on() {
     app.db
         .execute("UPDATE plan_limits SET daily_tts_characters = 30 WHERE plan = 'free'")
         .await;
-    app.gateway
+    app.gateway()
         .reply_with("The first sentence fits. The second one is over the limit.");
     let events = voice(&app, &token, json!({"text": "hi"})).await;
     let audio: Vec<u64> = of_type(&events, "audio")

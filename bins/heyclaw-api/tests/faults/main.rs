@@ -214,14 +214,14 @@ async fn a_gateway_that_dies_mid_stream_or_answers_garbage_costs_nothing() {
     let app = TestApp::spawn().await;
     let token = token_of(&app.signup("unlucky@example.com", "testpass123").await);
 
-    app.gateway.garbage_next(2);
+    app.gateway().garbage_next(2);
     let (status, body) = message(&app, &token).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["code"], "agent_failed");
 
-    app.gateway
+    app.gateway()
         .reply_with("This reply is cut off by a gateway that dies half way through it.");
-    app.gateway.abort_streams_after(4);
+    app.gateway().abort_streams_after(4);
     let response = app
         .request(
             Method::POST,
@@ -244,8 +244,8 @@ async fn a_gateway_that_dies_mid_stream_or_answers_garbage_costs_nothing() {
     );
     assert!(events.iter().all(|e| e["type"] != "done"));
 
-    app.gateway.stop_aborting();
-    app.gateway.echo();
+    app.gateway().stop_aborting();
+    app.gateway().echo();
     let (status, body) = message(&app, &token).await;
     assert_eq!(status, 200, "the next turn works: {body}");
     assert_eq!(

@@ -119,7 +119,7 @@ struct Inner {
 const MAX_DEVICE_CHARS: usize = 200;
 
 enum RefreshOutcome {
-    Rotated(TokenPair),
+    Rotated(TokenPair, UserId),
     Rejected(&'static str),
     Reused,
     Suspended,
@@ -299,11 +299,15 @@ impl Accounts {
             let pair = self
                 .start_session(conn, &user, token.family_id, Some(token.id), client)
                 .await?;
-            Ok(RefreshOutcome::Rotated(pair))
+            Ok(RefreshOutcome::Rotated(pair, UserId(user.id)))
         })
         .await?;
         match outcome {
-            RefreshOutcome::Rotated(pair) => Ok(pair),
+            RefreshOutcome::Rotated(pair, user) => {
+                // The app just opened: wake the agent before the first turn.
+                self.inner.agents.prewake(user);
+                Ok(pair)
+            }
             RefreshOutcome::Rejected(message) => Err(AppError::Unauthorized(message)),
             RefreshOutcome::Suspended => Err(AppError::Suspended),
             RefreshOutcome::Reused => {
@@ -485,8 +489,9 @@ impl Accounts {
         Ok(())
     }
 
-    /// Deletes a user's rows (every table cascades from `users`), then
-    /// removes their agent and workspace.
+    /// Deletes a user's rows: every table cascades from `users`, including
+    /// the archived workspace; a slot the user was in is emptied by its
+    /// keeper.
     async fn delete_user(&self, user: UserId) -> Result<(), AppError> {
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         if !accounts::delete_user(&mut conn, user.0).await? {
@@ -494,10 +499,6 @@ impl Accounts {
         }
         drop(conn);
         self.inner.cache.evict(user.0);
-        if let Err(err) = self.inner.agents.deprovision(user).await {
-            // The database no longer lists the agent; reconcile removes it.
-            tracing::warn!(user_id = %user, error = %err, "agent removal failed; reconcile will finish it");
-        }
         tracing::info!(user_id = %user, "account deleted");
         Ok(())
     }
@@ -555,12 +556,7 @@ impl Accounts {
     }
 
     async fn provision_agent(&self, user: &User) {
-        if let Err(err) = self
-            .inner
-            .agents
-            .provision(UserId(user.id), user.name.as_deref())
-            .await
-        {
+        if let Err(err) = self.inner.agents.provision(UserId(user.id)).await {
             // The account stands; the agent is provisioned again later.
             tracing::warn!(user_id = %user.id, error = %err, "agent provisioning failed; will retry");
         }

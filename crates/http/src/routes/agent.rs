@@ -97,7 +97,7 @@ async fn message(
 #[serde(rename_all = "camelCase")]
 #[schema(as = AgentStatus)]
 struct Status {
-    /// `running` (in the gateway's roster), or the agent's state:
+    /// `running` (resident in a slot of its gateway), or the agent's state:
     /// `provisioning`, `hibernated`, `failed`.
     agent_status: String,
     #[serde(flatten)]
@@ -129,7 +129,7 @@ async fn status(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
             message: "No assistant found for this account",
         }));
     };
-    let agent_status = if status.in_roster && status.assistant.status == "active" {
+    let agent_status = if status.resident {
         "running".to_owned()
     } else {
         status.assistant.status.clone()
@@ -159,19 +159,19 @@ struct Health {
     reason: Option<&'static str>,
 }
 
-/// Whether the caller's gateway answers (5 s).
+/// Whether the caller's gateway shard answers (5 s).
 #[utoipa::path(
     tag = "agent",
-    responses((status = 200, body = Health), AuthFailures),
+    responses((status = 200, body = Health), AuthFailures, NotFound),
     security(("bearer" = []))
 )]
 #[get("/health")]
-async fn health(state: web::Data<AppState>, _user: AuthUser) -> HttpResponse {
-    let healthy = state.agents.gateway_healthy().await;
-    HttpResponse::Ok().json(Health {
+async fn health(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let healthy = state.agents.shard_healthy_for(user.0.user_id).await?;
+    Ok(HttpResponse::Ok().json(Health {
         healthy,
         reason: (!healthy).then_some("unreachable"),
-    })
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

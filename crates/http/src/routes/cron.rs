@@ -55,8 +55,9 @@ async fn cron_health(
     let (postgres, redis, gateway) = futures_util::join!(
         heyclaw_persistence::check_connection(&state.pg),
         state.redis.ping(),
-        state.agents.gateway_healthy(),
+        state.agents.shard_health(),
     );
+    let gateway = gateway.iter().all(|(_, healthy)| *healthy);
     let healthy = postgres.is_ok() && redis.is_ok() && gateway;
     let report = Report {
         status: if healthy { "ok" } else { "degraded" },

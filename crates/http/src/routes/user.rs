@@ -118,6 +118,8 @@ fn usage_of(usage: &DailyUsage) -> Usage {
 #[get("/me")]
 async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let profile = heyclaw_app::profile::load(&state.pg, &state.redis, user.0.user_id).await?;
+    // The app just opened: wake the agent before the first turn.
+    state.agents.prewake(user.0.user_id);
     Ok(HttpResponse::Ok().json(me_body(profile)))
 }
 
@@ -139,7 +141,6 @@ async fn update_me(
 ) -> Result<HttpResponse, ApiError> {
     heyclaw_app::profile::update(
         &state.pg,
-        &state.agents,
         user.0.user_id,
         &ProfileUpdate {
             name: body.name.as_deref(),

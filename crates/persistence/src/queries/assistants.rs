@@ -7,13 +7,14 @@ use super::subscriptions::effective_plan;
 use crate::{
     PersistenceError,
     models::{Assistant, PlanLimitsRow},
-    schema::{assistants, daily_usage, plan_limits, subscriptions, users},
+    schema::{assistants, daily_usage, plan_limits, subscriptions},
 };
 
 pub const STATUS_PROVISIONING: &str = "provisioning";
 pub const STATUS_ACTIVE: &str = "active";
 pub const STATUS_FAILED: &str = "failed";
-/// Idle: out of the gateway's roster, workspace and memory kept on disk.
+/// Not resident: bound to no slot, its workspace files archived in
+/// `agent_files`.
 pub const STATUS_HIBERNATED: &str = "hibernated";
 
 pub async fn for_user(
@@ -74,40 +75,6 @@ pub async fn with_plan(
         .optional()?)
 }
 
-/// An agent that belongs in a gateway's roster, with what its workspace needs.
-#[derive(Debug, Clone, Queryable)]
-pub struct RosterMember {
-    pub user_id: Uuid,
-    pub agent_id: String,
-    pub user_name: Option<String>,
-    pub display_name: String,
-    pub model: String,
-    pub status: String,
-}
-
-/// Every agent of `gateway_id` that should be in its roster: active ones and
-/// those still being provisioned (hibernated agents are left out).
-pub async fn roster(
-    conn: &mut AsyncPgConnection,
-    gateway_id: &str,
-) -> Result<Vec<RosterMember>, PersistenceError> {
-    Ok(assistants::table
-        .inner_join(users::table)
-        .filter(assistants::gateway_id.eq(gateway_id))
-        .filter(assistants::status.eq_any([STATUS_ACTIVE, STATUS_PROVISIONING, STATUS_FAILED]))
-        .select((
-            assistants::user_id,
-            assistants::agent_id,
-            users::name,
-            assistants::display_name,
-            assistants::model,
-            assistants::status,
-        ))
-        .order(assistants::created_at.asc())
-        .load(conn)
-        .await?)
-}
-
 /// How many agents each shard has in each state.
 pub async fn counts_by_shard(
     conn: &mut AsyncPgConnection,
@@ -121,21 +88,6 @@ pub async fn counts_by_shard(
         ))
         .load(conn)
         .await?)
-}
-
-/// Marks agents active once they are in the roster.
-pub async fn mark_active(
-    conn: &mut AsyncPgConnection,
-    user_ids: &[Uuid],
-) -> Result<usize, PersistenceError> {
-    Ok(diesel::update(
-        assistants::table
-            .filter(assistants::user_id.eq_any(user_ids))
-            .filter(assistants::status.ne(STATUS_ACTIVE)),
-    )
-    .set(assistants::status.eq(STATUS_ACTIVE))
-    .execute(conn)
-    .await?)
 }
 
 pub async fn update_personality(
@@ -170,4 +122,21 @@ pub async fn update_personality(
         (None, None) => 0,
     };
     Ok(updated == 1)
+}
+
+/// A placed agent is `active` while bound to a slot, `hibernated` otherwise.
+pub async fn mark_placed(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> Result<(), PersistenceError> {
+    diesel::sql_query(
+        "UPDATE assistants SET status = CASE
+             WHEN EXISTS (SELECT 1 FROM agent_slots s WHERE s.user_id = $1) THEN 'active'
+             ELSE 'hibernated' END
+         WHERE user_id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

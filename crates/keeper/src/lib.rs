@@ -1,0 +1,483 @@
+//! The keeper: one small process beside each OpenClaw gateway (a shard).
+//! The database says which user should be in which of the shard's slot
+//! agents; the keeper makes the gateway's files say so, so the API never
+//! needs the gateway's filesystem and a shard may run on another machine.
+//!
+//! - **Gateway files.** It writes the base config if missing and a roster of
+//!   the reserved agent plus `slots` slot agents. The roster does not change
+//!   while the gateway serves: waking a user never makes the gateway reload
+//!   (docs/gateway-scale.md has the measurements behind this).
+//! - **Slots.** A pass compares each slot's marker (whose files it holds)
+//!   with the database. Files of a user who should no longer be there are
+//!   saved to their archive (`agent_files`) and the slot emptied — every
+//!   save of a pass before any load, so a user moving between two slots is
+//!   always loaded from a fresh archive. Then each bound user's files are
+//!   loaded (from the archive; a new user's from the templates) and the
+//!   binding is marked ready. Passes run on `LISTEN heyclaw_slots` within
+//!   milliseconds of a wake, and every `reconcile_interval` in full (which
+//!   also copies changed resident workspaces to the archive, releases idle
+//!   users and repairs deleted config, roster or slot files).
+//! - It is level-based: a pass after a crash anywhere finishes the job.
+
+mod marker;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures_util::{FutureExt, StreamExt};
+use heyclaw_agent_provisioning::{
+    GatewayConfigOptions, ProvisioningError, Templates, WorkspaceFile, fill_workspace,
+    prepare_gateway, read_workspace, set_user_field, slot_id, wipe_workspace,
+};
+use heyclaw_domain::clock::SharedClock;
+use heyclaw_persistence::{
+    PersistenceError, PgPool,
+    notify::slot_changes,
+    queries::{
+        agent_files,
+        slots::{self, DesiredSlot, STATE_FREE},
+    },
+};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub use marker::SlotMarker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeeperError {
+    #[error(transparent)]
+    Database(#[from] PersistenceError),
+    #[error(transparent)]
+    Files(#[from] ProvisioningError),
+    #[error("a file task failed: {0}")]
+    Task(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct KeeperConfig {
+    /// The shard this keeper serves (`assistants.gateway_id`).
+    pub gateway_id: String,
+    /// The gateway's `openclaw.json`; the roster is written beside it.
+    pub config_path: PathBuf,
+    /// Where the slot workspaces are, as the keeper sees them.
+    pub workspaces_dir: PathBuf,
+    /// The same directory as the gateway sees it (its own mount path).
+    pub gateway_workspaces_dir: PathBuf,
+    /// Slot agents: the most users resident on this gateway at once.
+    pub slots: u32,
+    /// A user not served for this long leaves their slot.
+    pub idle_timeout: Duration,
+    /// Time between full passes.
+    pub reconcile_interval: Duration,
+    /// What the base config is written with, when it is missing.
+    pub gateway: GatewayConfigOptions,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Users whose files were saved and moved out of a slot.
+    pub released: usize,
+    /// Users whose files were moved into a slot.
+    pub loaded: usize,
+    /// Resident workspaces copied to the archive because they changed.
+    pub backed_up: usize,
+}
+
+#[derive(Clone)]
+pub struct Keeper {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pg: PgPool,
+    templates: Templates,
+    config: KeeperConfig,
+    clock: SharedClock,
+    /// One pass at a time, whoever asks.
+    pass: tokio::sync::Mutex<()>,
+}
+
+impl Keeper {
+    pub fn new(pg: PgPool, templates: Templates, config: KeeperConfig, clock: SharedClock) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pg,
+                templates,
+                config,
+                clock,
+                pass: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &KeeperConfig {
+        &self.inner.config
+    }
+
+    /// Writes the gateway's config if missing and makes its roster hold the
+    /// slot agents. Needs no database: the container entrypoint runs it
+    /// before the gateway starts. Returns whether the config was written.
+    pub fn prepare(&self) -> Result<bool, KeeperError> {
+        prepare(&self.inner.config)
+    }
+
+    /// Says the shard is alive and makes its slot rows match `slots`.
+    pub async fn announce(&self) -> Result<(), KeeperError> {
+        let config = &self.inner.config;
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let slots = i32::try_from(config.slots).unwrap_or(i32::MAX);
+        slots::announce(&mut conn, &config.gateway_id, slots, self.inner.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Unbinds users idle past the idle timeout (their turn leases passed);
+    /// the next pass saves their files. Returns how many.
+    pub async fn release_idle(&self) -> Result<usize, KeeperError> {
+        let now = self.inner.clock.now();
+        let idle = chrono::Duration::from_std(self.inner.config.idle_timeout)
+            .unwrap_or(chrono::Duration::MAX);
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        Ok(slots::release_idle(&mut conn, &self.inner.config.gateway_id, now, now - idle).await?)
+    }
+
+    /// One full round: gateway files, liveness, idle users, then a full
+    /// pass.
+    pub async fn full_round(&self) -> Result<PassReport, KeeperError> {
+        let keeper = self.clone();
+        blocking(move || keeper.prepare()).await??;
+        self.announce().await?;
+        let released = self.release_idle().await?;
+        if released > 0 {
+            tracing::info!(released, "idle agents leave their slots");
+        }
+        self.pass(true).await
+    }
+
+    /// Makes every slot's files match the database (see the crate docs).
+    /// `full` also copies changed resident workspaces to the archive.
+    pub async fn pass(&self, full: bool) -> Result<PassReport, KeeperError> {
+        let _one_at_a_time = self.inner.pass.lock().await;
+        let config = &self.inner.config;
+        let desired = {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            slots::desired(&mut conn, &config.gateway_id).await?
+        };
+        let mut report = PassReport::default();
+
+        // Saves first: nobody is loaded from an archive that a slot of this
+        // shard still holds newer files for.
+        let mut left = Vec::new();
+        let mut emptied = Vec::new();
+        for want in &desired {
+            let Ok(slot) = u32::try_from(want.slot) else {
+                continue;
+            };
+            let current = self.marker(slot).await?;
+            match current {
+                Some(marker) if Some(marker.user) != want.user_id => {
+                    self.save_and_empty(slot, &marker).await?;
+                    left.push(marker.user);
+                    report.released += 1;
+                    if want.user_id.is_none() {
+                        emptied.push(want.slot);
+                    }
+                }
+                Some(marker) if full => {
+                    if self.back_up(slot, marker).await? {
+                        report.backed_up += 1;
+                    }
+                }
+                None if want.user_id.is_none() && want.state != STATE_FREE => {
+                    emptied.push(want.slot);
+                }
+                _ => {}
+            }
+        }
+        if !left.is_empty() || !emptied.is_empty() {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            slots::mark_hibernated(&mut conn, &left).await?;
+            slots::mark_empty_free(&mut conn, &config.gateway_id, &emptied).await?;
+        }
+
+        // Then loads, and bindings made ready.
+        for want in &desired {
+            let (Some(user), Ok(slot)) = (want.user_id, u32::try_from(want.slot)) else {
+                continue;
+            };
+            match self.marker(slot).await? {
+                Some(marker) if marker.user == user => {
+                    self.refresh(slot, marker, want).await?;
+                }
+                _ => {
+                    self.load(slot, user, want).await?;
+                    report.loaded += 1;
+                }
+            }
+        }
+        if report != PassReport::default() {
+            tracing::info!(
+                released = report.released,
+                loaded = report.loaded,
+                backed_up = report.backed_up,
+                "slots reconciled"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Runs until `shutdown` turns true: a full round every
+    /// `reconcile_interval`, a pass on every slot change of this shard.
+    pub async fn run(self, database_url: String, mut shutdown: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(self.inner.config.reconcile_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes = None;
+        loop {
+            if changes.is_none() {
+                match slot_changes(&database_url).await {
+                    Ok(stream) => {
+                        changes = Some(Box::pin(stream));
+                        // Anything missed while not listening.
+                        self.logged_pass(false).await;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot listen for slot changes yet"),
+                }
+            }
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = ticker.tick() => {
+                    if let Err(err) = self.full_round().await {
+                        tracing::error!(error = %err, "keeper round failed; retried next round");
+                    }
+                }
+                next = next_change(&mut changes) => match next {
+                    Some(Ok(shard)) => {
+                        // A burst of wakes is one pass.
+                        let mut mine = shard == self.inner.config.gateway_id;
+                        while let Some(Some(Ok(more))) = changes.as_mut().and_then(|s| s.next().now_or_never()) {
+                            mine |= more == self.inner.config.gateway_id;
+                        }
+                        if mine {
+                            self.logged_pass(false).await;
+                        }
+                    }
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "slot change listener lost; listening again");
+                        changes = None;
+                    }
+                    None => changes = None,
+                },
+            }
+        }
+    }
+
+    async fn logged_pass(&self, full: bool) {
+        if let Err(err) = self.pass(full).await {
+            tracing::error!(error = %err, "keeper pass failed; retried on the next change or round");
+        }
+    }
+
+    fn slot_dir(&self, slot: u32) -> PathBuf {
+        self.inner.config.workspaces_dir.join(slot_id(slot))
+    }
+
+    async fn marker(&self, slot: u32) -> Result<Option<SlotMarker>, KeeperError> {
+        let dir = self.inner.config.workspaces_dir.clone();
+        blocking(move || marker::read(&dir, slot)).await
+    }
+
+    /// Saves the slot's files to their owner's archive, then empties it.
+    async fn save_and_empty(&self, slot: u32, current: &SlotMarker) -> Result<(), KeeperError> {
+        let dir = self.slot_dir(slot);
+        let files = blocking(move || read_workspace(&dir)).await??;
+        let kept = {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            agent_files::replace(&mut conn, current.user, &files).await?
+        };
+        if !kept {
+            tracing::info!(slot, "slot emptied of a deleted user's files");
+        }
+        let dir = self.slot_dir(slot);
+        let workspaces = self.inner.config.workspaces_dir.clone();
+        blocking(move || {
+            marker::remove(&workspaces, slot)?;
+            wipe_workspace(&dir)
+        })
+        .await??;
+        Ok(())
+    }
+
+    /// Copies a resident workspace to the archive if it changed since it was
+    /// last loaded or saved. True when it did.
+    async fn back_up(&self, slot: u32, mut current: SlotMarker) -> Result<bool, KeeperError> {
+        let dir = self.slot_dir(slot);
+        let files = blocking(move || read_workspace(&dir)).await??;
+        let digest = marker::digest(&files);
+        if digest == current.digest {
+            return Ok(false);
+        }
+        {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            agent_files::replace(&mut conn, current.user, &files).await?;
+        }
+        current.digest = digest;
+        self.write_marker(slot, current).await?;
+        Ok(true)
+    }
+
+    /// Fills the slot with the user's files and marks the binding ready.
+    async fn load(&self, slot: u32, user: Uuid, want: &DesiredSlot) -> Result<(), KeeperError> {
+        let archived = {
+            let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+            agent_files::load(&mut conn, user).await?
+        };
+        let mut files = if archived.is_empty() {
+            self.first_files(user, want.user_name.as_deref()).await?
+        } else {
+            archived
+        };
+        if let Some(zone) = &want.timezone {
+            with_time_zone(&mut files, zone);
+        }
+        let marker = SlotMarker {
+            user,
+            generation: want.generation,
+            timezone: want.timezone.clone(),
+            digest: marker::digest(&files),
+        };
+        let dir = self.slot_dir(slot);
+        let workspaces = self.inner.config.workspaces_dir.clone();
+        blocking(move || {
+            // The marker goes last: a crash in between leaves a slot the
+            // next pass refills rather than one it would save from.
+            marker::remove(&workspaces, slot)?;
+            fill_workspace(&dir, &files)?;
+            marker::write(&workspaces, slot, &marker)
+        })
+        .await??;
+        self.mark_ready(want).await
+    }
+
+    /// A user already in the slot: a new binding of theirs is ready at once;
+    /// a changed time zone is written into USER.md.
+    async fn refresh(
+        &self,
+        slot: u32,
+        mut current: SlotMarker,
+        want: &DesiredSlot,
+    ) -> Result<(), KeeperError> {
+        let mut changed = false;
+        if current.timezone != want.timezone
+            && let Some(zone) = want.timezone.clone()
+        {
+            let path = self.slot_dir(slot).join("USER.md");
+            let line_zone = zone.clone();
+            blocking(move || {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                std::fs::write(&path, set_user_field(&text, "Time zone", &line_zone)).map_err(
+                    |source| ProvisioningError::Io {
+                        action: "writing",
+                        path,
+                        source,
+                    },
+                )
+            })
+            .await??;
+            current.timezone = Some(zone);
+            changed = true;
+        }
+        if current.generation != want.generation {
+            current.generation = want.generation;
+            changed = true;
+        }
+        if changed {
+            self.write_marker(slot, current).await?;
+        }
+        if want.state != slots::STATE_READY {
+            self.mark_ready(want).await?;
+        }
+        Ok(())
+    }
+
+    async fn mark_ready(&self, want: &DesiredSlot) -> Result<(), KeeperError> {
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        slots::mark_ready(
+            &mut conn,
+            &self.inner.config.gateway_id,
+            want.slot,
+            want.generation,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn write_marker(&self, slot: u32, current: SlotMarker) -> Result<(), KeeperError> {
+        let workspaces = self.inner.config.workspaces_dir.clone();
+        blocking(move || marker::write(&workspaces, slot, &current)).await??;
+        Ok(())
+    }
+
+    /// A user with nothing archived: the workspace an earlier version kept
+    /// on disk (`<workspaces>/agent-<uuid>`), or else the templates.
+    async fn first_files(
+        &self,
+        user: Uuid,
+        user_name: Option<&str>,
+    ) -> Result<Vec<WorkspaceFile>, KeeperError> {
+        let legacy = self
+            .inner
+            .config
+            .workspaces_dir
+            .join(format!("agent-{user}"));
+        let found = blocking(move || read_workspace(&legacy)).await??;
+        if found.is_empty() {
+            Ok(self.inner.templates.render(user_name))
+        } else {
+            tracing::info!(%user, "workspace of an earlier version taken over");
+            Ok(found)
+        }
+    }
+}
+
+/// [`Keeper::prepare`] without a keeper (the entrypoint's `init`).
+pub fn prepare(config: &KeeperConfig) -> Result<bool, KeeperError> {
+    Ok(prepare_gateway(
+        &config.config_path,
+        &config.gateway,
+        &config.gateway_workspaces_dir,
+        config.slots,
+    )?)
+}
+
+fn with_time_zone(files: &mut [WorkspaceFile], zone: &str) {
+    if let Some((_, bytes)) = files.iter_mut().find(|(path, _)| path == "USER.md") {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        *bytes = set_user_field(&text, "Time zone", zone).into_bytes();
+    }
+}
+
+async fn next_change<S>(changes: &mut Option<std::pin::Pin<Box<S>>>) -> Option<S::Item>
+where
+    S: futures_util::Stream,
+{
+    match changes {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, KeeperError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| KeeperError::Task(err.to_string()))
+}
+
+/// The slot workspace directory of `slot` under `workspaces_dir`.
+pub fn slot_dir(workspaces_dir: &Path, slot: u32) -> PathBuf {
+    workspaces_dir.join(slot_id(slot))
+}

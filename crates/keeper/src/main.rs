@@ -1,0 +1,198 @@
+//! `heyclaw-keeper`: runs beside one OpenClaw gateway (in its container).
+//! `init` writes the gateway's config (if missing) and slot roster before
+//! the gateway starts; `run` keeps the slots' files in step with the
+//! database until stopped (SIGTERM/ctrl-c). See the library docs.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+use heyclaw_agent_provisioning::{GatewayConfigOptions, Templates};
+use heyclaw_domain::parse_setting_duration;
+use heyclaw_keeper::{Keeper, KeeperConfig, prepare};
+use heyclaw_persistence::PgPoolSettings;
+
+#[derive(Parser)]
+#[command(about = "Keeps one OpenClaw gateway's config, roster and slot workspaces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// This gateway's shard id (`assistants.gateway_id`).
+    #[arg(long, env = "GATEWAY_ID", default_value = "default", global = true)]
+    gateway_id: String,
+    /// The gateway's config file; the roster is written beside it.
+    #[arg(
+        long,
+        env = "OPENCLAW_CONFIG_PATH",
+        default_value = "/root/.openclaw/openclaw.json",
+        global = true
+    )]
+    config: PathBuf,
+    /// The slot workspaces, as this process sees them.
+    #[arg(long, env = "WORKSPACES_DIR", default_value = "/w", global = true)]
+    workspaces: PathBuf,
+    /// The same directory as the gateway sees it (default: the same path).
+    #[arg(long, env = "GATEWAY_WORKSPACES_DIR", global = true)]
+    gateway_workspaces: Option<PathBuf>,
+    /// Slot agents: the most users resident on this gateway at once.
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_RESIDENT_AGENTS",
+        default_value_t = 32,
+        global = true
+    )]
+    slots: u32,
+    #[arg(
+        long,
+        env = "OPENCLAW_GATEWAY_PORT",
+        default_value_t = 18789,
+        global = true
+    )]
+    port: u16,
+    /// `lan` in a container, `loopback` on a host.
+    #[arg(long, default_value = "lan", global = true)]
+    bind: String,
+    /// The OpenAI-compatible endpoint for `openai-custom/gpt-5-nano`.
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1",
+        global = true
+    )]
+    model_base_url: String,
+    /// Where the gateway writes its log.
+    #[arg(long, env = "OPENCLAW_LOG_FILE", global = true)]
+    log_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the config (if missing) and the slot roster, then exit.
+    Init,
+    /// Keep the slots in step with the database until stopped.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// Workspace templates for new users.
+    #[arg(long, env = "TEMPLATES_DIR", default_value = "templates")]
+    templates: PathBuf,
+    /// A user not served for this long leaves their slot.
+    #[arg(long, env = "AGENT_IDLE_TIMEOUT", default_value = "30m", value_parser = duration)]
+    idle_timeout: Duration,
+    /// Time between full passes (the safety net under LISTEN/NOTIFY).
+    #[arg(long, env = "KEEPER_RECONCILE_INTERVAL", default_value = "30s", value_parser = duration)]
+    reconcile_interval: Duration,
+}
+
+fn duration(raw: &str) -> Result<Duration, String> {
+    parse_setting_duration(raw)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("expected a duration such as 500ms, 30s, 30m or 1h, got {raw:?}"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let run = match cli.command {
+        Command::Init => None,
+        Command::Run(args) => Some(args),
+    };
+    let config = KeeperConfig {
+        gateway_id: cli.gateway_id,
+        config_path: cli.config,
+        gateway_workspaces_dir: cli
+            .gateway_workspaces
+            .unwrap_or_else(|| cli.workspaces.clone()),
+        workspaces_dir: cli.workspaces,
+        slots: cli.slots,
+        idle_timeout: run
+            .as_ref()
+            .map_or(Duration::from_secs(1800), |r| r.idle_timeout),
+        reconcile_interval: run
+            .as_ref()
+            .map_or(Duration::from_secs(30), |r| r.reconcile_interval),
+        gateway: GatewayConfigOptions {
+            port: cli.port,
+            bind: cli.bind,
+            model_base_url: cli.model_base_url,
+            log_file: cli.log_file,
+        },
+    };
+    match prepare(&config) {
+        Ok(written) => tracing::info!(
+            config = %config.config_path.display(),
+            written,
+            slots = config.slots,
+            "gateway config and roster ready"
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot prepare the gateway's files");
+            return ExitCode::FAILURE;
+        }
+    }
+    let Some(run) = run else {
+        return ExitCode::SUCCESS;
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config, run))
+}
+
+async fn serve(config: KeeperConfig, run: RunArgs) -> ExitCode {
+    let templates = match Templates::load(&run.templates) {
+        Ok(templates) => templates,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the workspace templates");
+            return ExitCode::FAILURE;
+        }
+    };
+    let pool = PgPoolSettings {
+        max_size: 4,
+        wait_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+    };
+    let pg = match heyclaw_persistence::connect_pg_pool(&run.database_url, &pool) {
+        Ok(pg) => pg,
+        Err(err) => {
+            tracing::error!(error = %err, "DATABASE_URL");
+            return ExitCode::FAILURE;
+        }
+    };
+    let keeper = Keeper::new(pg, templates, config, heyclaw_domain::clock::system());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(keeper.run(run.database_url, stopped));
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    let _ = stop.send(true);
+    let _ = task.await;
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
