@@ -10,8 +10,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/heyclaw-api /usr/local/bin/heyclaw-api
-COPY templates /app/templates
-ENV TEMPLATES_DIR=/app/templates PORT=3000
+ENV PORT=3000
 EXPOSE 3000
 # Migrations are embedded; --migrate applies pending ones before serving.
 ENTRYPOINT ["heyclaw-api", "--migrate"]

