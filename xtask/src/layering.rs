@@ -17,11 +17,11 @@ const LAYERS: &[(&str, u8)] = &[
     ("heyclaw-billing", 1),
     ("heyclaw-agent-provisioning", 1),
     ("heyclaw-app", 2),
+    ("heyclaw-keeper", 2),
     ("heyclaw-http", 3),
     ("heyclaw-api", 4),
     ("heyclaw-test-support", 5),
     ("heyclaw-dev-model", 5),
-    ("heyclaw-gateway-init", 5),
     ("xtask", 6),
 ];
 

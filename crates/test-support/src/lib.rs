@@ -143,9 +143,14 @@ impl TestApp {
     ) -> Self {
         let db = TestDatabase::create().await;
         let clock = TestClock::default();
+        // Keepers use the server's database, whichever it is.
+        let database_url = overrides
+            .iter()
+            .find(|(key, _)| key == "DATABASE_URL")
+            .map_or_else(|| db.url().to_owned(), |(_, url)| url.clone());
         let mut started = Vec::with_capacity(shards.len());
         for options in shards {
-            started.push(TestShard::start(db.url(), &clock, options).await);
+            started.push(TestShard::start(&database_url, &clock, options).await);
         }
         let shards = started;
         let gateways = shards

@@ -85,6 +85,15 @@ async fn a_postgres_outage_is_a_fast_503_and_loses_no_answered_turn() {
     // Postgres: the assistant's row is held, so the recorder is mid-write
     // when the server dies.
     let mut blocker = heyclaw_persistence::establish(&url).await.unwrap();
+    // Signing up woke the agent; let that finish first.
+    let awake = format!(
+        "SELECT count(*) AS n FROM agent_slots s JOIN assistants a ON a.user_id = s.user_id \
+         WHERE s.state = 'ready' AND a.status = 'active' AND s.user_id = '{user_id}'"
+    );
+    heyclaw_test_support::eventually("the agent is awake", async || {
+        count(&url, &awake).await == 1
+    })
+    .await;
     blocker
         .batch_execute(&format!(
             "BEGIN; SELECT 1 FROM assistants WHERE user_id = '{user_id}' FOR UPDATE"
