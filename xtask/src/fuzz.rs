@@ -4,12 +4,17 @@
 //! deterministically, so a run is bounded and repeatable. It fails on any answer ≥ 500
 //! and on any answer the document does not describe (status, content type,
 //! body schema). The server is the real one (in-process, port 0) with its own
-//! database and Redis keyspace, and the gateway stand-in.
+//! database and Redis keyspace, configured like a deployment: the gateway
+//! stand-in and its keeper, the speech stand-in for text-to-speech and
+//! transcription.
 
 use std::{path::PathBuf, process::Command};
 
 use anyhow::{Context, Result};
-use heyclaw_test_support::TestApp;
+use heyclaw_test_support::{
+    TestApp,
+    speech::{SPEECH_KEY, SpeechStandIn},
+};
 
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 const EXAMPLES_PER_OPERATION: &str = "25";
@@ -21,7 +26,12 @@ pub fn run() -> Result<()> {
     crate::services::ensure_running()?;
     let schemathesis = ensure_schemathesis()?;
     crate::runtime()?.block_on(async {
-        let app = TestApp::spawn().await;
+        let speech = SpeechStandIn::start().await;
+        let app = TestApp::spawn_with(&[
+            ("OPENAI_API_KEY", SPEECH_KEY),
+            ("OPENAI_BASE_URL", &speech.openai_url),
+        ])
+        .await;
         let signup = app.signup("fuzzer@example.com", "fuzzpass123").await;
         let token = signup["access_token"]
             .as_str()
@@ -51,6 +61,7 @@ pub fn run() -> Result<()> {
             .await?
             .context("running schemathesis")?;
         app.shutdown().await;
+        speech.stop().await;
         anyhow::ensure!(status.success(), "schemathesis found answers the document does not allow");
         Ok(())
     })
