@@ -2,8 +2,17 @@
 # the same pins `cargo xtask gateway install` uses.
 # Build from the repository root: docker build -f infrastructure/gateway.Dockerfile .
 
-FROM rust:1.95-bookworm AS keeper
+FROM rust:1.95-bookworm AS chef
+RUN cargo install cargo-chef --version 0.1.73 --locked
 WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS keeper
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json --package heyclaw-keeper
 COPY . .
 RUN cargo build --release --locked -p heyclaw-keeper
 

@@ -32,6 +32,10 @@ pub fn run() -> Result<()> {
     step("schema drift", crate::schema::run)?;
     step("gateway install", || crate::gateway::install().map(|_| ()))?;
     step("chromium install", crate::tools::ensure_chromium)?;
+    step(
+        "deployment files (compose, Kubernetes, Dockerfiles)",
+        crate::deploy_files::run,
+    )?;
     step("tests", || {
         if crate::tools::nextest_available() {
             crate::run_cmd(
@@ -66,6 +70,8 @@ pub fn run() -> Result<()> {
                     "--lib",
                     "--test",
                     "api",
+                    "--test",
+                    "faults",
                 ],
             )
         }

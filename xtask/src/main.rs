@@ -5,6 +5,7 @@ mod agents;
 mod bench;
 mod ci;
 mod db;
+mod deploy_files;
 mod dev;
 mod fuzz;
 mod gateway;
@@ -46,6 +47,9 @@ enum Command {
         #[command(subcommand)]
         command: agents::AgentsCommand,
     },
+    /// Check the deployment files without an engine or a cluster: compose
+    /// config, Kubernetes manifests (rendered and validated), Dockerfiles.
+    DeployFiles,
     /// Write the OpenAPI document to docs/openapi.json (the committed snapshot).
     Openapi,
     /// Fuzz a running server from its OpenAPI document (Schemathesis).
@@ -102,6 +106,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Layering => layering::run(),
         Command::Fuzz => fuzz::run(),
         Command::Openapi => openapi::run(),
+        Command::DeployFiles => deploy_files::run(),
         Command::Agents { command } => agents::run(command),
         Command::SchemaCheck => schema::run(),
         Command::Ci => ci::run(),

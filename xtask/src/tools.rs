@@ -52,13 +52,25 @@ pub fn nextest_available() -> bool {
 /// Debian's Chromium and ChromeDriver for the browser tests, installed with
 /// apt when missing (never a browser a test tool downloads by itself).
 pub fn ensure_chromium() -> Result<()> {
-    let present = ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+    ensure_debian_packages(
+        &["/usr/bin/chromium", "/usr/bin/chromedriver"],
+        &["chromium", "chromium-driver"],
+    )
+}
+
+/// Debian's packages when any of `binaries` is missing (apt-get, as root or
+/// through sudo; the package lists are fetched if need be).
+pub fn ensure_debian_packages(binaries: &[&str], packages: &[&str]) -> Result<()> {
+    let present = binaries
         .iter()
         .all(|path| std::path::Path::new(path).exists());
     if present {
         return Ok(());
     }
-    println!("installing Debian's chromium and chromium-driver (once per machine)");
+    println!(
+        "installing Debian's {} (once per machine)",
+        packages.join(", ")
+    );
     let root = std::process::Command::new("id")
         .arg("-u")
         .output()
@@ -80,10 +92,14 @@ pub fn ensure_chromium() -> Result<()> {
         );
         Ok(())
     };
-    if apt(&["install", "-y", "-q", "chromium", "chromium-driver"]).is_err() {
+    let install: Vec<&str> = ["install", "-y", "-q"]
+        .into_iter()
+        .chain(packages.iter().copied())
+        .collect();
+    if apt(&install).is_err() {
         // A fresh machine may not have the package lists yet.
         apt(&["update", "-q"])?;
-        apt(&["install", "-y", "-q", "chromium", "chromium-driver"])?;
+        apt(&install)?;
     }
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub database_pool: PgPoolSettings,
     pub redis_url: SecretString,
     pub redis_pool: RedisPoolSettings,
+    /// How long start-up waits for PostgreSQL and Redis to answer.
+    pub dependency_wait: Duration,
     pub auth: AuthSettings,
     pub gateway: GatewaySettings,
     pub providers: ProviderSettings,
@@ -321,6 +323,7 @@ impl Settings {
                     .duration_or("REDIS_CONNECT_TIMEOUT", Duration::from_secs(2))?,
                 key_prefix: redis_prefix(env)?,
             },
+            dependency_wait: env.duration_or_zero("DEPENDENCY_WAIT", Duration::ZERO)?,
             auth: AuthSettings {
                 jwt_secret: env.secret(
                     "JWT_SECRET",

@@ -97,12 +97,25 @@ impl Application {
             &settings.database_pool,
         )
         .map_err(StartupError::Postgres)?;
-        heyclaw_persistence::check_connection(&pg)
-            .await
-            .map_err(StartupError::Postgres)?;
         let redis = RedisStore::connect(settings.redis_url.expose_secret(), &settings.redis_pool)
             .map_err(StartupError::Redis)?;
-        redis.ping().await.map_err(StartupError::Redis)?;
+        // Started beside its database (compose, a pod), the server waits a
+        // while for it rather than failing at once.
+        let deadline = tokio::time::Instant::now() + settings.dependency_wait;
+        loop {
+            let checked = match heyclaw_persistence::check_connection(&pg).await {
+                Ok(()) => redis.ping().await.map_err(StartupError::Redis),
+                Err(err) => Err(StartupError::Postgres(err)),
+            };
+            match checked {
+                Ok(()) => break,
+                Err(err) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %err, "waiting for PostgreSQL and Redis");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
 
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener =

@@ -79,6 +79,9 @@ pub struct ShardOptions {
     /// A real gateway already running (its URL, config file and workspaces
     /// directory); `None`: a stand-in over the test's own directories.
     pub external: Option<ExternalGateway>,
+    /// Slot workspaces somewhere of the test's choosing (e.g. a small
+    /// filesystem); `None`: in the test's own directory.
+    pub workspaces: Option<PathBuf>,
 }
 
 /// A gateway the test did not start (the end-to-end suite's real ones).
@@ -99,6 +102,7 @@ impl Default for ShardOptions {
             slots: 8,
             idle_timeout: Duration::from_secs(1800),
             external: None,
+            workspaces: None,
         }
     }
 }
@@ -124,7 +128,13 @@ impl TestShard {
             Some(external) => {
                 TestDirs::shared(external.config_path.clone(), external.workspaces.clone())
             }
-            None => TestDirs::create(),
+            None => {
+                let mut dirs = TestDirs::create();
+                if let Some(workspaces) = &options.workspaces {
+                    dirs.workspaces.clone_from(workspaces);
+                }
+                dirs
+            }
         };
         let (port, model_base_url) = options.external.as_ref().map_or_else(
             || (0, "http://127.0.0.1:9/v1".to_owned()),

@@ -174,6 +174,7 @@ pub async fn app_with(lease: &str) -> TestApp {
                 model_base_url: stack.model_url.clone(),
                 port: shard.port,
             }),
+            workspaces: None,
         })
         .collect();
     TestApp::spawn_sharded(

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use diesel_async::SimpleAsyncConnection;
-use heyclaw_test_support::{TestApp, TestPostgres, TestRedis, eventually, json_body};
+use heyclaw_test_support::{ShardOptions, TestApp, TestPostgres, TestRedis, eventually, json_body};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -265,5 +265,102 @@ async fn a_gateway_that_dies_mid_stream_or_answers_garbage_costs_nothing() {
         call(&app, Method::GET, "/user/me", &token, None).await.1["usage"]["voiceSeconds"] == 0
     })
     .await;
+    app.shutdown().await;
+}
+
+/// A small filesystem for slot workspaces, unmounted on drop.
+struct TinyDisk {
+    dir: std::path::PathBuf,
+}
+
+impl TinyDisk {
+    fn mount(kib: u32) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("heyclaw-tiny-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting a tmpfs (the fault suite runs as root)"
+        );
+        Self { dir }
+    }
+
+    /// Fills the disk; the returned file frees it when removed.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.dir.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The keeper cannot write a slot (the disk is full): a signup still
+/// answers and the account stands; the wake fails cleanly (503 with
+/// Retry-After, nothing charged); once there is room again the same
+/// message goes through, with the user's workspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_slots_fails_wakes_cleanly_until_there_is_room() {
+    let disk = TinyDisk::mount(256);
+    let filler = disk.fill();
+    let app = TestApp::spawn_sharded(
+        vec![ShardOptions {
+            workspaces: Some(disk.dir.join("w")),
+            ..ShardOptions::default()
+        }],
+        vec![("AGENT_READINESS_TIMEOUT".into(), "1s".into())],
+    )
+    .await;
+    let signup = app.signup("full@example.com", "testpass123").await;
+    let token = token_of(&signup);
+    let user_id = signup["user"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "SELECT count(*) AS n FROM users WHERE id = '{user_id}'"
+            ))
+            .await,
+        1,
+        "the account stands"
+    );
+    let (status, body, retry_after) = call(
+        &app,
+        Method::POST,
+        "/agent/message",
+        &token,
+        Some(json!({"text": "hi"})),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after.is_some());
+    let (_, me, _) = call(&app, Method::GET, "/user/me", &token, None).await;
+    assert_eq!(me["usage"]["textMessages"], 0, "nothing charged");
+
+    std::fs::remove_file(filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while message(&app, &token).await.0 != 200 {
+        assert!(Instant::now() < deadline, "no wake once the disk had room");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let workspace = app.wait_resident(&user_id).await;
+    assert!(
+        std::fs::read_to_string(workspace.join("USER.md"))
+            .unwrap()
+            .contains("Name"),
+        "the workspace was written in full"
+    );
     app.shutdown().await;
 }
