@@ -365,7 +365,7 @@ impl Settings {
                     .duration_or("OPENCLAW_STREAM_IDLE_TIMEOUT", Duration::from_secs(30))?,
                 readiness_timeout: env
                     .duration_or("AGENT_READINESS_TIMEOUT", Duration::from_secs(10))?,
-                lease: env.duration_or("AGENT_LEASE", Duration::from_secs(120))?,
+                lease: env.duration_or("AGENT_LEASE", Duration::from_secs(30))?,
             },
             providers: ProviderSettings {
                 openai_base_url: env.url_or(

@@ -318,11 +318,11 @@ impl Agents {
         &self,
         user: UserId,
         home_shard: &str,
-        now: DateTime<Utc>,
+        mut now: DateTime<Utc>,
     ) -> Result<Residence, AppError> {
         let started = tokio::time::Instant::now();
         let deadline = started + self.inner.config.readiness_timeout;
-        let lease_until = now + self.lease();
+        let mut lease_until = now + self.lease();
         let mut home = home_shard.to_owned();
         loop {
             let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
@@ -345,6 +345,13 @@ impl Agents {
                     return ready;
                 }
                 Claim::AlreadyBound => continue,
+                // Every slot is leased: one frees up when a lease passes.
+                Claim::Full if tokio::time::Instant::now() < deadline => {
+                    drop(conn);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    now = self.inner.clock.now();
+                    lease_until = now + self.lease();
+                }
                 Claim::Full => {
                     metrics::counter!("heyclaw_agent_wake_refused_total", "shard" => home.clone())
                         .increment(1);
@@ -660,11 +667,12 @@ impl Agents {
         })
     }
 
-    /// Each shard and whether its gateway answers (`GET /health`, 5 s).
-    pub async fn shard_health(&self) -> Vec<(String, bool)> {
+    /// Each shard and whether its gateway answers `GET /health` within
+    /// `timeout`.
+    pub async fn shard_health(&self, timeout: Duration) -> Vec<(String, bool)> {
         let checks = self.inner.shard_order.iter().map(|id| async move {
             let healthy = match self.inner.shards.get(id) {
-                Some(client) => client.health(Duration::from_secs(5)).await.is_ok(),
+                Some(client) => client.health(timeout).await.is_ok(),
                 None => false,
             };
             (id.clone(), healthy)

@@ -249,10 +249,26 @@ pub async fn run(args: Args) -> Result<()> {
         pct(&talker_turns, 1.0)
     );
 
-    // Model input for a one-line message.
+    // Model input for a one-line message: a new user's first turn (no
+    // conversation yet), once their agent is awake.
+    let probe = signup(&client, &api, "probe@example.com").await?;
+    let awake = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < awake {
+        let status: Value = client
+            .get(format!("{api}/agent/status"))
+            .bearer_auth(&probe)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if status["agentStatus"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let stats_url = format!("http://127.0.0.1:{model_port}/stats");
     client.post(format!("{stats_url}/reset")).send().await?;
-    failed += usize::from(turn(&client, &api, &talker, "hi").await?.is_none());
+    failed += usize::from(turn(&client, &api, &probe, "hi").await?.is_none());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats: Value = client.get(&stats_url).send().await?.json().await?;
     let bytes: Vec<u64> = stats["bytes"]

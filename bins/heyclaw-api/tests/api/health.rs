@@ -1,4 +1,4 @@
-use heyclaw_test_support::{TestApp, json_body};
+use heyclaw_test_support::{ShardOptions, TestApp, json_body};
 use serde_json::json;
 
 #[tokio::test]
@@ -17,14 +17,42 @@ async fn health_answers_the_seed_body() {
 }
 
 #[tokio::test]
-async fn ready_checks_postgres_and_redis() {
-    let app = TestApp::spawn().await;
+async fn ready_checks_postgres_redis_and_each_gateway_shard() {
+    let app = TestApp::spawn_sharded(
+        vec![
+            ShardOptions {
+                id: "a".into(),
+                ..ShardOptions::default()
+            },
+            ShardOptions {
+                id: "b".into(),
+                ..ShardOptions::default()
+            },
+        ],
+        vec![],
+    )
+    .await;
     let response = app.get("/ready").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         json_body(response).await,
-        json!({"ready": true, "postgres": true, "redis": true})
+        json!({"ready": true, "status": "ok", "postgres": true, "redis": true,
+               "gateways": {"a": true, "b": true}})
     );
+    // One shard down: degraded, still ready (only its users are affected).
+    app.shards[1].stop().await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        json_body(response).await,
+        json!({"ready": true, "status": "degraded", "postgres": true, "redis": true,
+               "gateways": {"a": true, "b": false}})
+    );
+    // Every shard down: not ready.
+    app.shards[0].stop().await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(json_body(response).await["status"], "down");
     app.shutdown().await;
 }
 

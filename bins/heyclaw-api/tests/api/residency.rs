@@ -191,19 +191,29 @@ async fn at_the_cap_the_least_recently_used_agent_makes_room() {
 
 #[tokio::test]
 async fn a_turn_in_flight_keeps_its_slot() {
+    // A wake waits for a lease to pass only briefly here, so Ben's attempts
+    // while Ann's turn runs end in 503s the test can count.
     let app = TestApp::spawn_sharded(
         vec![ShardOptions {
             slots: 1,
             ..ShardOptions::default()
         }],
-        vec![("AGENT_LEASE".into(), "1s".into())],
+        vec![
+            ("AGENT_LEASE".into(), "1s".into()),
+            ("AGENT_READINESS_TIMEOUT".into(), "300ms".into()),
+        ],
     )
     .await;
     let ann = sign_up(&app, "ann@example.com").await;
     app.wait_resident(&ann.id).await;
     let ben = sign_up(&app, "ben@example.com").await;
     app.gateway().set_delay(Duration::from_secs(3));
-    let long_turn = message(&app, &ann, "a long question");
+    let answered = std::sync::atomic::AtomicBool::new(false);
+    let long_turn = async {
+        let response = message(&app, &ann, "a long question").await;
+        answered.store(true, std::sync::atomic::Ordering::SeqCst);
+        response
+    };
     let others = async {
         eventually("Ann's turn reached the gateway", async || {
             !app.gateway().turns().is_empty()
@@ -211,8 +221,11 @@ async fn a_turn_in_flight_keeps_its_slot() {
         .await;
         let mut refused = 0;
         // Well past the 1 s lease: the turn renews it while it runs.
-        while app.gateway().turns().len() == 1 && refused < 10 {
+        loop {
             let response = message(&app, &ben, "me too").await;
+            if answered.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
             assert_eq!(
                 response.status(),
                 503,
@@ -229,7 +242,7 @@ async fn a_turn_in_flight_keeps_its_slot() {
         json_body(answer).await["response"],
         "echo[1]: a long question"
     );
-    assert!(refused >= 5, "Ben asked while Ann's turn ran: {refused}");
+    assert!(refused >= 3, "Ben asked while Ann's turn ran: {refused}");
     app.gateway().set_delay(Duration::ZERO);
     // Once the turn is over and its lease has passed, Ben gets the slot.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -189,7 +189,7 @@ pub async fn app_with(lease: &str) -> TestApp {
 }
 
 pub async fn app() -> TestApp {
-    app_with("2m").await
+    app_with("30s").await
 }
 
 pub fn roster(shard: usize) -> Vec<u8> {

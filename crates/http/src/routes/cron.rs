@@ -55,7 +55,7 @@ async fn cron_health(
     let (postgres, redis, gateway) = futures_util::join!(
         heyclaw_persistence::check_connection(&state.pg),
         state.redis.ping(),
-        state.agents.shard_health(),
+        state.agents.shard_health(std::time::Duration::from_secs(5)),
     );
     let gateway = gateway.iter().all(|(_, healthy)| *healthy);
     let healthy = postgres.is_ok() && redis.is_ok() && gateway;

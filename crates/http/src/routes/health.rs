@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -33,28 +35,45 @@ async fn root() -> HttpResponse {
 #[derive(Serialize, ToSchema)]
 struct Readiness {
     ready: bool,
+    /// `ok`, `degraded` (some gateway shard does not answer: only its users
+    /// are affected) or `down`.
+    status: &'static str,
     postgres: bool,
     redis: bool,
+    /// Each gateway shard and whether it answers.
+    gateways: BTreeMap<String, bool>,
 }
 
-/// Readiness: Postgres and Redis answer. 503 with the same body otherwise.
+/// Readiness: Postgres, Redis and at least one gateway shard answer (with a
+/// shard down it is `degraded`, still ready). 503 with the same body
+/// otherwise.
 #[utoipa::path(
     tag = "meta",
     responses(
-        (status = 200, description = "Ready", body = Readiness),
+        (status = 200, description = "Ready (ok or degraded)", body = Readiness),
         (status = 503, description = "A dependency is down", body = Readiness)
     )
 )]
 #[get("/ready")]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (postgres, redis) = futures_util::join!(
+    let (postgres, redis, gateways) = futures_util::join!(
         heyclaw_persistence::check_connection(&state.pg),
         state.redis.ping(),
+        state.agents.shard_health(std::time::Duration::from_secs(2)),
     );
+    let gateways: BTreeMap<String, bool> = gateways.into_iter().collect();
+    let some_gateway = gateways.values().any(|up| *up);
+    let ready = postgres.is_ok() && redis.is_ok() && some_gateway;
     let body = Readiness {
-        ready: postgres.is_ok() && redis.is_ok(),
+        ready,
+        status: match (ready, gateways.values().all(|up| *up)) {
+            (false, _) => "down",
+            (true, true) => "ok",
+            (true, false) => "degraded",
+        },
         postgres: postgres.is_ok(),
         redis: redis.is_ok(),
+        gateways,
     };
     if let Err(err) = &postgres {
         tracing::warn!(error = %err, "readiness: postgres");
