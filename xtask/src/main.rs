@@ -7,6 +7,7 @@ mod ci;
 mod db;
 mod deploy_files;
 mod dev;
+mod doctor;
 mod fuzz;
 mod gateway;
 mod import;
@@ -46,6 +47,12 @@ enum Command {
     Agents {
         #[command(subcommand)]
         command: agents::AgentsCommand,
+    },
+    /// The troubleshooting checks against a deployment (settings from
+    /// --env-file, default the local dev stack), each ok or FAIL with the fix.
+    Doctor {
+        #[arg(long)]
+        env_file: Option<std::path::PathBuf>,
     },
     /// Check the deployment files without an engine or a cluster: compose
     /// config, Kubernetes manifests (rendered and validated), Dockerfiles.
@@ -107,6 +114,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Fuzz => fuzz::run(),
         Command::Openapi => openapi::run(),
         Command::DeployFiles => deploy_files::run(),
+        Command::Doctor { env_file } => doctor::run(env_file),
         Command::Agents { command } => agents::run(command),
         Command::SchemaCheck => schema::run(),
         Command::Ci => ci::run(),

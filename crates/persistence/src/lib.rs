@@ -21,7 +21,7 @@ mod transaction;
 
 pub use diesel_async::AsyncPgConnection;
 pub use error::PersistenceError;
-pub use migrations::{MIGRATIONS, run_migrations};
+pub use migrations::{MIGRATIONS, pending_migrations, run_migrations};
 pub use pg::{PgPool, PgPoolSettings, PooledPg, check_connection, connect_pg_pool, establish};
 pub use redis_store::{AttemptCount, RedisPoolSettings, RedisStore, Reservation};
 pub use transaction::transaction;

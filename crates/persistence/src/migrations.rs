@@ -22,3 +22,16 @@ pub async fn run_migrations(conn: AsyncPgConnection) -> Result<usize, Persistenc
     .await
     .map_err(|err| PersistenceError::Migration(err.to_string()))?
 }
+
+/// The names of the migrations not yet applied to this database.
+pub async fn pending_migrations(conn: AsyncPgConnection) -> Result<Vec<String>, PersistenceError> {
+    tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .pending_migrations(MIGRATIONS)
+            .map(|pending| pending.iter().map(|m| m.name().to_string()).collect())
+            .map_err(|err| PersistenceError::Migration(err.to_string()))
+    })
+    .await
+    .map_err(|err| PersistenceError::Migration(err.to_string()))?
+}

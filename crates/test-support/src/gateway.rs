@@ -54,6 +54,9 @@ struct State {
     garbage_next: AtomicUsize,
     /// Streamed replies dropped before their end (the client went away).
     streams_cancelled: Arc<AtomicUsize>,
+    /// The chat-completions endpoint answers 404, as when it is disabled in
+    /// the gateway's config.
+    completions_disabled: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
@@ -82,6 +85,7 @@ impl GatewayStandIn {
             abort_stream_after: Mutex::new(None),
             garbage_next: AtomicUsize::new(0),
             streams_cancelled: Arc::default(),
+            completions_disabled: std::sync::atomic::AtomicBool::new(false),
         });
         let data = web::Data::from(Arc::clone(&state));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway stand-in");
@@ -106,6 +110,14 @@ impl GatewayStandIn {
             state,
             handle,
         }
+    }
+
+    /// Answers chat requests 404, as a gateway whose chat-completions
+    /// endpoint is disabled does.
+    pub fn disable_chat_completions(&self) {
+        self.state
+            .completions_disabled
+            .store(true, Ordering::SeqCst);
     }
 
     /// The next `n` chat requests fail with the gateway's transient 500.
@@ -219,6 +231,9 @@ async fn completions(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> HttpResponse {
+    if state.completions_disabled.load(Ordering::SeqCst) {
+        return HttpResponse::NotFound().body("Not Found");
+    }
     if !state.authorized(&req) {
         return error(401, "Unauthorized", "unauthorized");
     }

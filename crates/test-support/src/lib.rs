@@ -109,6 +109,11 @@ pub const ORIGINAL_SCHEMA: &str = include_str!("../fixtures/original-schema.sql"
 /// The gateway token `TestApp` configures on both sides.
 pub const TEST_GATEWAY_TOKEN: &str = "test-gateway-token-0123456789";
 
+/// The repository's workspace templates.
+pub fn templates_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates")
+}
+
 pub(crate) fn templates_dir() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../templates")
