@@ -102,6 +102,19 @@ pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
+/// The secret settings still holding `.env.example`'s placeholders.
+pub fn placeholder_secrets(env: &BTreeMap<String, String>) -> Vec<&'static str> {
+    ["JWT_SECRET", "OPENCLAW_GATEWAY_TOKEN", "DATABASE_URL"]
+        .into_iter()
+        .filter(|key| {
+            env.get(*key).is_some_and(|value| {
+                let value = value.to_ascii_lowercase();
+                value.contains("change_me") || value.contains("change-me")
+            })
+        })
+        .collect()
+}
+
 /// Every check, in the order an operator would want to read them.
 pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
     let mut out = Vec::new();
@@ -116,15 +129,7 @@ pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
             return out;
         }
     };
-    let defaults: Vec<&str> = ["JWT_SECRET", "OPENCLAW_GATEWAY_TOKEN", "DATABASE_URL"]
-        .into_iter()
-        .filter(|key| {
-            env.get(*key).is_some_and(|v| {
-                v.to_ascii_lowercase().contains("change_me")
-                    || v.to_ascii_lowercase().contains("change-me")
-            })
-        })
-        .collect();
+    let defaults = placeholder_secrets(env);
     out.push(if defaults.is_empty() {
         Check::ok("settings", "valid, no placeholder secrets")
     } else {

@@ -5,6 +5,7 @@ mod agents;
 mod bench;
 mod ci;
 mod db;
+mod deploy;
 mod deploy_files;
 mod dev;
 mod doctor;
@@ -48,6 +49,8 @@ enum Command {
         #[command(subcommand)]
         command: agents::AgentsCommand,
     },
+    /// Ship this commit to a server over SSH and bring it up (or --rollback).
+    Deploy(deploy::Args),
     /// The troubleshooting checks against a deployment (settings from
     /// --env-file, default the local dev stack), each ok or FAIL with the fix.
     Doctor {
@@ -114,6 +117,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Fuzz => fuzz::run(),
         Command::Openapi => openapi::run(),
         Command::DeployFiles => deploy_files::run(),
+        Command::Deploy(args) => deploy::run(args),
         Command::Doctor { env_file } => doctor::run(env_file),
         Command::Agents { command } => agents::run(command),
         Command::SchemaCheck => schema::run(),
