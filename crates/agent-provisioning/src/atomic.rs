@@ -36,8 +36,8 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), ProvisioningError>
     result
 }
 
-/// An exclusive lock held across processes (API replicas, `cargo xtask
-/// reconcile`) for as long as the returned file lives.
+/// An exclusive lock held across processes (keepers, tools) for as long as
+/// the returned file lives.
 pub fn lock(path: &Path) -> Result<File, ProvisioningError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(ProvisioningError::io("creating", dir))?;

@@ -18,6 +18,17 @@ pub const ROSTER_FILE_NAME: &str = "heyclaw-agents.json";
 /// caller adopts into the roster so no agent is lost. Does nothing and
 /// returns `None` when the config file does not exist yet (the gateway's
 /// entrypoint creates it).
+///
+/// When the include is already there the file is not touched and the map is
+/// empty. Otherwise the file is rewritten (atomically) as plain,
+/// pretty-printed JSON: every setting is kept, but JSON5 comments and
+/// formatting are lost, and `bindings` naming HeyClaw-managed agents are
+/// dropped.
+///
+/// # Errors
+/// [`ProvisioningError::Io`], [`ProvisioningError::Parse`] (not JSON5) or
+/// [`ProvisioningError::Shape`] (the config, or its `agents`, is not an
+/// object).
 pub fn include_roster(config_path: &Path) -> Result<Option<Map<String, Value>>, ProvisioningError> {
     let text = match std::fs::read_to_string(config_path) {
         Ok(text) => text,

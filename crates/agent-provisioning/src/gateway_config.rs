@@ -4,24 +4,7 @@
 //! missing (as in the seed), so an operator's later edits are never
 //! overwritten.
 //!
-//! What it sets, and why (docs/gateway-scale.md has the measurements):
-//! token auth from the environment, the chat-completions endpoint, hybrid
-//! hot reload, sandbox off (no Docker inside the gateway), an explicit agent
-//! roster included from the keeper's own file, the `openai-custom/gpt-5-nano`
-//! model, and every switch that would reach the internet or start work of
-//! its own turned off (update check, telemetry, model catalog refresh, mDNS,
-//! autonomous skill reviews, heartbeats). Beyond that it keeps each agent
-//! and each turn cheap:
-//! - the tool policy once, for every agent (`tools`), not per entry;
-//! - only the `openai` plugin, and no memory plugin (its embeddings would
-//!   send user text to api.openai.com on every session change);
-//! - no skills list and no deferred tool catalog in the prompt;
-//! - `cron.enabled: true`: with cron off, OpenClaw re-reads its whole job
-//!   store for every job it reconciles on a roster change (O(agents²));
-//!   every system job stays disabled, and tenants never reach cron (the
-//!   tool policy denies it);
-//! - a heartbeat declared on the reserved agent only, so one heartbeat job
-//!   exists instead of one per agent (and none of them runs: `0m`).
+//! What it sets, and why, is on [`base_config`].
 
 use std::path::{Path, PathBuf};
 
@@ -33,20 +16,62 @@ use crate::{
 
 /// The one agent that is always in the roster: OpenClaw rejects an explicit
 /// roster with no agents. It is never called; it carries the heartbeat
-/// declaration (see above) and the same locked-down tool policy.
+/// declaration (see [`base_config`]) and the same locked-down tool policy.
 pub const RESERVED_AGENT_ID: &str = "heyclaw-reserved";
 
+/// What differs between one gateway's base config and another's.
 #[derive(Debug, Clone)]
 pub struct GatewayConfigOptions {
+    /// The port the gateway listens on (OpenClaw's default is `18789`).
     pub port: u16,
     /// `loopback` (local runs) or `lan` (containers).
     pub bind: String,
-    /// The OpenAI-compatible endpoint the model calls go to.
+    /// The OpenAI-compatible endpoint the model calls go to, e.g.
+    /// `https://api.openai.com/v1`.
     pub model_base_url: String,
     /// Where the gateway writes its log (instead of a shared /tmp file).
     pub log_file: Option<PathBuf>,
 }
 
+/// The gateway's base config (`openclaw.json`) as JSON. Pure: it writes
+/// nothing (see [`prepare_gateway`]).
+///
+/// What it sets, and why (docs/gateway-scale.md has the measurements):
+/// token auth from the environment, the chat-completions endpoint, hybrid
+/// hot reload, sandbox off (no Docker inside the gateway), an explicit agent
+/// roster included from the keeper's own file, the `openai-custom/gpt-5-nano`
+/// model, and every switch that would reach the internet or start work of
+/// its own turned off (update check, telemetry, model catalog refresh, mDNS,
+/// autonomous skill reviews, heartbeats). Beyond that it keeps each agent
+/// and each turn cheap:
+/// - the tool policy once, for every agent (`tools`), not per entry;
+/// - only the `openai` plugin, and no memory plugin (its embeddings would
+///   send user text to api.openai.com on every session change);
+/// - no skills list and no deferred tool catalog in the prompt;
+/// - `cron.enabled: true`: with cron off, OpenClaw re-reads its whole job
+///   store for every job it reconciles on a roster change (O(agents²));
+///   every system job stays disabled, and tenants never reach cron (the
+///   tool policy denies it);
+/// - a heartbeat declared on the reserved agent only, so one heartbeat job
+///   exists instead of one per agent (and none of them runs: `0m`).
+///
+/// No secret is baked in: the gateway token and the model's API key are the
+/// placeholders `${OPENCLAW_GATEWAY_TOKEN}` and `${OPENAI_API_KEY}`, which
+/// the gateway fills from its environment. The agents are not in it either:
+/// `agents.entries` includes the roster file ([`ROSTER_FILE_NAME`]).
+///
+/// ```
+/// use heyclaw_agent_provisioning::{GatewayConfigOptions, base_config};
+///
+/// let config = base_config(&GatewayConfigOptions {
+///     port: 18789,
+///     bind: "loopback".into(),
+///     model_base_url: "https://api.openai.com/v1".into(),
+///     log_file: None,
+/// });
+/// assert_eq!(config["gateway"]["port"], 18789);
+/// assert_eq!(config["agents"]["entries"]["$include"], "./heyclaw-agents.json");
+/// ```
 pub fn base_config(options: &GatewayConfigOptions) -> Value {
     let mut tools = tool_policy();
     tools["toolSearch"] = json!(false);
@@ -104,7 +129,8 @@ pub fn base_config(options: &GatewayConfigOptions) -> Value {
     config
 }
 
-/// The reserved roster entry (see [`RESERVED_AGENT_ID`]).
+/// The reserved roster entry (see [`RESERVED_AGENT_ID`]); its workspace is
+/// `<gateway_workspaces_dir>/heyclaw-reserved`.
 pub fn reserved_entry(gateway_workspaces_dir: &Path) -> Value {
     json!({
         "name": "HeyClaw (reserved)",
@@ -118,6 +144,18 @@ pub fn reserved_entry(gateway_workspaces_dir: &Path) -> Value {
 /// include the roster (adopting agents inline in it). Then makes the roster
 /// hold the reserved agent and `slots` slot agents. Returns whether the
 /// config was written.
+///
+/// The config and the roster ([`ROSTER_FILE_NAME`], beside the config) are
+/// written atomically; an existing config is never replaced, so an
+/// operator's edits stay (but see [`include_roster`] for the one rewrite).
+/// `gateway_workspaces_dir` is where the *gateway* finds the workspaces,
+/// which may differ from this process's view of the same volume. Blocking
+/// file I/O: run it off an async runtime's worker threads.
+///
+/// # Errors
+/// [`ProvisioningError::Io`] when a file cannot be read, written or locked;
+/// [`ProvisioningError::Parse`] or [`ProvisioningError::Shape`] for an
+/// existing config or roster that cannot be read as one.
 pub fn prepare_gateway(
     config_path: &Path,
     options: &GatewayConfigOptions,

@@ -15,7 +15,8 @@ pub fn slot_id(n: u32) -> String {
     format!("slot-{n}")
 }
 
-/// The slot number in a slot agent's id.
+/// The slot number in a slot agent's id: `Some(3)` for `slot-3`; `None` for
+/// anything else, including non-canonical spellings such as `slot-03`.
 pub fn slot_number(id: &str) -> Option<u32> {
     let digits = id.strip_prefix("slot-")?;
     if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
@@ -86,6 +87,9 @@ pub fn is_legacy_agent_id(id: &str) -> bool {
         })
 }
 
+/// The roster file's contents: agent entries keyed by agent id, as OpenClaw
+/// reads `agents.entries`. The entries themselves are OpenClaw's JSON,
+/// not interpreted here.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Roster {
     entries: Map<String, Value>,
@@ -93,7 +97,11 @@ pub struct Roster {
 
 impl Roster {
     /// Parses a roster file (JSON5, as OpenClaw accepts). Empty text is an
-    /// empty roster.
+    /// empty roster. `path` is only used in errors.
+    ///
+    /// # Errors
+    /// [`ProvisioningError::Parse`] for text that is not JSON5,
+    /// [`ProvisioningError::Shape`] for JSON5 that is not an object.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ProvisioningError> {
         if text.trim().is_empty() {
             return Ok(Self::default());
@@ -111,30 +119,37 @@ impl Roster {
         }
     }
 
+    /// The file's contents: pretty-printed JSON with a final newline.
     pub fn to_json(&self) -> Vec<u8> {
         let mut text = serde_json::to_vec_pretty(&self.entries).unwrap_or_default();
         text.push(b'\n');
         text
     }
 
+    /// Whether the roster has an entry for `id`.
     pub fn contains(&self, id: &str) -> bool {
         self.entries.contains_key(id)
     }
 
+    /// How many entries it has.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether it has no entries (OpenClaw refuses such a roster).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The agent ids, in the map's order.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
 
     /// Makes the managed entries exactly the reserved agent and slots
-    /// `0..slots`, leaving others alone.
+    /// `0..slots`, leaving others alone: slots past `slots` and the
+    /// per-user entries of earlier versions are removed; each slot's
+    /// workspace is `<gateway_workspaces_dir>/slot-<n>`.
     pub fn set_slots(&mut self, gateway_workspaces_dir: &Path, slots: u32, reserved: Value) {
         self.entries.retain(|id, _| !is_managed_agent_id(id));
         self.entries.insert(RESERVED_AGENT_ID.to_owned(), reserved);
@@ -152,6 +167,7 @@ impl Roster {
         }
     }
 
+    /// The entry of agent `id`, if there is one.
     pub fn entry(&self, id: &str) -> Option<&Value> {
         self.entries.get(id)
     }

@@ -14,9 +14,11 @@ use crate::{ProvisioningError, atomic};
 /// The files every workspace starts with.
 pub const TEMPLATE_FILES: [&str; 4] = ["SOUL.md", "AGENTS.md", "MEMORY.md", "USER.md"];
 
-/// The most a workspace may hold; what does not fit is left out of the
-/// archive (and logged).
+/// The most files [`read_workspace`] returns; files past it are left out
+/// (and logged), not an error.
 pub const MAX_WORKSPACE_FILES: usize = 500;
+/// The most bytes, all files together, [`read_workspace`] returns; a file
+/// that would go past it is left out (and logged), not an error.
 pub const MAX_WORKSPACE_BYTES: usize = 8 * 1024 * 1024;
 
 const NAME_PLACEHOLDER: &str = "{{name}}";
@@ -24,14 +26,19 @@ const NAME_PLACEHOLDER: &str = "{{name}}";
 /// One file of a workspace: its relative path and its bytes.
 pub type WorkspaceFile = (String, Vec<u8>);
 
-/// The workspace templates, read once.
+/// The workspace templates ([`TEMPLATE_FILES`]), read once. `USER.md` may
+/// hold `{{name}}`, replaced by the user's name.
 #[derive(Debug, Clone)]
 pub struct Templates {
     files: Vec<(&'static str, String)>,
 }
 
 impl Templates {
-    /// Reads the templates; a missing one is an error naming it.
+    /// Reads the templates from `templates_dir` (blocking I/O).
+    ///
+    /// # Errors
+    /// [`ProvisioningError::Io`] naming the first template that cannot be
+    /// read (missing, or not UTF-8).
     pub fn load(templates_dir: &Path) -> Result<Self, ProvisioningError> {
         let files = TEMPLATE_FILES
             .iter()
@@ -45,7 +52,8 @@ impl Templates {
         Ok(Self { files })
     }
 
-    /// A new user's workspace, with their name in USER.md.
+    /// A new user's workspace, with their name in USER.md (`(not given
+    /// yet)` without one), in [`TEMPLATE_FILES`] order.
     pub fn render(&self, user_name: Option<&str>) -> Vec<WorkspaceFile> {
         self.files
             .iter()
@@ -61,7 +69,16 @@ impl Templates {
     }
 }
 
-/// Whether `path` is a plain relative path inside a workspace.
+/// Whether `path` is a plain relative path inside a workspace: not empty,
+/// `/`-separated, no `..`, `.`, root or backslash.
+///
+/// ```
+/// use heyclaw_agent_provisioning::is_workspace_path;
+///
+/// assert!(is_workspace_path("notes/today.md"));
+/// assert!(!is_workspace_path("../other-slot/MEMORY.md"));
+/// assert!(!is_workspace_path("/etc/passwd"));
+/// ```
 pub fn is_workspace_path(path: &str) -> bool {
     !path.is_empty()
         && !path.contains('\\')
@@ -72,7 +89,12 @@ pub fn is_workspace_path(path: &str) -> bool {
 
 /// Every regular file under `dir` (links and special files skipped), in
 /// path order, within [`MAX_WORKSPACE_FILES`] and [`MAX_WORKSPACE_BYTES`].
-/// A missing directory is an empty workspace.
+/// A missing directory is an empty workspace. Paths are relative and
+/// `/`-separated. Blocking file I/O.
+///
+/// # Errors
+/// [`ProvisioningError::Io`] when a directory cannot be listed or a file
+/// read.
 pub fn read_workspace(dir: &Path) -> Result<Vec<WorkspaceFile>, ProvisioningError> {
     let mut paths = Vec::new();
     collect(dir, dir, &mut paths)?;
@@ -126,6 +148,15 @@ fn collect(
 
 /// Makes `dir` hold exactly `files`. A path that would leave the workspace
 /// is refused before anything is touched.
+///
+/// Destructive: whatever `dir` held before is deleted first (see
+/// [`wipe_workspace`]). Each file is then written atomically; a failure
+/// part-way leaves some of the files. Blocking file I/O.
+///
+/// # Errors
+/// [`ProvisioningError::Shape`] for a path that fails
+/// [`is_workspace_path`]; [`ProvisioningError::Io`] when emptying or writing
+/// fails.
 pub fn fill_workspace(dir: &Path, files: &[WorkspaceFile]) -> Result<(), ProvisioningError> {
     if let Some((bad, _)) = files.iter().find(|(path, _)| !is_workspace_path(path)) {
         return Err(ProvisioningError::Shape {
@@ -140,7 +171,10 @@ pub fn fill_workspace(dir: &Path, files: &[WorkspaceFile]) -> Result<(), Provisi
     Ok(())
 }
 
-/// Empties `dir` (creating it if need be).
+/// Empties `dir` (creating it if need be): everything in it is deleted.
+///
+/// # Errors
+/// [`ProvisioningError::Io`] when it cannot be emptied or created.
 pub fn wipe_workspace(dir: &Path) -> Result<(), ProvisioningError> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => {}
@@ -152,7 +186,17 @@ pub fn wipe_workspace(dir: &Path) -> Result<(), ProvisioningError> {
 
 /// Sets one `- <field>: <value>` line of a USER.md (replacing the line if
 /// there is one, else adding it), leaving the rest — which the agent edits
-/// too — as it is.
+/// too — as it is. The result ends with a newline.
+///
+/// ```
+/// use heyclaw_agent_provisioning::set_user_field;
+///
+/// let user = "# User\n- Name: Ada\n- Time zone: UTC\n";
+/// assert_eq!(
+///     set_user_field(user, "Time zone", "Europe/Paris"),
+///     "# User\n- Name: Ada\n- Time zone: Europe/Paris\n"
+/// );
+/// ```
 pub fn set_user_field(text: &str, field: &str, value: &str) -> String {
     let prefix = format!("- {field}:");
     let line = format!("{prefix} {value}");

@@ -1,8 +1,8 @@
 //! Writing the roster file: under an exclusive file lock, read the current
 //! file, apply the change and replace the file atomically, so two writers
-//! (a keeper and `cargo xtask reconcile`) never lose each other's changes,
-//! and the file is rewritten only when it changes (each write makes the
-//! gateway reload).
+//! (a keeper and a tool, or two keepers over one another) never lose each
+//! other's changes, and the file is rewritten only when it changes (each
+//! write makes the gateway reload).
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,11 @@ fn lock_path(roster: &Path) -> PathBuf {
     roster.with_file_name(format!(".{name}.lock"))
 }
 
-/// The roster as it is on disk now (empty when missing).
+/// The roster as it is on disk now (empty when missing). Blocking file I/O.
+///
+/// # Errors
+/// As [`Roster::parse`], and [`ProvisioningError::Io`] when the file exists
+/// but cannot be read.
 pub fn read_roster(path: &Path) -> Result<Roster, ProvisioningError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Roster::parse(path, &text),
@@ -30,6 +34,17 @@ pub fn read_roster(path: &Path) -> Result<Roster, ProvisioningError> {
 /// Makes the roster hold the reserved agent and `slots` slot agents, plus
 /// `adopted` entries (found inline in openclaw.json) and whatever operator
 /// entries it has. Returns whether the file was written.
+///
+/// `adopted` entries never replace entries already there. The change is
+/// made under an exclusive lock on a `.<file name>.lock` file beside the
+/// roster: the call blocks while another process holds it. The file is
+/// replaced atomically, and only when its contents change (each write makes
+/// the gateway reload) or it is missing.
+///
+/// # Errors
+/// [`ProvisioningError::Io`] when the lock, the current roster or the new
+/// file fails; [`ProvisioningError::Parse`] or [`ProvisioningError::Shape`]
+/// for a current roster that cannot be read as one.
 pub fn write_roster(
     path: &Path,
     gateway_workspaces_dir: &Path,

@@ -12,10 +12,13 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{BillingError, transport::ReqwestTransport};
 
 /// The In-App Purchase key from App Store Connect (Users and Access →
-/// Integrations → In-App Purchase).
+/// Integrations → In-App Purchase). Its `Debug` output redacts the private
+/// key.
 #[derive(Clone)]
 pub struct ServerApiCredentials {
+    /// The key's id (ten characters, shown beside the key).
     pub key_id: String,
+    /// The issuer id (a UUID, shown above the list of keys).
     pub issuer_id: String,
     /// The `.p8` file's contents (PKCS#8 PEM).
     pub private_key: SecretString,

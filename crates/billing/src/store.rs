@@ -16,13 +16,16 @@ use crate::{
 };
 
 /// Apple Root CA - G3 (DER), from <https://www.apple.com/certificateauthority/>.
-/// SHA-256 fingerprint `63:34:3A:BF:…:3E:91:79`, checked by a test.
+/// SHA-256 fingerprint `63:34:3A:BF:…:3E:91:79`, checked by a test. Put it in
+/// [`AppStoreConfig::root_certificates`].
 pub const APPLE_ROOT_CA_G3: &[u8] = include_bytes!("../certs/AppleRootCA-G3.cer");
 
 /// Where a purchase was made. App Review and TestFlight buy in Sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreEnvironment {
+    /// Real purchases from the App Store.
     Production,
+    /// Test purchases: Xcode sandbox accounts, TestFlight, App Review.
     Sandbox,
 }
 
@@ -39,8 +42,12 @@ impl StoreEnvironment {
 /// A transaction whose signature chains to Apple's root, for this app.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedTransaction {
+    /// The id of the first purchase of the subscription: stable across
+    /// renewals, so it identifies the purchase.
     pub original_transaction_id: String,
+    /// This transaction's id (a renewal has a new one).
     pub transaction_id: String,
+    /// The product bought, as set up in App Store Connect.
     pub product_id: String,
     /// When the subscription period ends (`None` for non-subscriptions).
     pub expires_at: Option<DateTime<Utc>>,
@@ -50,6 +57,7 @@ pub struct VerifiedTransaction {
     pub signed_at: DateTime<Utc>,
     /// The token the app passed to StoreKit, if any.
     pub app_account_token: Option<Uuid>,
+    /// Where the purchase was made (the verifier that accepted it).
     pub environment: StoreEnvironment,
 }
 
@@ -60,20 +68,27 @@ pub struct VerifiedRenewal {
     pub auto_renew_product_id: Option<String>,
     /// The end of a billing grace period, when in one.
     pub grace_period_expires_at: Option<DateTime<Utc>>,
+    /// When Apple signed this renewal info, if it says.
     pub signed_at: Option<DateTime<Utc>>,
 }
 
 /// An App Store Server Notification V2, verified, with its verified contents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedNotification {
+    /// Apple's id of the notification: a retried delivery has the same one,
+    /// so it is how a notification is applied once.
     pub notification_uuid: String,
     /// Apple's notification type, e.g. `DID_RENEW`.
     pub notification_type: String,
     /// Apple's subtype, e.g. `GRACE_PERIOD`, `UPGRADE`.
     pub subtype: Option<String>,
+    /// When Apple signed the notification.
     pub signed_at: DateTime<Utc>,
+    /// The environment the notification (and what it carries) is from.
     pub environment: StoreEnvironment,
+    /// The signed transaction it carries, verified, if any.
     pub transaction: Option<VerifiedTransaction>,
+    /// The signed renewal info it carries, verified, if any.
     pub renewal: Option<VerifiedRenewal>,
 }
 
@@ -88,14 +103,27 @@ pub struct AppStoreConfig {
     pub app_apple_id: Option<i64>,
     /// DER root certificates the chains must end in (Apple Root CA G3).
     pub root_certificates: Vec<Vec<u8>>,
-    /// The In-App Purchase key, to look up StoreKit 1 receipts.
+    /// The In-App Purchase key, to look up StoreKit 1 receipts. Without it
+    /// [`AppStore::transaction_from_receipt`] answers
+    /// [`BillingError::NotConfigured`]; everything else works.
     pub server_api: Option<ServerApiCredentials>,
-    /// The App Store Server API, Production and Sandbox.
+    /// The App Store Server API for Production,
+    /// `https://api.storekit.apple.com` (or a proxy or stand-in).
     pub server_api_url: String,
+    /// The App Store Server API for Sandbox,
+    /// `https://api.storekit-sandbox.apple.com`.
     pub server_api_sandbox_url: String,
 }
 
-/// Verifies App Store data. Build it once; it is cheap to share.
+/// Verifies App Store data. Build it once; it is cheap to share (`Send +
+/// Sync`; wrap it in an `Arc`).
+///
+/// Verification is local and CPU-only: the x5c chain must end in one of the
+/// configured roots and its certificates must be valid *now* (not merely
+/// when the data was signed); verified keys are cached. Revocation of
+/// Apple's certificates is not checked online. Only
+/// [`transaction_from_receipt`](Self::transaction_from_receipt) talks to
+/// Apple.
 pub struct AppStore {
     production: Option<SignedDataVerifier>,
     sandbox: SignedDataVerifier,
@@ -112,6 +140,9 @@ impl std::fmt::Debug for AppStore {
 }
 
 impl AppStore {
+    /// Builds the verifiers (and, with [`AppStoreConfig::server_api`], the
+    /// App Store Server API clients). Nothing is sent.
+    ///
     /// # Errors
     /// [`BillingError::Invalid`] when the configuration cannot work (no root
     /// certificate, an unusable API key).
@@ -158,8 +189,9 @@ impl AppStore {
     ///
     /// # Errors
     /// [`BillingError::Invalid`] for anything that is not a valid Apple-signed
-    /// transaction of this app; [`BillingError::NotConfigured`] for a
-    /// Production transaction when no app Apple ID is configured.
+    /// transaction of this app (text that does not even look like a JWS is
+    /// refused before any cryptography); [`BillingError::NotConfigured`] for
+    /// a Production transaction when no app Apple ID is configured.
     pub fn verify_transaction(&self, jws: &str) -> Result<VerifiedTransaction, BillingError> {
         if !looks_like_jws(jws) {
             return Err(BillingError::Invalid("not a signed transaction".to_owned()));
@@ -229,6 +261,11 @@ impl AppStore {
     /// receipt is about, from the App Store Server API, verified. The
     /// receipt itself is only used for the transaction id it names.
     ///
+    /// Production is asked first, then Sandbox when Production does not know
+    /// the purchase: at most two requests, each bounded by 15 seconds, not
+    /// retried. Of the customer's subscriptions, the transaction that
+    /// expires last is returned. Dropping the future cancels the lookup.
+    ///
     /// # Errors
     /// [`BillingError::Invalid`] for a receipt without a purchase, or data that
     /// fails verification; [`BillingError::NotFound`] when Apple does not know
@@ -293,7 +330,14 @@ impl AppStore {
 
 /// Whether `text` has the shape of a compact JWS (three base64url parts),
 /// as a StoreKit 2 signed transaction does; a StoreKit 1 receipt is one
-/// base64 blob.
+/// base64 blob. A shape check only: nothing is decoded or verified.
+///
+/// ```
+/// use heyclaw_billing::looks_like_jws;
+///
+/// assert!(looks_like_jws("eyJhbGciOiJFUzI1NiJ9.eyJhIjoxfQ.c2ln"));
+/// assert!(!looks_like_jws("MIIT0gYJKoZIhvcNAQcCoIITwzCCE78CAQEx"));
+/// ```
 pub fn looks_like_jws(text: &str) -> bool {
     let parts: Vec<&str> = text.trim().split('.').collect();
     parts.len() == 3

@@ -7,23 +7,44 @@ use serde::Serialize;
 const OPEN: &str = "<!--action:";
 const CLOSE: &str = "-->";
 
+/// One action marker: `<!--action:reminder|600|Tea-->` is the action of
+/// kind `reminder` with the parameters `["600", "Tea"]`.
+///
+/// Serialises as `{"type": kind, "params": [...]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
+    /// The marker's type, the text before the first `|`, trimmed (never
+    /// empty).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The `|`-separated parameters after the type, each trimmed, in order.
+    /// What they mean depends on the kind; nothing here checks them.
     pub params: Vec<String>,
 }
 
 /// A reply split into what people see and the actions it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedReply {
+    /// The reply without its markers, trimmed at both ends. Whitespace that
+    /// stood around a marker is kept (`"A <!--action:x--> B"` becomes
+    /// `"A  B"`).
     pub text: String,
+    /// The actions of the complete markers, in the order they appeared.
     pub actions: Vec<Action>,
 }
 
 /// Removes every complete marker from `reply` and returns the actions in
 /// order. An unterminated `<!--action:` is left as text: it is not a marker.
 /// Markers with an empty type are removed but yield no action.
+///
+/// ```
+/// use heyclaw_domain::extract_actions;
+///
+/// let parsed = extract_actions("Done! <!--action:reminder|600|Tea-->");
+/// assert_eq!(parsed.text, "Done!");
+/// assert_eq!(parsed.actions[0].kind, "reminder");
+/// assert_eq!(parsed.actions[0].params, ["600", "Tea"]);
+/// ```
 pub fn extract_actions(reply: &str) -> ParsedReply {
     let mut text = String::with_capacity(reply.len());
     let mut actions = Vec::new();

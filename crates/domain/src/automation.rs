@@ -24,48 +24,103 @@ use croner::{
 pub const MIN_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// The furthest a one-time job may be scheduled ahead.
 const MAX_AHEAD: Duration = Duration::from_secs(366 * 86_400);
-/// Longest job name and prompt, in characters.
+/// Longest job name, in characters. Callers check it; nothing in this crate
+/// does.
 pub const MAX_JOB_NAME_CHARS: usize = 100;
+/// Longest job prompt, in characters. Callers check it; nothing in this
+/// crate does.
 pub const MAX_JOB_PROMPT_CHARS: usize = 2000;
 
+/// Why a schedule or a time zone was refused. The messages are written to
+/// be shown to the user (or handed back to the agent) as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
+    /// Not an IANA time zone name; holds the name as given, trimmed.
     #[error("unknown time zone {0:?} (expected an IANA name such as Europe/Paris)")]
     TimeZone(String),
+    /// Not any of the accepted forms (see [`Schedule`]),
+    /// a local time that does not exist (in a DST gap), or a cron
+    /// expression that never runs again. Holds the schedule as written.
     #[error(
         "the schedule {0:?} is not a cron expression, \"every <duration>\", \"in <duration>\" or a date and time"
     )]
     Unreadable(String),
+    /// Two runs would be less than [`MIN_INTERVAL`] apart.
     #[error("runs must be at least 15 minutes apart")]
     TooFrequent,
+    /// A one-time schedule whose time is not after `now`.
     #[error("that time has already passed")]
     InThePast,
+    /// A one-time schedule more than 366 days after `now`.
     #[error("that is more than a year ahead")]
     TooFarAhead,
 }
 
-/// An IANA time zone name, checked.
+/// An IANA time zone name (`Europe/Paris`, `UTC`), surrounding spaces
+/// ignored.
+///
+/// # Errors
+/// [`ScheduleError::TimeZone`] for a name `chrono-tz` does not know.
 pub fn parse_time_zone(name: &str) -> Result<Tz, ScheduleError> {
     Tz::from_str(name.trim()).map_err(|_| ScheduleError::TimeZone(name.trim().to_owned()))
 }
 
 /// When a job runs.
+///
+/// The accepted forms:
+/// - a cron expression of five fields (`0 8 * * *`: minute, hour, day of
+///   month, month, day of week), evaluated in the job's time zone;
+/// - `every <duration>` (`every 2 hours`, `every 30m`, `every day`);
+/// - one time: `in <duration>` (`in 2 hours`) or an ISO 8601 time
+///   (`2026-12-24T18:00`, local to the zone, or with an offset).
+///
+/// Durations are a count (default 1) and a unit: `m`/`min`/`minute`,
+/// `h`/`hr`/`hour`, `d`/`day`, `w`/`week`, with or without a plural `s`.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use heyclaw_domain::{Schedule, ScheduleError, parse_time_zone};
+///
+/// let paris = parse_time_zone("Europe/Paris")?;
+/// let now = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+///
+/// let daily = Schedule::parse("0 8 * * *", paris, now)?;
+/// // 08:00 in Paris in winter is 07:00 UTC.
+/// assert_eq!(
+///     daily.next_after(now, paris),
+///     Some(Utc.with_ymd_and_hms(2026, 12, 2, 7, 0, 0).unwrap())
+/// );
+/// assert_eq!(
+///     Schedule::parse("every 5 minutes", paris, now).unwrap_err(),
+///     ScheduleError::TooFrequent
+/// );
+/// # Ok::<(), ScheduleError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum Schedule {
+    /// A cron expression (five fields), evaluated in the job's time zone.
     Cron(Box<Cron>),
+    /// A run every so often, counted from the previous scheduled run; the
+    /// time zone plays no part.
     Every(Duration),
+    /// One run, at this instant.
     Once(DateTime<Utc>),
 }
 
 /// What a schedule is stored as: its kind and, for intervals, the seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduleKind {
+    /// [`Schedule::Cron`]; stored as `cron`.
     Cron,
+    /// [`Schedule::Every`]; stored as `interval`.
     Interval,
+    /// [`Schedule::Once`]; stored as `once`.
     Once,
 }
 
 impl ScheduleKind {
+    /// The stored name: `cron`, `interval` or `once` (what
+    /// [`Schedule::from_stored`] reads back).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Cron => "cron",
@@ -76,7 +131,17 @@ impl ScheduleKind {
 }
 
 impl Schedule {
-    /// Reads a schedule as the agent wrote it; `now` anchors `in <duration>`.
+    /// Reads a schedule as the agent wrote it (see [`Schedule`] for the
+    /// forms; the `every `/`in ` prefixes are case-insensitive). `zone` is
+    /// the zone of cron expressions and of times without an offset; `now`
+    /// anchors `in <duration>` and the checks.
+    ///
+    /// # Errors
+    /// [`ScheduleError::Unreadable`] for text in none of the forms;
+    /// [`ScheduleError::TooFrequent`] when two runs would be less than
+    /// [`MIN_INTERVAL`] apart (for cron, judged over the next eight days);
+    /// [`ScheduleError::InThePast`] and [`ScheduleError::TooFarAhead`] for a
+    /// one-time run not after `now` or more than 366 days ahead.
     pub fn parse(raw: &str, zone: Tz, now: DateTime<Utc>) -> Result<Self, ScheduleError> {
         let text = raw.trim();
         let lower = text.to_ascii_lowercase();
@@ -102,6 +167,11 @@ impl Schedule {
     /// A stored job's schedule again: `kind`, the text as written, the
     /// interval for `interval` jobs. One-time jobs keep their time in
     /// `next_run_at` and need nothing here.
+    ///
+    /// `kind` is a [`ScheduleKind::as_str`] name; `run_at` is only read for
+    /// `once`. Returns `None` for an unknown kind, an unparsable cron text, or
+    /// a missing (or negative) interval. The checks of [`Schedule::parse`]
+    /// are not applied again: what was stored is trusted.
     pub fn from_stored(
         kind: &str,
         text: &str,
@@ -121,6 +191,7 @@ impl Schedule {
         }
     }
 
+    /// How this schedule is stored.
     pub fn kind(&self) -> ScheduleKind {
         match self {
             Schedule::Cron(_) => ScheduleKind::Cron,
@@ -129,7 +200,8 @@ impl Schedule {
         }
     }
 
-    /// The interval of an `every` schedule, in whole seconds.
+    /// The interval of an `every` schedule, in whole seconds; `None` for the
+    /// other kinds (and for an interval that does not fit an `i32`).
     pub fn interval_seconds(&self) -> Option<i32> {
         match self {
             Schedule::Every(every) => i32::try_from(every.as_secs()).ok(),
@@ -137,7 +209,9 @@ impl Schedule {
         }
     }
 
-    /// The first run strictly after `after`.
+    /// The first run strictly after `after` (cron in `zone`); `None` when
+    /// there is none (a one-time run not after `after`, a cron expression
+    /// with no later occurrence).
     pub fn next_after(&self, after: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Cron(cron) => cron
@@ -151,7 +225,9 @@ impl Schedule {
 
     /// The next run after one scheduled at `previous`, skipping runs that
     /// were missed while nothing ran (no burst of catch-up runs): the first
-    /// occurrence after `previous` that is not before `now`.
+    /// occurrence after `previous` that is not before `now`. An interval
+    /// keeps its phase (`previous` plus a whole number of intervals); a
+    /// one-time schedule has no next run once its time is before `now`.
     pub fn next_run(
         &self,
         previous: DateTime<Utc>,

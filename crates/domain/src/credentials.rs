@@ -9,18 +9,27 @@ pub const MAX_PASSWORD_CHARS: usize = 128;
 /// Longest display or user name accepted.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// Why a new password was refused. The messages can be shown to users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
+    /// The password is empty.
     #[error("Password is required")]
     Missing,
+    /// Fewer than [`MIN_PASSWORD_CHARS`] characters.
     #[error("Password must be at least 8 characters")]
     TooShort,
+    /// More than [`MAX_PASSWORD_CHARS`] characters.
     #[error("Password must be at most 128 characters")]
     TooLong,
 }
 
 /// Checks a new password against the length rules. Characters, not bytes,
-/// are counted, so non-Latin passwords are not penalised.
+/// are counted, so non-Latin passwords are not penalised. Whitespace is
+/// part of the password: nothing is trimmed.
+///
+/// # Errors
+/// [`PasswordError::Missing`], [`PasswordError::TooShort`] or
+/// [`PasswordError::TooLong`].
 pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
     if password.is_empty() {
         return Err(PasswordError::Missing);
@@ -40,15 +49,23 @@ pub fn is_plausible_password(password: &str) -> bool {
         && password.chars().take(MAX_PASSWORD_CHARS + 1).count() <= MAX_PASSWORD_CHARS
 }
 
+/// Why a name was refused. The messages can be shown to users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// More than [`MAX_NAME_CHARS`] characters once trimmed.
     #[error("Name must be at most 100 characters")]
     TooLong,
+    /// The name holds a control character (a newline, a tab, NUL, …).
     #[error("Name must not contain control characters")]
     ControlCharacters,
 }
 
-/// Trims a person's or assistant's name; blank means "no name".
+/// Trims a person's or assistant's name; blank (or `None`) means "no name"
+/// and gives `Ok(None)`.
+///
+/// # Errors
+/// [`NameError::ControlCharacters`] or [`NameError::TooLong`] (counted in
+/// characters, after trimming).
 pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, NameError> {
     let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
@@ -65,17 +82,25 @@ pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, NameError> {
 /// Longest avatar URL accepted.
 pub const MAX_AVATAR_URL_CHARS: usize = 2048;
 
+/// Why an avatar URL was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AvatarUrlError {
+    /// Not an absolute `https` URL with a host (this includes text that is
+    /// not a URL at all).
     #[error("avatar_url must be an https URL")]
     NotHttps,
+    /// More than [`MAX_AVATAR_URL_CHARS`] characters once trimmed.
     #[error("avatar_url must be at most 2048 characters")]
     TooLong,
 }
 
 /// Checks an avatar URL: an absolute `https` URL with a host, at most 2,048
 /// characters. The app shows it as an image, so nothing else is accepted
-/// (no `http`, `data:` or `javascript:`).
+/// (no `http`, `data:` or `javascript:`). Returns the URL trimmed, otherwise
+/// as given (not normalised).
+///
+/// # Errors
+/// [`AvatarUrlError::TooLong`] or [`AvatarUrlError::NotHttps`].
 pub fn check_avatar_url(raw: &str) -> Result<String, AvatarUrlError> {
     let raw = raw.trim();
     if raw.chars().count() > MAX_AVATAR_URL_CHARS {

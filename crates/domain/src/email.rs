@@ -6,15 +6,31 @@ use std::fmt;
 /// Validation is deliberately modest — one `@`, a non-empty local part, a
 /// dotted domain, no spaces or control characters, RFC 5321 lengths. Only a
 /// delivered mail proves an address; this only rejects what cannot be one.
+///
+/// ```
+/// use heyclaw_domain::{Email, EmailError};
+///
+/// let email = Email::parse("  Ada.Lovelace@Example.COM ")?;
+/// assert_eq!(email.as_str(), "ada.lovelace@example.com");
+/// assert_eq!(Email::parse("ada@localhost"), Err(EmailError::Malformed));
+/// # Ok::<(), EmailError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
+/// Why [`Email::parse`] refused an address. The messages can be shown to
+/// users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
+    /// Nothing but whitespace.
     #[error("Email is required")]
     Empty,
+    /// More than 254 bytes once trimmed.
     #[error("Email address is too long")]
     TooLong,
+    /// Anything else that cannot be an address: no `@`, an empty or
+    /// over-long (64 bytes) local part, a domain without a dot, spaces,
+    /// control or forbidden characters, misplaced dots or hyphens.
     #[error("Email address is not valid")]
     Malformed,
 }
@@ -24,6 +40,11 @@ const MAX_LOCAL_LEN: usize = 64;
 const FORBIDDEN: &[char] = &['<', '>', '(', ')', ',', ';', ':', '"', '[', ']', '\\', '@'];
 
 impl Email {
+    /// Trims, lower-cases and checks an address.
+    ///
+    /// # Errors
+    /// [`EmailError::Empty`], [`EmailError::TooLong`] or
+    /// [`EmailError::Malformed`].
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -57,6 +78,7 @@ impl Email {
         }
     }
 
+    /// The address, trimmed and lower-cased.
     pub fn as_str(&self) -> &str {
         &self.0
     }

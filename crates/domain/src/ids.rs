@@ -6,7 +6,10 @@ use uuid::Uuid;
 /// A user's id: a random UUID chosen by the database, never by the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct UserId(pub Uuid);
+pub struct UserId(
+    /// The UUID itself.
+    pub Uuid,
+);
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -24,11 +27,24 @@ impl fmt::Display for UserId {
 pub struct AgentId(String);
 
 impl AgentId {
+    /// `agent-<uuid>`, the UUID lower-case and hyphenated.
+    ///
+    /// ```
+    /// use heyclaw_domain::{AgentId, UserId};
+    /// use uuid::Uuid;
+    ///
+    /// let user = UserId(Uuid::nil());
+    /// assert_eq!(
+    ///     AgentId::for_user(user).as_str(),
+    ///     "agent-00000000-0000-0000-0000-000000000000"
+    /// );
+    /// ```
     pub fn for_user(user: UserId) -> Self {
         // `Uuid`'s hyphenated form is lowercase hex, as the gateway requires.
         Self(format!("agent-{}", user.0.hyphenated()))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

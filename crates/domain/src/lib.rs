@@ -1,9 +1,57 @@
-//! HeyClaw's pure types and rules.
+//! HeyClaw's pure types and rules: the values the rest of the backend
+//! agrees on, each checked once where it is made.
 //!
-//! Everything here is plain data and functions over it: identifiers, e-mail
-//! addresses, voices, action markers and sentence splitting. This crate performs no I/O, knows no
-//! async runtime, web framework or database, and depends on no other HeyClaw
-//! crate — `cargo xtask ci` enforces that.
+//! - identifiers: [`UserId`], [`AgentId`] (`agent-<uuid>`, safe as a
+//!   directory name);
+//! - what users type: [`Email`] (trimmed, lower-cased, validated), password,
+//!   name and avatar URL rules ([`check_new_password`], [`clean_name`],
+//!   [`check_avatar_url`]);
+//! - the assistant's [`Voice`]s;
+//! - agent replies: action markers ([`extract_actions`]) and the streaming
+//!   [`SentenceSplitter`] that lets speech start on the first sentence;
+//! - automations: [`Schedule`] (cron, `every`, one time; time zones, the
+//!   15-minute minimum);
+//! - time as the use cases see it ([`clock`]) and durations as settings
+//!   spell them ([`parse_setting_duration`]).
+//!
+//! # What it must not do
+//!
+//! This crate performs no I/O (no files, network, environment or logging),
+//! knows no async runtime, web framework or database, and depends on no
+//! other HeyClaw crate — `cargo xtask layering` enforces the dependency
+//! rules. Plans and their limits are data (the `plan_limits` table), not
+//! code, so they are not here either. Everything is plain data and pure
+//! functions over it, except [`clock::SystemClock`], which reads the
+//! system time.
+//!
+//! # Example
+//!
+//! ```
+//! use heyclaw_domain::{Email, SentenceSplitter, Voice, extract_actions};
+//!
+//! // Values are checked where they are made.
+//! let email = Email::parse("  Ada@Example.COM ")?;
+//! assert_eq!(email.as_str(), "ada@example.com");
+//! let voice: Voice = "coral".parse()?;
+//! assert_eq!(voice, Voice::Coral);
+//!
+//! // A streamed reply: sentences come out as soon as they are decided.
+//! let mut splitter = SentenceSplitter::new();
+//! let mut sentences = Vec::new();
+//! for delta in ["Hello the", "re. How are", " you? I'm f", "ine."] {
+//!     sentences.extend(splitter.push(delta));
+//! }
+//! sentences.extend(splitter.finish());
+//! assert_eq!(sentences, ["Hello there. ", "How are you? ", "I'm fine."]);
+//!
+//! // Action markers are taken out of what is shown and spoken.
+//! let reply = extract_actions("Sure. <!--action:reminder|600|Tea-->");
+//! assert_eq!(reply.text, "Sure.");
+//! assert_eq!(reply.actions[0].kind, "reminder");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
 
 mod actions;
 mod automation;

@@ -1,22 +1,9 @@
 //! Splitting a streamed reply into sentences, so speech can start on the
 //! first sentence while the rest is still arriving.
 //!
-//! Feed text deltas as they come with [`SentenceSplitter::push`]; each call
-//! returns the chunks that are complete; [`SentenceSplitter::finish`] returns
-//! the rest. Guarantees (property-tested):
-//! - the chunks, joined, are exactly the input — nothing lost, duplicated or
-//!   reordered (whitespace travels with the chunk before it);
-//! - the chunks do not depend on how the input was cut into deltas: a
-//!   boundary is only decided once enough of the text after it has arrived.
-//!
-//! A sentence ends at `.`, `!`, `?`, `…` (or a run of them), after any
-//! closing quotes or brackets, where whitespace follows — except after an
-//! abbreviation (`Dr.`, `e.g.`), an initial (`J. R. R.`), or an ellipsis
-//! followed by a lowercase word. CJK terminators (`。！？`) need no space.
-//! Decimals (`3.14`) never end a sentence. The *first* chunk is also cut at
-//! a comma, semicolon or colon once it is 25 characters long, so the first
-//! audio starts sooner; any chunk longer than 250 characters is cut at its
-//! last whitespace.
+//! The rules are documented on [`SentenceSplitter`]. Its two guarantees are
+//! property-tested below: the chunks, joined, are exactly the input, and
+//! they do not depend on how the input was cut into deltas.
 
 /// Characters that end a sentence when whitespace follows.
 const TERMINATORS: &[char] = &['.', '!', '?', '…'];
@@ -36,6 +23,27 @@ pub const EARLY_FLUSH_CHARS: usize = 25;
 /// No chunk grows longer than this without being cut at whitespace.
 pub const MAX_CHUNK_CHARS: usize = 250;
 
+/// The streaming sentence splitter (see the [crate docs](crate) for an
+/// example, and [`split_sentences`] for a whole text at once).
+///
+/// Feed it text deltas with [`push`](Self::push) as they arrive; each call
+/// returns the chunks that are complete. When the text has ended,
+/// [`finish`](Self::finish) returns the rest. The rules:
+///
+/// - a sentence ends at `.`, `!`, `?`, `…` (or a run of them), after any
+///   closing quotes or brackets, where whitespace follows — except after an
+///   abbreviation (`Dr.`, `e.g.`), an initial (`J. R. R.`), or an ellipsis
+///   followed by a lowercase word; CJK terminators (`。！？`) need no space;
+///   decimals (`3.14`) never end a sentence;
+/// - the *first* chunk is also cut at a comma, semicolon or colon once it is
+///   [`EARLY_FLUSH_CHARS`] long, so the first audio starts sooner;
+/// - a chunk longer than [`MAX_CHUNK_CHARS`] is cut at its last whitespace.
+///
+/// Whitespace after a sentence travels with it, so the chunks joined are
+/// exactly the input, and they do not depend on how the input was cut
+/// into deltas: a boundary is only decided once enough of what follows it
+/// has arrived (so a chunk may come one delta later than its last
+/// character).
 #[derive(Debug, Default, Clone)]
 pub struct SentenceSplitter {
     buffer: String,
@@ -43,6 +51,7 @@ pub struct SentenceSplitter {
 }
 
 impl SentenceSplitter {
+    /// A splitter that has seen no text.
     pub fn new() -> Self {
         Self::default()
     }
@@ -59,13 +68,20 @@ impl SentenceSplitter {
         chunks
     }
 
-    /// Whatever is left once the reply has ended.
+    /// Whatever is left once the reply has ended; `None` when nothing is.
     pub fn finish(self) -> Option<String> {
         (!self.buffer.is_empty()).then_some(self.buffer)
     }
 }
 
 /// Splits a whole text at once (the same chunks the streaming splitter gives).
+///
+/// ```
+/// assert_eq!(
+///     heyclaw_domain::split_sentences("Hi Dr. Who. Ready? Go"),
+///     ["Hi Dr. Who. ", "Ready? ", "Go"]
+/// );
+/// ```
 pub fn split_sentences(text: &str) -> Vec<String> {
     let mut splitter = SentenceSplitter::new();
     let mut chunks = splitter.push(text);

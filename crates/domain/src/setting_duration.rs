@@ -4,7 +4,19 @@
 
 use std::time::Duration;
 
-/// `900` (seconds), `90s`, `15m`, `12h`, `30d`.
+/// `900` (seconds), `500ms`, `90s`, `15m`, `12h`, `30d`, surrounding spaces
+/// ignored. `None` for anything else: a space between number and unit, a
+/// unit other than these, a fraction, a negative number or an overflow.
+/// Zero is accepted; callers that need a positive duration check that
+/// themselves.
+///
+/// ```
+/// use std::time::Duration;
+/// use heyclaw_domain::parse_setting_duration;
+///
+/// assert_eq!(parse_setting_duration("15m"), Some(Duration::from_secs(900)));
+/// assert_eq!(parse_setting_duration("15 minutes"), None);
+/// ```
 pub fn parse_setting_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let (digits, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {

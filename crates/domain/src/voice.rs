@@ -2,25 +2,50 @@ use std::{fmt, str::FromStr};
 
 /// The assistant voices the app offers (OpenAI speech voice names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Parse one from its name with [`str::parse`] (case-insensitive), print it
+/// with [`Display`](fmt::Display) or [`Voice::as_str`].
+///
+/// ```
+/// use heyclaw_domain::Voice;
+///
+/// assert_eq!(" Nova ".parse::<Voice>(), Ok(Voice::Nova));
+/// assert_eq!(Voice::Coral.to_string(), "coral");
+/// assert!("robot".parse::<Voice>().is_err());
+/// ```
 pub enum Voice {
+    /// `alloy`.
     Alloy,
+    /// `ash`.
     Ash,
+    /// `coral`.
     Coral,
+    /// `echo`.
     Echo,
+    /// `fable`.
     Fable,
+    /// `nova`, the [default](Voice::DEFAULT).
     Nova,
+    /// `onyx`.
     Onyx,
+    /// `sage`.
     Sage,
+    /// `shimmer`.
     Shimmer,
 }
 
+/// A voice name that is not one of [`Voice::ALL`]; holds the name as given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "Unknown voice {0:?}. Choose one of: alloy, ash, coral, echo, fable, nova, onyx, sage, shimmer"
 )]
-pub struct UnknownVoice(pub String);
+pub struct UnknownVoice(
+    /// The name as given, untrimmed.
+    pub String,
+);
 
 impl Voice {
+    /// Every voice, in alphabetical order.
     pub const ALL: [Voice; 9] = [
         Voice::Alloy,
         Voice::Ash,
@@ -36,6 +61,7 @@ impl Voice {
     /// New assistants speak with this voice.
     pub const DEFAULT: Voice = Voice::Nova;
 
+    /// The lower-case name, which is also OpenAI's voice name.
     pub fn as_str(self) -> &'static str {
         match self {
             Voice::Alloy => "alloy",

@@ -10,14 +10,26 @@ use crate::{
     wire::{Chunk, Completion, CompletionRequest, ErrorEnvelope, Message, ModelList},
 };
 
+/// Where the gateway is, how to authenticate, and how long to wait.
+///
+/// Its `Debug` output redacts the token.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
+    /// The gateway's origin, e.g. `http://127.0.0.1:18789` (a trailing `/` is
+    /// ignored). `/v1/chat/completions`, `/v1/models` and `/health` are
+    /// appended to it.
     pub base_url: String,
+    /// The gateway's bearer token (its `gateway.auth.token`, usually
+    /// `OPENCLAW_GATEWAY_TOKEN`). Sent with chat turns and the model list,
+    /// not with the health probe.
     pub token: SecretString,
+    /// The longest wait to connect, for every request.
     pub connect_timeout: Duration,
-    /// The longest a whole non-streaming turn may take.
+    /// The longest a whole non-streaming turn may take, per attempt: with its
+    /// one retry, a [`GatewayClient::chat`] call may take up to twice this.
     pub request_timeout: Duration,
-    /// A streamed turn: the longest wait from the request to its first text.
+    /// A streamed turn: the longest wait from the call to its first text,
+    /// the connection, the request and its one retry included.
     pub first_token_timeout: Duration,
     /// A streamed turn: the longest pause between two pieces of text.
     pub idle_timeout: Duration,
@@ -26,10 +38,14 @@ pub struct GatewayConfig {
 /// One chat turn for one agent.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
+    /// The gateway's agent id (e.g. `slot-0`), sent as the
+    /// `x-openclaw-agent-id` header and in the model name
+    /// (`openclaw/<agent>`).
     pub agent_id: &'a str,
     /// The conversation key: the same key continues the same gateway
     /// session; the gateway keeps the transcript, so only the new turn is sent.
     pub session: &'a str,
+    /// The user's new message.
     pub text: &'a str,
     /// Earlier messages of the conversation the gateway has not seen (the
     /// first turn of a new session); the gateway folds them into the turn's
@@ -40,14 +56,24 @@ pub struct ChatRequest<'a> {
 /// A message from earlier in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriorMessage {
+    /// `true` for the user's message, `false` for the assistant's.
     pub from_user: bool,
+    /// The message's text.
     pub content: String,
 }
 
-/// Text deltas of a streamed reply, in order.
+/// Text deltas of a streamed reply, in order (never empty strings). The
+/// stream ends after the reply's last text, or right after its first `Err`
+/// item: an error is always the last item. Dropping it cancels the request.
 pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, GatewayError>> + Send>>;
 
-/// A pooled client for one gateway. Cheap to clone; build it once.
+/// A pooled client for one gateway. Cheap to clone (clones share the
+/// connection pool); build it once.
+///
+/// Every call is bounded in time (see [`GatewayConfig`]) and may be
+/// cancelled by dropping its future (or, for [`chat_stream`](Self::chat_stream),
+/// the stream). Turns name a channel of their own (`heyclaw`) to the gateway,
+/// so it leaves out the prompt sections only its web chat uses.
 #[derive(Clone)]
 pub struct GatewayClient {
     http: reqwest::Client,
@@ -66,6 +92,12 @@ const CHANNEL_HEADER: &str = "x-openclaw-message-channel";
 const CHANNEL: &str = "heyclaw";
 
 impl GatewayClient {
+    /// Builds the client. Nothing is sent yet: a wrong URL or token shows on
+    /// the first call.
+    ///
+    /// # Errors
+    /// [`GatewayError::Unavailable`] if the HTTP client cannot be built (its
+    /// TLS backend failed to initialise).
     pub fn new(config: GatewayConfig) -> Result<Self, GatewayError> {
         // Every call sets its own time bound (a whole turn, a stream's first
         // text and its pauses, a probe): no blanket read timeout.
@@ -88,7 +120,16 @@ impl GatewayClient {
         format!("{}{path}", self.base_url)
     }
 
-    /// A complete reply. The gateway's transient `500` is retried once.
+    /// A complete reply (a non-streaming chat completion). The gateway's
+    /// transient `500` is retried once; nothing else is.
+    ///
+    /// # Errors
+    /// [`GatewayError::Unauthorized`] (the token was refused),
+    /// [`GatewayError::UnknownAgent`], [`GatewayError::Unavailable`] (no
+    /// connection, `502`/`503`/`504`, or `404`: the chat-completions endpoint
+    /// is off), [`GatewayError::Timeout`] past the request timeout, and
+    /// [`GatewayError::Upstream`] for any other failure, including a reply
+    /// without content.
     pub async fn chat(&self, request: ChatRequest<'_>) -> Result<String, GatewayError> {
         match self.chat_once(request).await {
             Err(err) if err.is_transient() => {
@@ -135,6 +176,15 @@ impl GatewayClient {
     /// the first-token timeout of this call, and each later piece within the
     /// idle timeout of the one before; past either, the stream ends with
     /// [`GatewayError::Timeout`]. Dropping the stream cancels the request.
+    ///
+    /// # Errors
+    /// Before any text: as [`chat`](Self::chat), with
+    /// [`GatewayError::Timeout`] when the response has not started within
+    /// the first-token timeout. Once the stream is returned, failures come
+    /// as its last item: [`GatewayError::Timeout`], or
+    /// [`GatewayError::Upstream`] (status `200`) for an error event, an
+    /// unreadable chunk, a broken connection or a stream that ends without
+    /// `[DONE]`.
     pub async fn chat_stream(&self, request: ChatRequest<'_>) -> Result<TextStream, GatewayError> {
         let first_deadline = tokio::time::Instant::now() + self.first_token_timeout;
         let started = tokio::time::timeout_at(first_deadline, async {
@@ -220,7 +270,11 @@ impl GatewayClient {
             })
     }
 
-    /// The model ids the gateway serves (`GET /v1/models`).
+    /// The model ids the gateway serves (`GET /v1/models`), within a fixed
+    /// 5 seconds, without retry.
+    ///
+    /// # Errors
+    /// As [`chat`](Self::chat).
     pub async fn model_ids(&self) -> Result<Vec<String>, GatewayError> {
         let response = self
             .http
@@ -240,7 +294,12 @@ impl GatewayClient {
         Ok(list.data.into_iter().map(|model| model.id).collect())
     }
 
-    /// Liveness of the gateway process (`GET /health`, unauthenticated).
+    /// Liveness of the gateway process (`GET /health`, unauthenticated),
+    /// within `timeout`, without retry.
+    ///
+    /// # Errors
+    /// [`GatewayError::Unavailable`] when it cannot be reached or answers
+    /// anything but a success; [`GatewayError::Timeout`] past `timeout`.
     pub async fn health(&self, timeout: Duration) -> Result<(), GatewayError> {
         let response = self
             .http

@@ -4,21 +4,35 @@ pub enum GatewayError {
     /// The gateway refused our token: a configuration error, not the user's.
     #[error("the gateway rejected the API's token")]
     Unauthorized,
-    /// The gateway does not (yet) know this agent.
+    /// The gateway does not (yet) know this agent; holds the agent id.
     #[error("the gateway does not know agent {0}")]
     UnknownAgent(String),
-    /// Could not connect, or the gateway said it is not ready.
+    /// Could not connect, or the gateway said it is not ready (`502`, `503`,
+    /// `504`), or the endpoint is missing (`404`: chat completions are not
+    /// enabled in its config). Holds the detail.
     #[error("the gateway is unavailable: {0}")]
     Unavailable(String),
+    /// A time bound of the call passed (see
+    /// [`GatewayConfig`](crate::GatewayConfig)).
     #[error("the gateway did not answer in time")]
     Timeout,
     /// Anything else the gateway (or the model behind it) failed with.
     #[error("the gateway failed: {status} {message}")]
-    Upstream { status: u16, message: String },
+    Upstream {
+        /// The HTTP status; `200` when a successful response turned out
+        /// unusable (unreadable, without content, an error event in a
+        /// stream), `0` when there was no response status at all.
+        status: u16,
+        /// The gateway's error message when it sent one, else what went
+        /// wrong.
+        message: String,
+    },
 }
 
 impl GatewayError {
-    /// A short, stable name of the kind of failure (for metrics and logs).
+    /// A short, stable name of the kind of failure (for metrics and logs):
+    /// `unauthorized`, `unknown_agent`, `unavailable`, `timeout` or
+    /// `upstream`.
     pub fn kind(&self) -> &'static str {
         match self {
             GatewayError::Unauthorized => "unauthorized",

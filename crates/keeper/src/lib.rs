@@ -18,6 +18,99 @@
 //!   also copies changed resident workspaces to the archive, releases idle
 //!   users and repairs deleted config, roster or slot files).
 //! - It is level-based: a pass after a crash anywhere finishes the job.
+//!
+//! The `heyclaw-keeper` binary wraps this library: `init` writes the
+//! gateway's files and exits (no database needed), `run` runs
+//! [`Keeper::run`] until SIGTERM or ctrl-c.
+//!
+//! # What it must not do
+//!
+//! It never decides who goes where: the API claims slots by writing rows,
+//! and the keeper only makes files follow them. It trusts only its markers,
+//! kept outside every workspace, to know whose files a slot holds — never
+//! a workspace's contents — and it never loads a user's files before every
+//! save of the same pass. It does not call the gateway, serve HTTP, or
+//! rewrite the roster while the gateway serves (only when the slot count
+//! changes or the file was lost).
+//!
+//! # Example
+//!
+//! What `heyclaw-keeper init` does, with no database: the gateway's config
+//! (if missing) and a roster of the reserved agent plus the slot agents.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use heyclaw_agent_provisioning::GatewayConfigOptions;
+//! use heyclaw_keeper::{KeeperConfig, prepare, slot_dir};
+//!
+//! let root = std::env::temp_dir().join(format!("heyclaw-keeper-{}", std::process::id()));
+//! let config = KeeperConfig {
+//!     gateway_id: "default".into(),
+//!     config_path: root.join("openclaw.json"),
+//!     workspaces_dir: root.join("w"),
+//!     gateway_workspaces_dir: root.join("w"),
+//!     slots: 4,
+//!     idle_timeout: Duration::from_secs(30 * 60),
+//!     reconcile_interval: Duration::from_secs(30),
+//!     gateway: GatewayConfigOptions {
+//!         port: 18789,
+//!         bind: "loopback".into(),
+//!         model_base_url: "https://api.openai.com/v1".into(),
+//!         log_file: None,
+//!     },
+//! };
+//! assert!(prepare(&config)?, "the config was missing, so it was written");
+//! assert!(!prepare(&config)?, "an existing config is kept");
+//! assert!(root.join("heyclaw-agents.json").exists());
+//! assert_eq!(slot_dir(&config.workspaces_dir, 3), root.join("w/slot-3"));
+//! # std::fs::remove_dir_all(&root)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Running a keeper needs PostgreSQL with HeyClaw's schema:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use heyclaw_agent_provisioning::{GatewayConfigOptions, Templates};
+//! # use heyclaw_keeper::{Keeper, KeeperConfig};
+//! # use heyclaw_persistence::{PgPoolSettings, connect_pg_pool};
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let config = KeeperConfig {
+//! #     gateway_id: "default".into(),
+//! #     config_path: "/root/.openclaw/openclaw.json".into(),
+//! #     workspaces_dir: "/w".into(),
+//! #     gateway_workspaces_dir: "/w".into(),
+//! #     slots: 24,
+//! #     idle_timeout: Duration::from_secs(30 * 60),
+//! #     reconcile_interval: Duration::from_secs(30),
+//! #     gateway: GatewayConfigOptions {
+//! #         port: 18789,
+//! #         bind: "lan".into(),
+//! #         model_base_url: "https://api.openai.com/v1".into(),
+//! #         log_file: None,
+//! #     },
+//! # };
+//! let database_url = std::env::var("DATABASE_URL")?;
+//! let pool = connect_pg_pool(&database_url, &PgPoolSettings {
+//!     max_size: 4,
+//!     wait_timeout: Duration::from_secs(10),
+//!     connect_timeout: Duration::from_secs(5),
+//! })?;
+//! let templates = Templates::load("templates".as_ref())?;
+//! let keeper = Keeper::new(pool, templates, config, heyclaw_domain::clock::system());
+//!
+//! let (stop, stopped) = tokio::sync::watch::channel(false);
+//! let task = tokio::spawn(keeper.run(database_url, stopped));
+//! tokio::signal::ctrl_c().await?;
+//! stop.send(true)?;
+//! task.await?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
 
 mod marker;
 
@@ -46,16 +139,25 @@ use uuid::Uuid;
 
 pub use marker::SlotMarker;
 
+/// Why a keeper step failed. Every step is safe to run again: the next
+/// pass picks up where a failed one stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum KeeperError {
+    /// The database could not be reached (pool wait, connection) or a query
+    /// failed.
     #[error(transparent)]
     Database(#[from] PersistenceError),
+    /// A gateway or workspace file could not be read or written.
     #[error(transparent)]
     Files(#[from] ProvisioningError),
+    /// A blocking file task panicked or was cancelled (the runtime shutting
+    /// down).
     #[error("a file task failed: {0}")]
     Task(String),
 }
 
+/// One keeper's settings: which shard, where its gateway's files are, how
+/// many slots, and how often to reconcile.
 #[derive(Debug, Clone)]
 pub struct KeeperConfig {
     /// The shard this keeper serves (`assistants.gateway_id`).
@@ -87,6 +189,12 @@ pub struct PassReport {
     pub backed_up: usize,
 }
 
+/// The keeper of one shard. Cheap to clone (clones share one state, so
+/// their passes still run one at a time).
+///
+/// Build it with [`Keeper::new`], then either call [`Keeper::run`] (what
+/// the `heyclaw-keeper run` binary does) or drive it step by step with
+/// [`full_round`](Keeper::full_round) and [`pass`](Keeper::pass).
 #[derive(Clone)]
 pub struct Keeper {
     inner: Arc<Inner>,
@@ -102,6 +210,10 @@ struct Inner {
 }
 
 impl Keeper {
+    /// A keeper over `pg` (the database holding `agent_slots` and
+    /// `agent_files`), with `templates` for new users' workspaces. Nothing
+    /// is read or written until a method is called. `clock` is what idle
+    /// time is measured against and liveness is stamped with.
     pub fn new(pg: PgPool, templates: Templates, config: KeeperConfig, clock: SharedClock) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -114,6 +226,7 @@ impl Keeper {
         }
     }
 
+    /// The settings it was built with.
     pub fn config(&self) -> &KeeperConfig {
         &self.inner.config
     }
@@ -121,11 +234,21 @@ impl Keeper {
     /// Writes the gateway's config if missing and makes its roster hold the
     /// slot agents. Needs no database: the container entrypoint runs it
     /// before the gateway starts. Returns whether the config was written.
+    ///
+    /// Blocking file I/O (see [`prepare_gateway`]): from async code, call it
+    /// on a blocking thread.
+    ///
+    /// # Errors
+    /// [`KeeperError::Files`].
     pub fn prepare(&self) -> Result<bool, KeeperError> {
         prepare(&self.inner.config)
     }
 
-    /// Says the shard is alive and makes its slot rows match `slots`.
+    /// Says the shard is alive and makes its slot rows match `slots` (slot
+    /// rows past the count are dropped once free).
+    ///
+    /// # Errors
+    /// [`KeeperError::Database`].
     pub async fn announce(&self) -> Result<(), KeeperError> {
         let config = &self.inner.config;
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
@@ -136,6 +259,9 @@ impl Keeper {
 
     /// Unbinds users idle past the idle timeout (their turn leases passed);
     /// the next pass saves their files. Returns how many.
+    ///
+    /// # Errors
+    /// [`KeeperError::Database`].
     pub async fn release_idle(&self) -> Result<usize, KeeperError> {
         let now = self.inner.clock.now();
         let idle = chrono::Duration::from_std(self.inner.config.idle_timeout)
@@ -144,8 +270,13 @@ impl Keeper {
         Ok(slots::release_idle(&mut conn, &self.inner.config.gateway_id, now, now - idle).await?)
     }
 
-    /// One full round: gateway files, liveness, idle users, then a full
-    /// pass.
+    /// One full round: gateway files ([`prepare`](Self::prepare)), liveness
+    /// ([`announce`](Self::announce)), idle users
+    /// ([`release_idle`](Self::release_idle)), then a full
+    /// [`pass`](Self::pass). Stops at the first step that fails.
+    ///
+    /// # Errors
+    /// Any [`KeeperError`].
     pub async fn full_round(&self) -> Result<PassReport, KeeperError> {
         let keeper = self.clone();
         blocking(move || keeper.prepare()).await??;
@@ -159,6 +290,15 @@ impl Keeper {
 
     /// Makes every slot's files match the database (see the crate docs).
     /// `full` also copies changed resident workspaces to the archive.
+    ///
+    /// Passes run one at a time: a call waits for one under way (from any
+    /// clone) to finish. A pass that fails or is dropped part-way may leave
+    /// a slot half done; the next pass finishes the job (a slot's marker is
+    /// written last, and file work already handed to a blocking thread runs
+    /// to its end).
+    ///
+    /// # Errors
+    /// Any [`KeeperError`]; the pass stops at the first.
     pub async fn pass(&self, full: bool) -> Result<PassReport, KeeperError> {
         let _one_at_a_time = self.inner.pass.lock().await;
         let config = &self.inner.config;
@@ -227,8 +367,18 @@ impl Keeper {
         Ok(report)
     }
 
-    /// Runs until `shutdown` turns true: a full round every
-    /// `reconcile_interval`, a pass on every slot change of this shard.
+    /// Runs until told to stop through `shutdown` (send `true`): a full
+    /// round every `reconcile_interval`, a pass on every slot change of this
+    /// shard.
+    ///
+    /// The first full round starts at once. Slot changes arrive on
+    /// `LISTEN heyclaw_slots` over a connection of its own to
+    /// `database_url` (not from the pool); while that connection is down,
+    /// it is opened again on every round, with a pass for whatever was
+    /// missed. Errors are logged (`tracing`) and retried on the next change
+    /// or round; they never end the loop. Any change of `shutdown` (or its
+    /// sender being dropped) ends it once the round or pass under way is
+    /// done.
     pub async fn run(self, database_url: String, mut shutdown: watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(self.inner.config.reconcile_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -440,7 +590,11 @@ impl Keeper {
     }
 }
 
-/// [`Keeper::prepare`] without a keeper (the entrypoint's `init`).
+/// [`Keeper::prepare`] without a keeper (the entrypoint's `init`): needs no
+/// database. Blocking file I/O.
+///
+/// # Errors
+/// [`KeeperError::Files`].
 pub fn prepare(config: &KeeperConfig) -> Result<bool, KeeperError> {
     Ok(prepare_gateway(
         &config.config_path,
@@ -475,7 +629,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|err| KeeperError::Task(err.to_string()))
 }
 
-/// The slot workspace directory of `slot` under `workspaces_dir`.
+/// The slot workspace directory of `slot` under `workspaces_dir`
+/// (`<workspaces_dir>/slot-<n>`).
 pub fn slot_dir(workspaces_dir: &Path, slot: u32) -> PathBuf {
     workspaces_dir.join(slot_id(slot))
 }

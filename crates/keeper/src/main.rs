@@ -37,7 +37,7 @@ struct Cli {
     #[arg(
         long,
         env = "GATEWAY_MAX_RESIDENT_AGENTS",
-        default_value_t = 32,
+        default_value_t = 24,
         global = true
     )]
     slots: u32,

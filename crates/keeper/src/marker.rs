@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+/// What the keeper records about a slot, outside its workspace
+/// (`<workspaces>/.heyclaw/slot-<n>.json`): whose files it holds, and as of
+/// when. Only the keeper reads and writes these files; the type is public
+/// so their contents can be inspected (it is their JSON shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotMarker {
     /// Whose files the slot holds.
@@ -18,7 +22,9 @@ pub struct SlotMarker {
     pub generation: i64,
     /// The time zone written into USER.md.
     pub timezone: Option<String>,
-    /// [`digest`] of the files when last loaded or saved.
+    /// A SHA-256 (hex) over the workspace's file paths and contents when
+    /// last loaded or saved: a resident workspace is backed up only when
+    /// this changes.
     pub digest: String,
 }
 

@@ -9,9 +9,18 @@ use serde_json::json;
 
 use crate::SpeechError;
 
+/// Text-to-speech, whichever provider does it. Implemented by
+/// [`OpenAiSpeech`] and [`ElevenLabsSpeech`]; implement it yourself for a
+/// stand-in. Object safe (through `async-trait`): callers usually hold an
+/// `Arc<dyn SpeechSynthesizer>`.
 #[async_trait]
 pub trait SpeechSynthesizer: Send + Sync {
-    /// MP3 audio of `text` spoken with `voice`.
+    /// MP3 audio of `text` spoken with `voice`, as one buffer. One request,
+    /// no retry; dropping the future cancels it.
+    ///
+    /// # Errors
+    /// See [`SpeechError`]; empty text is the provider's to refuse
+    /// ([`SpeechError::BadInput`]).
     async fn synthesize(&self, text: &str, voice: Voice) -> Result<Vec<u8>, SpeechError>;
 }
 
@@ -30,24 +39,34 @@ async fn audio(response: reqwest::Response) -> Result<Vec<u8>, SpeechError> {
     Ok(response.bytes().await?.to_vec())
 }
 
+/// What [`OpenAiSpeech`] needs. Its `Debug` output redacts the key.
 #[derive(Debug, Clone)]
 pub struct OpenAiSpeechConfig {
-    /// e.g. `https://api.openai.com/v1`
+    /// The API's base, e.g. `https://api.openai.com/v1` (a trailing `/` is
+    /// ignored); `/audio/speech` is appended.
     pub base_url: String,
+    /// The OpenAI API key, sent as a bearer token.
     pub api_key: SecretString,
-    /// e.g. `tts-1`
+    /// The speech model, e.g. `tts-1`.
     pub model: String,
+    /// The longest a whole request may take, the audio's download included
+    /// (connecting is bounded separately, by 5 seconds).
     pub timeout: Duration,
 }
 
-/// OpenAI speech (`POST {base}/audio/speech`); the app's voice names are
-/// OpenAI's.
+/// OpenAI speech (`POST {base}/audio/speech`, `response_format: mp3`); the
+/// app's voice names are OpenAI's.
 pub struct OpenAiSpeech {
     http: reqwest::Client,
     config: OpenAiSpeechConfig,
 }
 
 impl OpenAiSpeech {
+    /// Builds the provider. Nothing is sent yet: a wrong key shows on the
+    /// first call.
+    ///
+    /// # Errors
+    /// [`SpeechError::Unavailable`] if the HTTP client cannot be built.
     pub fn new(config: OpenAiSpeechConfig) -> Result<Self, SpeechError> {
         Ok(Self {
             http: client(config.timeout)?,
@@ -78,17 +97,25 @@ impl SpeechSynthesizer for OpenAiSpeech {
     }
 }
 
+/// What [`ElevenLabsSpeech`] needs. Its `Debug` output redacts the key.
 #[derive(Debug, Clone)]
 pub struct ElevenLabsConfig {
-    /// e.g. `https://api.elevenlabs.io`
+    /// The API's origin, e.g. `https://api.elevenlabs.io` (a trailing `/` is
+    /// ignored); `/v1/text-to-speech/{voice id}/stream` is appended.
     pub base_url: String,
+    /// The ElevenLabs API key, sent as `xi-api-key`.
     pub api_key: SecretString,
-    /// e.g. `eleven_turbo_v2_5`
+    /// The model, e.g. `eleven_turbo_v2_5`.
     pub model_id: String,
-    /// e.g. `mp3_44100_128`
+    /// The audio format asked for, e.g. `mp3_44100_128`. Only an `mp3_…`
+    /// format gives the MP3 that [`SpeechSynthesizer`] promises.
     pub output_format: String,
-    /// ElevenLabs voice id per app voice; missing ones use `nova`'s.
+    /// ElevenLabs voice id per app voice; missing ones use `nova`'s
+    /// ([`Voice::DEFAULT`]). [`ElevenLabsConfig::default_voice_ids`] has a
+    /// full set.
     pub voice_ids: HashMap<Voice, String>,
+    /// The longest a whole request may take, the audio's download included
+    /// (connecting is bounded separately, by 5 seconds).
     pub timeout: Duration,
 }
 
@@ -113,12 +140,17 @@ impl ElevenLabsConfig {
 }
 
 /// ElevenLabs streaming TTS (`POST {base}/v1/text-to-speech/{voice}/stream`).
+/// The streamed audio is collected into one buffer before it is returned.
 pub struct ElevenLabsSpeech {
     http: reqwest::Client,
     config: ElevenLabsConfig,
 }
 
 impl ElevenLabsSpeech {
+    /// Builds the provider. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// [`SpeechError::Unavailable`] if the HTTP client cannot be built.
     pub fn new(config: ElevenLabsConfig) -> Result<Self, SpeechError> {
         Ok(Self {
             http: client(config.timeout)?,
