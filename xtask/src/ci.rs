@@ -76,6 +76,14 @@ pub fn run() -> Result<()> {
             )
         }
     })?;
+    step("docs (warnings are errors) and doctests", || {
+        let status = std::process::Command::new(cargo)
+            .args(["doc", "--workspace", "--no-deps", "--quiet"])
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .status()?;
+        anyhow::ensure!(status.success(), "cargo doc found problems ({status})");
+        crate::run_cmd(cargo, &["test", "--workspace", "--doc", "--quiet"])
+    })?;
     step(
         "fuzzing from the OpenAPI document (schemathesis)",
         crate::fuzz::run,

@@ -89,7 +89,8 @@ impl PasswordHashing {
         self.run(move || hash_now(&password)).await?
     }
 
-    /// Checks a password against a stored hash (see [`verify_now`]).
+    /// Checks a password against a stored hash: argon2id, or a legacy bcrypt
+    /// hash; with none, the work is still done and the answer is false.
     ///
     /// # Errors
     /// [`AppError::Busy`] when no slot frees up within the queue timeout.
