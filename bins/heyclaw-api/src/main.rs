@@ -3,6 +3,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use heyclaw_api::{Application, Settings, telemetry};
 
+/// mimalloc instead of glibc's allocator: a password hash holds ~19 MiB for
+/// a moment, and glibc keeps such blocks in per-thread arenas of up to
+/// 64 MiB each — measured: resident memory grew by ~15 MiB per signup up to
+/// ~0.35 GiB after 20 and ~0.9 GiB in a login storm. mimalloc returns them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The HeyClaw API server. Settings come from the environment; see
 /// `.env.example`.
 #[derive(Parser)]
