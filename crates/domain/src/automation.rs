@@ -300,7 +300,14 @@ fn parse_duration(text: &str) -> Option<Duration> {
     } else {
         digits.parse().ok()?
     };
-    let unit_seconds = match unit.trim_end_matches('s') {
+    // One plural `s` of a word (`mins`, `hours`), never of a short unit:
+    // `30ms` must not read as 30 minutes.
+    let unit = unit.to_ascii_lowercase();
+    let singular = match unit.strip_suffix('s') {
+        Some(word) if word.len() >= 2 => word,
+        _ => unit.as_str(),
+    };
+    let unit_seconds = match singular {
         "m" | "min" | "minute" | "mn" => 60,
         "h" | "hr" | "hour" => 3600,
         "d" | "day" => 86_400,
@@ -399,7 +406,15 @@ mod tests {
                 "{raw}"
             );
         }
-        for raw in ["whenever", "every banana", "61 * * * *", "", "0 8 * * * *"] {
+        for raw in [
+            "whenever",
+            "every banana",
+            "61 * * * *",
+            "",
+            "0 8 * * * *",
+            "every 30ms",
+            "every 2 hourss",
+        ] {
             assert!(
                 matches!(
                     Schedule::parse(raw, zone, now),
