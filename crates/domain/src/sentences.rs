@@ -37,7 +37,9 @@ pub const MAX_CHUNK_CHARS: usize = 250;
 ///   decimals (`3.14`) never end a sentence;
 /// - the *first* chunk is also cut at a comma, semicolon or colon once it is
 ///   [`EARLY_FLUSH_CHARS`] long, so the first audio starts sooner;
-/// - a chunk longer than [`MAX_CHUNK_CHARS`] is cut at its last whitespace.
+/// - no chunk grows past [`MAX_CHUNK_CHARS`] (a sentence ending later does
+///   not count): it is cut after its last whitespace within the limit, or,
+///   when it has none (a long URL), after its first whitespace.
 ///
 /// Whitespace after a sentence travels with it, so the chunks joined are
 /// exactly the input, and they do not depend on how the input was cut
@@ -91,24 +93,49 @@ pub fn split_sentences(text: &str) -> Vec<String> {
 
 /// The byte index where the first complete chunk of `buffer` ends, if the
 /// text seen so far decides one.
+///
+/// A boundary counts only when the chunk it closes is at most
+/// [`MAX_CHUNK_CHARS`] long; past that the whitespace rule of
+/// [`long_chunk_cut`] decides. Both are decided by the first
+/// `MAX_CHUNK_CHARS + 1` characters, which is what keeps the chunks
+/// independent of how the stream was cut.
 fn next_cut(buffer: &str, first: bool) -> Option<usize> {
     let chars: Vec<(usize, char)> = buffer.char_indices().collect();
+    match sentence_cut(&chars, first) {
+        Boundary::At(k) if k <= MAX_CHUNK_CHARS => Some(chars[k].0),
+        Boundary::Undecided if chars.len() <= MAX_CHUNK_CHARS => None,
+        // Any boundary from here on would close a chunk that is too long.
+        _ => long_chunk_cut(&chars),
+    }
+}
+
+/// What the sentence rules make of the text seen so far.
+enum Boundary {
+    /// The first chunk ends before the character at this index.
+    At(usize),
+    /// What follows the text seen so far decides.
+    Undecided,
+    /// The text seen so far holds no boundary.
+    None,
+}
+
+/// The first sentence end (or, for the first chunk, early pause) in `chars`.
+fn sentence_cut(chars: &[(usize, char)], first: bool) -> Boundary {
+    let is_terminator = |c: char| TERMINATORS.contains(&c) || CJK_TERMINATORS.contains(&c);
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i].1;
-        if TERMINATORS.contains(&c) || CJK_TERMINATORS.contains(&c) {
+        if is_terminator(c) {
             let run_start = i;
             let mut j = i;
-            while j < chars.len()
-                && (TERMINATORS.contains(&chars[j].1) || CJK_TERMINATORS.contains(&chars[j].1))
-            {
+            while j < chars.len() && is_terminator(chars[j].1) {
                 j += 1;
             }
             while j < chars.len() && CLOSERS.contains(&chars[j].1) {
                 j += 1;
             }
             if j == chars.len() {
-                return None; // what follows decides
+                return Boundary::Undecided;
             }
             let cjk = chars[run_start..j]
                 .iter()
@@ -117,12 +144,9 @@ fn next_cut(buffer: &str, first: bool) -> Option<usize> {
                 i = j; // "3.14", "a.b": not an end
                 continue;
             }
-            let mut k = j;
-            while k < chars.len() && chars[k].1.is_whitespace() {
-                k += 1;
-            }
+            let k = skip_whitespace(chars, j);
             if k == chars.len() {
-                return None; // the whitespace may go on, or the next word decide
+                return Boundary::Undecided; // the whitespace may go on, or the next word decide
             }
             let terminators: String = chars[run_start..j]
                 .iter()
@@ -139,52 +163,60 @@ fn next_cut(buffer: &str, first: bool) -> Option<usize> {
                 false
             };
             if !continues {
-                return Some(chars[k].0);
+                return Boundary::At(k);
             }
             i = k;
             continue;
         }
         if first && SOFT_BREAKS.contains(&c) && i + 1 >= EARLY_FLUSH_CHARS {
-            let mut k = i + 1;
-            let had_space = k < chars.len() && chars[k].1.is_whitespace();
-            while k < chars.len() && chars[k].1.is_whitespace() {
-                k += 1;
-            }
+            let k = skip_whitespace(chars, i + 1);
             if k == chars.len() {
-                return None;
+                return Boundary::Undecided;
             }
-            if had_space {
-                return Some(chars[k].0);
+            if k > i + 1 {
+                return Boundary::At(k);
             }
         }
         i += 1;
     }
-    long_chunk_cut(&chars)
+    Boundary::None
 }
 
-/// For a chunk past [`MAX_CHUNK_CHARS`] with no sentence end: after the last
-/// complete whitespace run within the limit.
+/// The index of the first non-whitespace character at or after `from`.
+fn skip_whitespace(chars: &[(usize, char)], from: usize) -> usize {
+    let mut k = from;
+    while k < chars.len() && chars[k].1.is_whitespace() {
+        k += 1;
+    }
+    k
+}
+
+/// For a chunk past [`MAX_CHUNK_CHARS`] with no sentence end within it:
+/// after the last complete whitespace run within the limit or, when there is
+/// none (a long URL), after the first whitespace run at all.
 fn long_chunk_cut(chars: &[(usize, char)]) -> Option<usize> {
     if chars.len() <= MAX_CHUNK_CHARS {
         return None;
     }
-    let mut cut = None;
+    let mut last_within = None;
     let mut i = 1;
-    while i < MAX_CHUNK_CHARS {
+    while i < chars.len() {
         if chars[i].1.is_whitespace() {
-            let mut k = i;
-            while k < chars.len() && chars[k].1.is_whitespace() {
-                k += 1;
+            let k = skip_whitespace(chars, i);
+            if k == chars.len() {
+                break; // the run may go on, past the limit
             }
-            if k < chars.len() && k <= MAX_CHUNK_CHARS {
-                cut = Some(chars[k].0);
+            if k > MAX_CHUNK_CHARS {
+                return Some(chars[last_within.unwrap_or(k)].0);
             }
+            last_within = Some(k);
             i = k;
         } else {
             i += 1;
         }
     }
-    cut
+    // Every run still to come ends past the limit.
+    last_within.map(|k| chars[k].0)
 }
 
 /// Whether the word just before a single dot is an abbreviation or an initial.
@@ -286,6 +318,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sentence_ending_past_the_limit_does_not_stretch_the_chunk() {
+        // Found by the property below: streamed, the chunk was cut at the
+        // limit before the late sentence end arrived; whole, it was not.
+        let text = format!("{}\nNext part ends late?? Yes.", "a ".repeat(124));
+        let chunks = split_sentences(&text);
+        assert_eq!(chunks[0], "a ".repeat(124) + "\n");
+        assert_eq!(chunks.concat(), text);
+        assert_eq!(chunked(&text, &[100, 251]), chunks);
+    }
+
+    #[test]
+    fn a_long_word_is_cut_after_its_first_whitespace() {
+        let url = format!("https://example.com/{}", "x".repeat(300));
+        let text = format!("{url} and more words");
+        assert_eq!(
+            split_sentences(&text),
+            [format!("{url} "), "and more words".into()]
+        );
+        assert_eq!(chunked(&text, &[50, 320]), split_sentences(&text));
+    }
+
+    #[test]
     fn a_boundary_waits_for_what_follows() {
         let mut splitter = SentenceSplitter::new();
         assert!(splitter.push("Hello Mr").is_empty());
@@ -335,6 +389,16 @@ mod tests {
             cuts in proptest::collection::vec(0usize..400, 0..20),
         ) {
             prop_assert_eq!(chunked(&text, &cuts), split_sentences(&text));
+        }
+
+        #[test]
+        fn long_texts_with_few_sentence_ends_stream_the_same(
+            text in "[a-zA-Z \n]{0,40}([.?…]{1,2}[ \n]?[a-zA-Z ]{0,120}){0,6}",
+            cuts in proptest::collection::vec(0usize..800, 0..30),
+        ) {
+            let chunks = chunked(&text, &cuts);
+            prop_assert_eq!(&chunks, &split_sentences(&text));
+            prop_assert_eq!(chunks.concat(), text);
         }
     }
 }
