@@ -145,8 +145,7 @@ mod tests {
         }
 
         #[test]
-        fn spellings_of_one_address_are_equal(local in "[a-z0-9.]{1,20}", domain in "[a-z]{1,10}\\.[a-z]{2,5}") {
-            prop_assume!(!local.starts_with('.') && !local.ends_with('.') && !local.contains(".."));
+        fn spellings_of_one_address_are_equal(local in "[a-z0-9]{1,5}(\\.?[a-z0-9]{1,5}){0,3}", domain in "[a-z]{1,10}\\.[a-z]{2,5}") {
             let lower = Email::parse(&format!("{local}@{domain}")).unwrap();
             let shouted = Email::parse(&format!("  {}@{} ", local.to_uppercase(), domain.to_uppercase())).unwrap();
             prop_assert_eq!(lower, shouted);
