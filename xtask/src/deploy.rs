@@ -17,14 +17,15 @@
 //! servers (and tests) without one.
 
 use std::{
-    io::Write,
     path::PathBuf,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+
+use crate::ssh::Ssh;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -60,6 +61,17 @@ pub struct Args {
     /// steps as not run.
     #[arg(long)]
     pub no_engine: bool,
+}
+
+impl Args {
+    pub fn ssh(&self) -> Ssh {
+        Ssh {
+            host: self.host.clone(),
+            port: self.port,
+            identity: self.identity.clone(),
+            options: self.ssh_options.clone(),
+        }
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -218,43 +230,16 @@ impl Deploy {
 
     /// Runs `command` on the host (with `input` on its stdin); its stdout.
     fn ssh(&self, command: &str, input: Option<&[u8]>) -> Result<String> {
-        let mut ssh = Command::new("ssh");
-        ssh.args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]);
-        if let Some(port) = self.args.port {
-            ssh.args(["-p", &port.to_string()]);
-        }
-        if let Some(identity) = &self.args.identity {
-            ssh.arg("-i").arg(identity);
-        }
-        for option in &self.args.ssh_options {
-            ssh.args(["-o", option]);
-        }
-        ssh.arg(&self.args.host).arg(command);
+        let ssh = self.args.ssh();
         if self.args.dry_run {
-            println!("    $ {ssh:?}");
+            println!("    $ {}", ssh.describe(command));
             return Ok(String::new());
         }
-        ssh.stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
+        ssh.run(command, input).map_err(|err| {
+            anyhow::anyhow!(
+                "{err:#}\n    fix that on the server (or the SSH access), then run deploy again — it is safe to repeat"
+            )
         })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = ssh.spawn().context("running ssh")?;
-        if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
-            stdin.write_all(bytes).context("sending to ssh")?;
-        }
-        let output = child.wait_with_output().context("waiting for ssh")?;
-        if !output.status.success() {
-            bail!(
-                "on {}: `{command}` failed ({}): {}\n    fix that on the server (or the SSH access), then run deploy again — it is safe to repeat",
-                self.args.host,
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     async fn wait_ready(&self) -> Result<()> {
@@ -362,101 +347,22 @@ mod tests {
     use heyclaw_test_support::{TEST_GATEWAY_TOKEN, TestApp};
 
     use super::*;
-
-    /// An OpenSSH server on a loopback port with throw-away keys; stopped on
-    /// drop.
-    struct SshServer {
-        dir: PathBuf,
-        port: u16,
-        child: std::process::Child,
-    }
-
-    impl SshServer {
-        fn start() -> Self {
-            crate::tools::ensure_debian_packages(&["/usr/sbin/sshd"], &["openssh-server"])
-                .expect("openssh-server");
-            let dir = std::env::temp_dir().join(format!("heyclaw-ssh-{}", crate::random_hex(6)));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::create_dir_all("/run/sshd").unwrap();
-            for key in ["host_key", "user_key"] {
-                let status = Command::new("ssh-keygen")
-                    .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                    .arg(dir.join(key))
-                    .status()
-                    .unwrap();
-                assert!(status.success());
-            }
-            std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let child = Command::new("/usr/sbin/sshd")
-                .args(["-D", "-e", "-p", &port.to_string(), "-h"])
-                .arg(dir.join("host_key"))
-                .args([
-                    "-o",
-                    "ListenAddress=127.0.0.1",
-                    "-o",
-                    "StrictModes=no",
-                    "-o",
-                    "UsePAM=no",
-                ])
-                .arg("-o")
-                .arg(format!(
-                    "AuthorizedKeysFile={}",
-                    dir.join("authorized_keys").display()
-                ))
-                .arg("-o")
-                .arg(format!("PidFile={}", dir.join("pid").display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let started = Instant::now();
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "sshd did not start"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Self { dir, port, child }
-        }
-    }
-
-    impl Drop for SshServer {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+    use crate::ssh::testing::SshServer;
 
     fn args(ssh: &SshServer, dir: &str, env_file: PathBuf, url: &str) -> Args {
+        let login = ssh.login();
         Args {
-            host: format!("{}@127.0.0.1", whoami()),
+            host: login.host,
             dir: dir.to_owned(),
             env_file,
             url: Some(url.to_owned()),
-            port: Some(ssh.port),
-            identity: Some(ssh.dir.join("user_key")),
-            ssh_options: vec![
-                "StrictHostKeyChecking=no".into(),
-                "UserKnownHostsFile=/dev/null".into(),
-            ],
+            port: login.port,
+            identity: login.identity,
+            ssh_options: login.options,
             dry_run: false,
             rollback: false,
             no_engine: true,
         }
-    }
-
-    fn whoami() -> String {
-        String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
-            .unwrap()
-            .trim()
-            .to_owned()
     }
 
     fn link(path: &str) -> String {

@@ -1,21 +1,61 @@
-//! `cargo xtask doctor [--env-file .env.production]`: the seed guide's
+//! `cargo xtask doctor [--env-file .env.production]` and `cargo xtask doctor
+//! --host user@server [--dir /srv/heyclaw]`: the seed guide's
 //! troubleshooting checks, run against a deployment, each printed `ok` or
-//! `FAIL` with what to do. Settings come from the env file (default: the
-//! local dev stack's). Checks that need the gateway's files (its config,
-//! the templates, the workspaces) run where those paths exist — on the
-//! gateway's machine — and say `skip` elsewhere.
+//! `FAIL` with what to do.
+//!
+//! Locally, settings come from the env file (default: the local dev stack's)
+//! and the checks that need the gateway's files (its config, the templates,
+//! the workspaces) run where those paths exist and say `skip` elsewhere.
+//!
+//! With `--host`, everything is checked as the server sees it: the settings
+//! `deploy` put in `<dir>/shared/.env.production`; Postgres, Redis and each
+//! gateway through SSH port forwards (so the server's names and firewall
+//! apply, and nothing needs publishing); the files over SSH. The Docker
+//! engine is the one seam: with it, compose service names are forwarded to
+//! their containers and each shard's files are read inside its
+//! `gateway-<id>` service; `--no-engine` checks the server's own processes
+//! and paths instead (what the tests do: there is no engine here).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use heyclaw_api::{Env, Settings};
 use heyclaw_persistence::queries::slots;
 use secrecy::ExposeSecret;
 use serde_json::Value;
+
+use crate::ssh::{Ssh, quote};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The settings file (default: the local dev stack's). Not with --host:
+    /// the server's own settings are read there.
+    #[arg(long, conflicts_with = "host")]
+    pub env_file: Option<PathBuf>,
+    /// Check the deployment on this server over SSH (`user@server`).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The deployment directory on the server (as given to deploy).
+    #[arg(long, default_value = "/srv/heyclaw", requires = "host")]
+    pub dir: String,
+    /// SSH port.
+    #[arg(long, requires = "host")]
+    pub port: Option<u16>,
+    /// SSH private key.
+    #[arg(long, requires = "host")]
+    pub identity: Option<PathBuf>,
+    /// More `ssh -o` options (`Key=value`), repeatable.
+    #[arg(long = "ssh-option", requires = "host")]
+    pub ssh_options: Vec<String>,
+    /// The server has no Docker engine: reach the addresses in its settings
+    /// as they are and read files on the server itself.
+    #[arg(long, requires = "host")]
+    pub no_engine: bool,
+}
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +106,25 @@ impl Check {
     }
 }
 
-pub fn run(env_file: Option<PathBuf>) -> Result<()> {
-    let env = match env_file {
-        Some(path) => read_env_file(&path)?,
-        None => crate::dev::environment()?,
+pub fn run(args: Args) -> Result<()> {
+    let checks = match &args.host {
+        Some(host) => {
+            let ssh = Ssh {
+                host: host.clone(),
+                port: args.port,
+                identity: args.identity.clone(),
+                options: args.ssh_options.clone(),
+            };
+            remote_checks(&ssh, &args.dir, !args.no_engine)?
+        }
+        None => {
+            let env = match &args.env_file {
+                Some(path) => read_env_file(path)?,
+                None => crate::dev::environment()?,
+            };
+            crate::runtime()?.block_on(checks(&env))
+        }
     };
-    let checks = crate::runtime()?.block_on(checks(&env));
     for check in &checks {
         match &check.outcome {
             Outcome::Ok(detail) => println!("ok    {} — {detail}", check.name),
@@ -93,13 +146,17 @@ pub fn run(env_file: Option<PathBuf>) -> Result<()> {
 pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| anyhow::anyhow!("reading {}: {err}", path.display()))?;
-    Ok(text
-        .lines()
+    Ok(parse_env(&text))
+}
+
+/// `KEY=VALUE` lines of an env file's text.
+fn parse_env(text: &str) -> BTreeMap<String, String> {
+    text.lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .filter_map(|line| line.split_once('='))
         .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
-        .collect())
+        .collect()
 }
 
 /// The secret settings still holding `.env.example`'s placeholders.
@@ -115,22 +172,171 @@ pub fn placeholder_secrets(env: &BTreeMap<String, String>) -> Vec<&'static str> 
         .collect()
 }
 
-/// Every check, in the order an operator would want to read them.
+/// Every check, in the order an operator would want to read them, from
+/// this machine.
 pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
-    let mut out = Vec::new();
+    let (settings, mut out) = settings_checks(env);
+    if let Some(settings) = settings {
+        out.extend(service_checks(&settings, &|url: &str| url.to_owned()).await);
+        out.extend(file_checks(env, &LocalFiles, ""));
+    }
+    out
+}
+
+/// Every check, as the server behind `ssh` sees the deployment in `dir`.
+/// Blocking (SSH runs as child processes); it makes its own runtime for
+/// the network checks.
+pub fn remote_checks(ssh: &Ssh, dir: &str, engine: bool) -> Result<Vec<Check>> {
+    let settings_path = format!("{dir}/shared/.env.production");
+    let env = parse_env(
+        &ssh.run(&format!("cat {}", quote(&settings_path)), None)
+            .with_context(|| {
+                format!(
+                    "reading the deployed settings {settings_path} (deploy puts them there; is --dir right?)"
+                )
+            })?,
+    );
+    let (settings, mut out) = settings_checks(&env);
+    let Some(settings) = settings else {
+        return Ok(out);
+    };
+
+    // Every address in the settings, forwarded from a local port.
+    let mut addresses = Vec::new();
+    for url in [
+        settings.database_url.expose_secret(),
+        settings.redis_url.expose_secret(),
+    ]
+    .into_iter()
+    .chain(
+        settings
+            .gateway
+            .shards
+            .iter()
+            .map(|shard| shard.url.as_str()),
+    ) {
+        let address = address_of(url)?;
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    let targets = addresses
+        .iter()
+        .map(|(host, port)| {
+            let host = if engine {
+                container_address(ssh, dir, host)?.unwrap_or_else(|| host.clone())
+            } else {
+                host.clone()
+            };
+            Ok((host, *port))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let tunnel = ssh.forward(&targets)?;
+    let local: HashMap<(String, u16), u16> = addresses
+        .into_iter()
+        .zip(tunnel.local_ports.iter().copied())
+        .collect();
+    let via = |url: &str| -> String {
+        let Ok(mut parsed) = url::Url::parse(url) else {
+            return url.to_owned();
+        };
+        match address_of(url).ok().and_then(|address| local.get(&address)) {
+            Some(port) => {
+                let _ = parsed.set_host(Some("127.0.0.1"));
+                let _ = parsed.set_port(Some(*port));
+                parsed.as_str().trim_end_matches('/').to_owned()
+            }
+            None => url.to_owned(),
+        }
+    };
+    out.extend(crate::runtime()?.block_on(service_checks(&settings, &via)));
+    drop(tunnel);
+
+    if engine {
+        for shard in &settings.gateway.shards {
+            let service = format!("gateway-{}", shard.id);
+            let prefix = format!("shard {}: ", shard.id);
+            let files = RemoteFiles {
+                ssh,
+                dir,
+                service: Some(service.clone()),
+            };
+            match files.script("env") {
+                Ok((Some(0), container_env)) => {
+                    let mut env = env.clone();
+                    env.extend(parse_env(&container_env));
+                    out.extend(file_checks(&env, &files, &prefix));
+                }
+                _ => out.push(Check::skip(
+                    format!("{prefix}gateway files"),
+                    format!(
+                        "no running compose service {service} on {} (a shard on another host: run doctor --host there)",
+                        ssh.host
+                    ),
+                )),
+            }
+        }
+    } else {
+        let files = RemoteFiles {
+            ssh,
+            dir,
+            service: None,
+        };
+        out.extend(file_checks(&env, &files, ""));
+    }
+    Ok(out)
+}
+
+/// `(host, port)` of a URL, with the scheme's default port.
+fn address_of(url: &str) -> Result<(String, u16)> {
+    let parsed = url::Url::parse(url).with_context(|| format!("not a URL: {url}"))?;
+    let host = parsed
+        .host_str()
+        .with_context(|| format!("no host in {}", parsed.scheme()))?
+        .to_owned();
+    let port = parsed.port_or_known_default().or(match parsed.scheme() {
+        "postgres" | "postgresql" => Some(5432),
+        "redis" | "rediss" => Some(6379),
+        _ => None,
+    });
+    Ok((
+        host,
+        port.with_context(|| format!("no port in a {} URL", parsed.scheme()))?,
+    ))
+}
+
+/// The address of compose service `name`'s container, as the server reaches
+/// it; `None` when `name` is not a running service (a managed database).
+fn container_address(ssh: &Ssh, dir: &str, name: &str) -> Result<Option<String>> {
+    let command = format!(
+        "cd {} && id=$(docker compose ps -q {} 2>/dev/null) && [ -n \"$id\" ] && docker inspect -f '{{{{range .NetworkSettings.Networks}}}}{{{{.IPAddress}}}} {{{{end}}}}' \"$id\"",
+        quote(&format!("{dir}/current")),
+        quote(name)
+    );
+    let output = ssh.output(&command, None)?;
+    Ok(output
+        .stdout
+        .split_whitespace()
+        .next()
+        .filter(|_| output.code == Some(0))
+        .map(str::to_owned))
+}
+
+/// The settings parsed (`None` when they are invalid), and their check.
+fn settings_checks(env: &BTreeMap<String, String>) -> (Option<Settings>, Vec<Check>) {
     let settings = match Settings::from_env(&Env::from_pairs(env.clone())) {
         Ok(settings) => settings,
         Err(err) => {
-            out.push(Check::fail(
+            let check = Check::fail(
                 "settings",
                 err.to_string(),
                 "correct that variable in the env file (.env.example lists every one)",
-            ));
-            return out;
+            );
+            return (None, vec![check]);
         }
     };
     let defaults = placeholder_secrets(env);
-    out.push(if defaults.is_empty() {
+    let check = if defaults.is_empty() {
         Check::ok("settings", "valid, no placeholder secrets")
     } else {
         Check::fail(
@@ -138,9 +344,15 @@ pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
             format!("placeholder values left in {}", defaults.join(", ")),
             "set real secrets (cargo xtask gen-secrets prints fresh ones)",
         )
-    });
+    };
+    (Some(settings), vec![check])
+}
 
-    let database_url = settings.database_url.expose_secret().to_owned();
+/// Postgres, Redis and each gateway shard, each address passed through
+/// `via` (how this machine reaches it).
+async fn service_checks(settings: &Settings, via: &dyn Fn(&str) -> String) -> Vec<Check> {
+    let mut out = Vec::new();
+    let database_url = via(settings.database_url.expose_secret());
     let postgres = heyclaw_persistence::establish(&database_url).await;
     match &postgres {
         Ok(_) => out.push(Check::ok("postgres reachable", "connected")),
@@ -176,7 +388,7 @@ pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
     }
     out.push(
         match heyclaw_persistence::RedisStore::connect(
-            settings.redis_url.expose_secret(),
+            &via(settings.redis_url.expose_secret()),
             &settings.redis_pool,
         ) {
             Ok(redis) => match redis.ping().await {
@@ -202,7 +414,8 @@ pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
     for shard in &settings.gateway.shards {
         let name = |what: &str| format!("shard {}: {what}", shard.id);
         let token = shard.token.expose_secret();
-        match client.get(format!("{}/health", shard.url)).send().await {
+        let url = via(&shard.url);
+        match client.get(format!("{url}/health")).send().await {
             Ok(response) if response.status().is_success() => {
                 out.push(Check::ok(name("gateway reachable"), shard.url.clone()));
             }
@@ -221,7 +434,7 @@ pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
             }
         }
         let models = client
-            .get(format!("{}/v1/models", shard.url))
+            .get(format!("{url}/v1/models"))
             .bearer_auth(token)
             .send()
             .await;
@@ -259,7 +472,7 @@ pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
             }
         };
         let completions = client
-            .post(format!("{}/v1/chat/completions", shard.url))
+            .post(format!("{url}/v1/chat/completions"))
             .bearer_auth(token)
             .json(&serde_json::json!({}))
             .send()
@@ -324,7 +537,6 @@ pub async fn checks(env: &BTreeMap<String, String>) -> Vec<Check> {
             }
         }
     }
-    out.extend(local_file_checks(env));
     out
 }
 
@@ -336,63 +548,192 @@ fn summarize(items: &[String]) -> String {
     }
 }
 
-/// The gateway's files, where they are on this machine.
-fn local_file_checks(env: &BTreeMap<String, String>) -> Vec<Check> {
+/// Reads a deployment's files, wherever they are.
+trait Files {
+    /// Where, for messages ("this machine", "server:gateway-a").
+    fn place(&self) -> String;
+    /// The file's text; `None` when there is no such file.
+    fn read(&self, path: &Path) -> Result<Option<String>>;
+    /// Which of `names` are not files in `dir`.
+    fn missing(&self, dir: &Path, names: &[&str]) -> Result<Vec<String>>;
+    /// Whether a file can be made in `dir`; `None` when `dir` is not there.
+    fn writable(&self, dir: &Path) -> Result<Option<bool>>;
+}
+
+struct LocalFiles;
+
+impl Files for LocalFiles {
+    fn place(&self) -> String {
+        "this machine (run doctor beside the gateway, or with --host)".to_owned()
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<String>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ))
+    }
+
+    fn missing(&self, dir: &Path, names: &[&str]) -> Result<Vec<String>> {
+        Ok(names
+            .iter()
+            .filter(|name| !dir.join(name).is_file())
+            .map(|name| (*name).to_owned())
+            .collect())
+    }
+
+    fn writable(&self, dir: &Path) -> Result<Option<bool>> {
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let probe = dir.join(format!(".doctor-{}", std::process::id()));
+        let writable = std::fs::write(&probe, b"probe").is_ok();
+        let _ = std::fs::remove_file(&probe);
+        Ok(Some(writable))
+    }
+}
+
+/// Files on a server, read over SSH — inside a compose service when
+/// `service` is set (the engine seam), else on the server itself.
+struct RemoteFiles<'a> {
+    ssh: &'a Ssh,
+    dir: &'a str,
+    service: Option<String>,
+}
+
+impl RemoteFiles<'_> {
+    /// Runs a shell script where the files are; its exit code and stdout.
+    fn script(&self, script: &str) -> Result<(Option<i32>, String)> {
+        let command = match &self.service {
+            Some(service) => format!(
+                "cd {} && docker compose exec -T {} sh -c {}",
+                quote(&format!("{}/current", self.dir)),
+                quote(service),
+                quote(script)
+            ),
+            None => format!("sh -c {}", quote(script)),
+        };
+        let output = self.ssh.output(&command, None)?;
+        Ok((output.code, output.stdout))
+    }
+}
+
+impl Files for RemoteFiles<'_> {
+    fn place(&self) -> String {
+        match &self.service {
+            Some(service) => format!("{} (service {service})", self.ssh.host),
+            None => self.ssh.host.clone(),
+        }
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<String>> {
+        let path = quote(&path.display().to_string());
+        match self.script(&format!(
+            "if [ -e {path} ]; then cat {path}; else exit 3; fi"
+        ))? {
+            (Some(0), text) => Ok(Some(text)),
+            (Some(3), _) => Ok(None),
+            (code, _) => bail!("reading {path} on {} failed ({code:?})", self.place()),
+        }
+    }
+
+    fn missing(&self, dir: &Path, names: &[&str]) -> Result<Vec<String>> {
+        let dir = quote(&dir.display().to_string());
+        let names: Vec<String> = names.iter().map(|name| quote(name)).collect();
+        let script = format!(
+            "for f in {}; do [ -f {dir}/\"$f\" ] || echo \"$f\"; done",
+            names.join(" ")
+        );
+        match self.script(&script)? {
+            (Some(0), listed) => Ok(listed.lines().map(str::to_owned).collect()),
+            (code, _) => bail!("listing {dir} on {} failed ({code:?})", self.place()),
+        }
+    }
+
+    fn writable(&self, dir: &Path) -> Result<Option<bool>> {
+        let dir = quote(&dir.display().to_string());
+        let script = format!(
+            "[ -e {dir} ] || exit 3; p={dir}/.doctor-$$; (echo probe > \"$p\") 2>/dev/null || exit 4; rm -f \"$p\""
+        );
+        match self.script(&script)? {
+            (Some(0), _) => Ok(Some(true)),
+            (Some(3), _) => Ok(None),
+            (Some(4), _) => Ok(Some(false)),
+            (code, _) => bail!("probing {dir} on {} failed ({code:?})", self.place()),
+        }
+    }
+}
+
+/// The gateway's config, the templates and the workspaces, as `files` sees
+/// them; check names start with `prefix`.
+fn file_checks(env: &BTreeMap<String, String>, files: &dyn Files, prefix: &str) -> Vec<Check> {
+    let name = |what: &str| format!("{prefix}{what}");
+    let unreadable = |what: &str, err: anyhow::Error| {
+        Check::fail(
+            name(what),
+            format!("cannot check: {err:#}"),
+            "fix the access (SSH, docker compose) and run doctor again",
+        )
+    };
     let mut out = Vec::new();
     match env.get("OPENCLAW_CONFIG_PATH").map(PathBuf::from) {
-        Some(path) if path.exists() => out.extend(config_checks(&path)),
-        Some(path) => out.push(Check::skip(
-            "gateway config",
-            format!(
-                "{} is not on this machine (run doctor beside the gateway)",
-                path.display()
-            ),
-        )),
+        Some(path) => match files.read(&path) {
+            Ok(Some(text)) => {
+                out.extend(config_checks(&path, &text).into_iter().map(|check| Check {
+                    name: name(&check.name),
+                    ..check
+                }))
+            }
+            Ok(None) => out.push(Check::skip(
+                name("gateway config"),
+                format!("{} is not on {}", path.display(), files.place()),
+            )),
+            Err(err) => out.push(unreadable("gateway config", err)),
+        },
         None => out.push(Check::skip(
-            "gateway config",
+            name("gateway config"),
             "OPENCLAW_CONFIG_PATH is not set",
         )),
     }
     match env.get("TEMPLATES_DIR").map(PathBuf::from) {
         Some(dir) => {
-            let missing: Vec<&str> = heyclaw_agent_provisioning::TEMPLATE_FILES
-                .iter()
-                .copied()
-                .filter(|name| !dir.join(name).is_file())
-                .collect();
-            out.push(if missing.is_empty() {
-                Check::ok("templates present", dir.display().to_string())
-            } else {
-                Check::fail(
-                    "templates present",
-                    format!("{} lacks {}", dir.display(), missing.join(", ")),
-                    "point TEMPLATES_DIR at the repository's templates/ (the gateway image has them in /app/templates)",
-                )
-            });
+            out.push(
+                match files.missing(&dir, &heyclaw_agent_provisioning::TEMPLATE_FILES) {
+                    Ok(missing) if missing.is_empty() => {
+                        Check::ok(name("templates present"), dir.display().to_string())
+                    }
+                    Ok(missing) => Check::fail(
+                        name("templates present"),
+                        format!("{} lacks {}", dir.display(), missing.join(", ")),
+                        "point TEMPLATES_DIR at the repository's templates/ (the gateway image has them in /app/templates)",
+                    ),
+                    Err(err) => unreadable("templates present", err),
+                },
+            );
         }
-        None => out.push(Check::skip("templates present", "TEMPLATES_DIR is not set")),
+        None => out.push(Check::skip(
+            name("templates present"),
+            "TEMPLATES_DIR is not set",
+        )),
     }
     match env.get("WORKSPACES_DIR").map(PathBuf::from) {
-        Some(dir) if dir.exists() => {
-            let probe = dir.join(format!(".doctor-{}", std::process::id()));
-            let writable = std::fs::write(&probe, b"probe").is_ok();
-            let _ = std::fs::remove_file(&probe);
-            out.push(if writable {
-                Check::ok("workspaces writable", dir.display().to_string())
-            } else {
-                Check::fail(
-                    "workspaces writable",
-                    format!("cannot write in {}", dir.display()),
-                    "give the keeper's user write access to the workspaces volume (and room on its disk)",
-                )
-            });
-        }
-        Some(dir) => out.push(Check::skip(
-            "workspaces writable",
-            format!("{} is not on this machine", dir.display()),
-        )),
+        Some(dir) => out.push(match files.writable(&dir) {
+            Ok(Some(true)) => Check::ok(name("workspaces writable"), dir.display().to_string()),
+            Ok(Some(false)) => Check::fail(
+                name("workspaces writable"),
+                format!("cannot write in {}", dir.display()),
+                "give the keeper's user write access to the workspaces volume (and room on its disk)",
+            ),
+            Ok(None) => Check::skip(
+                name("workspaces writable"),
+                format!("{} is not on {}", dir.display(), files.place()),
+            ),
+            Err(err) => unreadable("workspaces writable", err),
+        }),
         None => out.push(Check::skip(
-            "workspaces writable",
+            name("workspaces writable"),
             "WORKSPACES_DIR is not set",
         )),
     }
@@ -401,11 +742,8 @@ fn local_file_checks(env: &BTreeMap<String, String>) -> Vec<Check> {
 
 /// openclaw.json: the roster included, the endpoint on, sandbox off and the
 /// tool policy HeyClaw sets.
-fn config_checks(path: &Path) -> Vec<Check> {
-    let config: Value = match std::fs::read_to_string(path)
-        .map_err(|err| err.to_string())
-        .and_then(|text| json5::from_str(&text).map_err(|err| err.to_string()))
-    {
+fn config_checks(path: &Path, text: &str) -> Vec<Check> {
+    let config: Value = match json5::from_str(text) {
         Ok(config) => config,
         Err(err) => {
             return vec![Check::fail(
@@ -468,6 +806,7 @@ mod tests {
     use heyclaw_test_support::{TEST_GATEWAY_TOKEN, TestApp, templates_path};
 
     use super::*;
+    use crate::ssh::testing::SshServer;
 
     /// What doctor reads for a test's deployment.
     fn env_of(app: &TestApp) -> BTreeMap<String, String> {
@@ -613,6 +952,81 @@ mod tests {
         let found = checks(&env).await;
         assert!(
             failing(&found).contains(&"shard default: keeper".to_owned()),
+            "{found:#?}"
+        );
+        app.shutdown().await;
+    }
+
+    /// Runs `remote_checks` off the test's runtime (it blocks and makes its
+    /// own).
+    async fn over_ssh(ssh: &Ssh, dir: &Path) -> Result<Vec<Check>> {
+        let (ssh, dir) = (ssh.clone(), dir.display().to_string());
+        tokio::task::spawn_blocking(move || remote_checks(&ssh, &dir, false))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checks_a_server_over_ssh_through_forwarded_ports() {
+        let server = SshServer::start();
+        let ssh = server.login();
+        let app = TestApp::spawn().await;
+        let dir = server.dir.join("srv");
+        let settings = dir.join("shared/.env.production");
+        let deploy = |env: &BTreeMap<String, String>| {
+            std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+            let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            std::fs::write(&settings, text).unwrap();
+        };
+
+        // No settings on the server: it says where it looked.
+        let err = over_ssh(&ssh, &dir).await.unwrap_err().to_string();
+        assert!(err.contains("shared/.env.production"), "{err}");
+
+        // A healthy deployment: every check passes, none skipped — the
+        // services reached through SSH forwards, the files over SSH.
+        let env = env_of(&app);
+        deploy(&env);
+        let all = over_ssh(&ssh, &dir).await.unwrap();
+        assert!(failing(&all).is_empty(), "{all:#?}");
+        assert!(
+            all.iter().all(|c| !matches!(c.outcome, Outcome::Skip(_))),
+            "{all:#?}"
+        );
+        assert!(
+            all.iter()
+                .any(|c| c.name == "shard default: roster in step with the database")
+        );
+
+        // Breakages on the server are reported from here.
+        let mut broken = env.clone();
+        broken.insert(
+            "GATEWAYS".into(),
+            app.shards[0]
+                .gateways_entry()
+                .replace(TEST_GATEWAY_TOKEN, "not-the-gateway-token-000"),
+        );
+        broken.insert("TEMPLATES_DIR".into(), "/nonexistent-templates".into());
+        broken.insert(
+            "WORKSPACES_DIR".into(),
+            app.shards[0].dirs.config_path.display().to_string(),
+        );
+        broken.insert("REDIS_URL".into(), "redis://127.0.0.1:1".into());
+        deploy(&broken);
+        let found = over_ssh(&ssh, &dir).await.unwrap();
+        for name in [
+            "redis reachable",
+            "shard default: token accepted",
+            "templates present",
+            "workspaces writable",
+        ] {
+            assert!(
+                failing(&found).contains(&name.to_owned()),
+                "{name}: {found:#?}"
+            );
+        }
+        assert!(
+            !failing(&found).contains(&"postgres reachable".to_owned()),
             "{found:#?}"
         );
         app.shutdown().await;

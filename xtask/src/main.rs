@@ -16,6 +16,7 @@ mod layering;
 mod openapi;
 mod schema;
 mod services;
+mod ssh;
 mod tools;
 
 use anyhow::Result;
@@ -52,11 +53,9 @@ enum Command {
     /// Ship this commit to a server over SSH and bring it up (or --rollback).
     Deploy(deploy::Args),
     /// The troubleshooting checks against a deployment (settings from
-    /// --env-file, default the local dev stack), each ok or FAIL with the fix.
-    Doctor {
-        #[arg(long)]
-        env_file: Option<std::path::PathBuf>,
-    },
+    /// --env-file, default the local dev stack; or a server's, with --host),
+    /// each ok or FAIL with the fix.
+    Doctor(doctor::Args),
     /// Check the deployment files without an engine or a cluster: compose
     /// config, Kubernetes manifests (rendered and validated), Dockerfiles.
     DeployFiles,
@@ -118,7 +117,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Openapi => openapi::run(),
         Command::DeployFiles => deploy_files::run(),
         Command::Deploy(args) => deploy::run(args),
-        Command::Doctor { env_file } => doctor::run(env_file),
+        Command::Doctor(args) => doctor::run(args),
         Command::Agents { command } => agents::run(command),
         Command::SchemaCheck => schema::run(),
         Command::Ci => ci::run(),

@@ -50,7 +50,11 @@ struct State {
     all_evicted: u64,
 }
 
-/// Cheap to clone; share one per process.
+/// The per-process cache of what access tokens resolve to. Cheap to clone
+/// (clones share the entries); share one per process between
+/// [`crate::accounts::Accounts`], [`crate::billing::Billing`], and the
+/// message and voice paths. At most 200 000 users are held; past that the
+/// cache empties and starts over.
 #[derive(Clone)]
 pub struct AccessCache {
     inner: Arc<Inner>,
@@ -82,6 +86,12 @@ impl AccessCache {
     /// process ends, reconnecting after a loss; the cache is in use only
     /// while connected. Returns once the first connection is made (or
     /// `wait` has passed), so a fresh server caches from its first request.
+    ///
+    /// The listener is a spawned task that never ends on its own (it
+    /// reconnects with backoff up to 5 s); the returned handle is only for
+    /// aborting it. Every (re)connection empties the cache, since changes
+    /// may have been missed meanwhile. With a zero TTL there is no point in
+    /// calling this.
     pub async fn start_listening(
         &self,
         database_url: String,
@@ -132,6 +142,14 @@ impl AccessCache {
 
     /// `(status, session live)` of `user`'s session `family`, from the cache
     /// or `load`.
+    ///
+    /// `load` is awaited only on a miss (or when the cache is not in use);
+    /// what it finds is kept unless the user was evicted while it ran. A
+    /// `None` (no such user) is never cached.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `load` fails with; nothing is cached then.
     pub async fn session<E>(
         &self,
         user: Uuid,
@@ -151,7 +169,14 @@ impl AccessCache {
         Ok(loaded)
     }
 
-    /// The user's assistant, plan and limits, from the cache or `load`.
+    /// The user's assistant, plan and limits, from the cache or `load`,
+    /// with the same rules as [`AccessCache::session`]. The plan is the one
+    /// in force when it was loaded: a paid period ending is noticed within
+    /// the TTL.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `load` fails with; nothing is cached then.
     pub async fn message_context<E>(
         &self,
         user: Uuid,
@@ -205,7 +230,9 @@ impl AccessCache {
         fill(entry);
     }
 
-    /// Forgets everything about `user`.
+    /// Forgets everything about `user`, and keeps a load already under way
+    /// from storing what it read. Call it after the commit of a change this
+    /// replica made (the other replicas hear of it from Postgres).
     pub fn evict(&self, user: Uuid) {
         let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut state) = self.inner.state.lock() {
@@ -219,7 +246,7 @@ impl AccessCache {
         }
     }
 
-    /// Forgets everything.
+    /// Forgets everything, including what loads under way would store.
     pub fn evict_all(&self) {
         let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut state) = self.inner.state.lock() {

@@ -47,16 +47,22 @@ use crate::{
 /// One gateway shard as this API reaches it.
 #[derive(Clone)]
 pub struct Shard {
+    /// The shard's id, as its keeper announces it (`gateway_shards.id`,
+    /// `assistants.gateway_id`).
     pub id: String,
+    /// The client for the shard's gateway.
     pub client: GatewayClient,
 }
 
+/// How [`Agents`] places and wakes agents.
 #[derive(Clone)]
 pub struct AgentsConfig {
     /// The shards this API serves; new agents go to the one with the most
     /// room among those whose keeper is alive (the first when none is).
     pub shards: Vec<Shard>,
-    /// How long a turn waits for its agent to wake.
+    /// How long a turn waits for its agent to wake: for a slot to free up
+    /// and the keeper to make it ready (together), and, if the gateway does
+    /// not know the slot's agent yet, as long again for it to serve it.
     pub readiness_timeout: Duration,
     /// How long a binding is kept for a turn before it must be renewed.
     pub lease: Duration,
@@ -91,6 +97,8 @@ pub enum EnsureOutcome {
 }
 
 impl EnsureOutcome {
+    /// The outcome as the API reports it: `ok`, `created`, `resumed` or
+    /// `recreated`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -140,6 +148,13 @@ impl From<Binding> for Residence {
     }
 }
 
+/// Users' agents on the gateway shards: placement, waking and chat turns.
+/// Cheap to clone (one shared state); build one per process with
+/// [`Agents::new`].
+///
+/// Each replica remembers the bindings it holds a lease on, so a turn
+/// whose binding has more than half its lease left goes straight to the
+/// gateway without asking the database.
 #[derive(Clone)]
 pub struct Agents {
     inner: Arc<Inner>,
@@ -158,6 +173,8 @@ struct Inner {
 }
 
 impl Agents {
+    /// Agents over `pg` and the shards of `config`; leases and shard
+    /// liveness are judged by `clock`. Starts nothing.
     pub fn new(pg: PgPool, clock: SharedClock, config: AgentsConfig) -> Self {
         let shard_order = config.shards.iter().map(|s| s.id.clone()).collect();
         let shards = config
@@ -192,6 +209,20 @@ impl Agents {
 
     /// Puts the user's agent on the shard with the most room. Its files are
     /// made from the templates by the keeper when it first wakes.
+    ///
+    /// The shard is the one with the fewest agents per slot among this
+    /// API's shards whose keeper announced itself within
+    /// `shard_alive_within` (by the injected clock), else the first
+    /// configured shard. Placements are serialised in Postgres, so a burst
+    /// of sign-ups spreads. The assistant becomes `active` if it is bound to
+    /// a slot, `hibernated` otherwise. Calling it again picks again: the
+    /// agent may move (the database row only; a binding stays where it is).
+    /// Returns the shard's id.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Internal`] when no shard is configured;
+    /// [`AppError::Storage`].
     pub async fn place(&self, user: UserId) -> Result<String, AppError> {
         let alive_since = self.inner.clock.now()
             - chrono::Duration::from_std(self.inner.config.shard_alive_within)
@@ -216,6 +247,24 @@ impl Agents {
     }
 
     /// A complete reply from the user's agent, waking it if need be.
+    ///
+    /// The agent is made resident first (see the module docs): this may
+    /// wait for a slot and for the keeper, then for the gateway (up to the
+    /// readiness timeout each). The binding's lease is renewed in the background while
+    /// the call runs. The first [`Conversation::Chat`] turn of a binding
+    /// carries the conversation's last messages. If the gateway does not
+    /// know the slot's agent yet, this waits until it serves it and sends
+    /// the turn once more. Dropping the future cancels the turn. Nothing is
+    /// recorded and no quota is touched here.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Unavailable`] when the agent cannot be woken in time
+    /// (every slot leased, the keeper or the gateway slow), its shard is not
+    /// one of this API's, or the gateway cannot be reached;
+    /// [`AppError::GatewayTimeout`] when the gateway does not answer within
+    /// its request timeout; [`AppError::GatewayFailed`] when it or the model
+    /// fails; [`AppError::Storage`].
     pub async fn chat(
         &self,
         assistant: &Assistant,
@@ -237,6 +286,15 @@ impl Agents {
 
     /// A streamed reply from the user's agent, waking it if need be. The
     /// binding stays leased until the stream is dropped.
+    ///
+    /// Waking, priming and the retry on an unknown agent are as for
+    /// [`Agents::chat`]. The stream yields text deltas; a failure mid-stream
+    /// (including the gateway's first-token and idle timeouts) is an item
+    /// of the stream. Dropping the stream cancels the gateway call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agents::chat`], for everything up to the stream's opening.
     pub async fn chat_stream(
         &self,
         assistant: &Assistant,
@@ -512,7 +570,10 @@ impl Agents {
     }
 
     /// Wakes the user's agent in the background (the app just opened), so
-    /// their first turn finds it ready. Does nothing if it is resident.
+    /// their first turn finds it ready. Does nothing if this replica holds
+    /// the user's binding with half its lease left, or is already waking
+    /// them. Returns at once; failures are logged (at debug level) only.
+    /// Must be called within a Tokio runtime.
     pub fn prewake(&self, user: UserId) {
         if self.held(user, self.inner.clock.now()).is_some() {
             return;
@@ -541,7 +602,20 @@ impl Agents {
     }
 
     /// Makes sure the user's agent exists and the gateway serves it,
-    /// placing or waking it if need be.
+    /// placing or waking it if need be (`POST /agent/provision`). Returns
+    /// what had to be done and the user's agent id (`agent-<uuid>`, not the
+    /// slot's).
+    ///
+    /// It asks the database rather than this replica's memory, renews or
+    /// claims a binding and waits (up to the readiness timeout, twice) for
+    /// the keeper and for the gateway to list the slot's agent.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::NotFound`] when the user has no assistant;
+    /// [`AppError::Unavailable`] when the agent cannot be woken or served in
+    /// time; [`AppError::Internal`] when no shard is configured;
+    /// [`AppError::Storage`].
     pub async fn ensure(&self, user: UserId) -> Result<(EnsureOutcome, AgentId), AppError> {
         let assistant = self.assistant_of(user).await?;
         let resident = self.resident(user).await?;
@@ -594,6 +668,14 @@ impl Agents {
         }
     }
 
+    /// What `GET /agent/status` reports: the assistant row, with a message
+    /// count that includes answered turns not yet recorded, and whether the
+    /// agent is bound to a ready slot now (from the database). `None` when
+    /// the user has no assistant. Wakes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Storage`] when Postgres or Redis fails.
     pub async fn status(
         &self,
         redis: &RedisStore,
@@ -617,6 +699,16 @@ impl Agents {
     }
 
     /// Changes the display name and/or voice. At least one must be given.
+    /// The name follows [`heyclaw_domain::clean_name`]; the voice must be one
+    /// of [`Voice`]'s names. Only the assistant row changes (what the app
+    /// shows, and the voice speech uses by default): nothing reaches the
+    /// gateway or the agent's files.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] when neither is given, the name is empty or
+    /// too long, or the voice is unknown; [`AppError::NotFound`] when the
+    /// user has no assistant; [`AppError::Storage`].
     pub async fn update_personality(
         &self,
         user: UserId,
@@ -658,7 +750,13 @@ impl Agents {
         }
     }
 
-    /// Whether the user's shard answers (`GET /health`, 5 s).
+    /// Whether the user's shard answers (`GET /health`, 5 s). False also
+    /// when the shard is not one of this API's.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::NotFound`] when the user has no assistant;
+    /// [`AppError::Storage`].
     pub async fn shard_healthy_for(&self, user: UserId) -> Result<bool, AppError> {
         let assistant = self.assistant_of(user).await?;
         Ok(match self.inner.shards.get(&assistant.gateway_id) {
@@ -668,7 +766,7 @@ impl Agents {
     }
 
     /// Each shard and whether its gateway answers `GET /health` within
-    /// `timeout`.
+    /// `timeout`, in configuration order; the shards are asked at once.
     pub async fn shard_health(&self, timeout: Duration) -> Vec<(String, bool)> {
         let checks = self.inner.shard_order.iter().map(|id| async move {
             let healthy = match self.inner.shards.get(id) {

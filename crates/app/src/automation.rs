@@ -56,6 +56,9 @@ pub struct SchedulerConfig {
     pub batch: i64,
 }
 
+/// Automation jobs: creating them (from reply markers or directly),
+/// listing, pausing, deleting, the scheduler, and the results. Cheap to
+/// clone (one shared state).
 #[derive(Clone)]
 pub struct Automations {
     inner: Arc<Inner>,
@@ -74,6 +77,10 @@ const STATUS_SKIPPED: &str = "skipped";
 const STATUS_FAILED: &str = "failed";
 
 impl Automations {
+    /// Automations over the given storage; runs go to the users' agents
+    /// through `agents`, their usage to `recorder`; schedules, claims and
+    /// due times follow `clock`. Starts nothing: see
+    /// [`Automations::start_scheduler`].
     pub fn new(
         pg: PgPool,
         redis: RedisStore,
@@ -95,6 +102,15 @@ impl Automations {
     /// Acts on the automation markers of a reply. Returns the other actions
     /// (for the app) and notes to add to the reply (a refusal the user must
     /// hear about).
+    ///
+    /// `automation|<schedule>|<name>|<prompt>[|<zone>]` creates a job (see
+    /// [`Automations::create`]); `automation_cancel`, `automation_pause` and
+    /// `automation_resume` take a job's name (any case) or id. Markers are
+    /// applied in order.
+    /// Never fails: a marker that cannot be carried out (invalid, unknown
+    /// name, storage failure) is logged and dropped, except a job past the
+    /// plan's cap, whose refusal comes back as a note — add the notes to
+    /// the reply with [`with_notes`].
     pub async fn apply_markers(
         &self,
         user: UserId,
@@ -195,6 +211,20 @@ impl Automations {
     /// Stores a job, checked: the schedule (at least 15 minutes apart, in the
     /// future), the zone (else the user's), the name and prompt, and the
     /// plan's cap (a [`AppError::Conflict`] whose message says so).
+    ///
+    /// The schedule is cron, `every <n> <unit>` or a one-time moment (see
+    /// [`Schedule`]), read in `zone` or else the user's time zone; the job's
+    /// first run is its next time after now (injected clock). The cap counts
+    /// paused jobs too and is checked under a lock on the user's row, so
+    /// concurrent creations cannot pass it.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for an empty or too long name (100 characters)
+    /// or prompt (2000), an unknown zone or an invalid schedule;
+    /// [`AppError::Conflict`] at the plan's cap (the message is written to
+    /// be said to the user); [`AppError::NotFound`] when the user or their
+    /// assistant is gone; [`AppError::Storage`].
     pub async fn create(
         &self,
         user: UserId,
@@ -251,11 +281,23 @@ impl Automations {
         }
     }
 
+    /// The user's jobs, paused ones included.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Storage`].
     pub async fn jobs(&self, user: UserId) -> Result<Vec<Job>, AppError> {
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         Ok(automations::for_user(&mut conn, user.0).await?)
     }
 
+    /// Deletes one of the user's jobs; its past results stay. A run in
+    /// flight finishes but its result is not recorded.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::NotFound`] when the user has no such job (another user's
+    /// job answers the same); [`AppError::Storage`].
     pub async fn delete(&self, user: UserId, job: Uuid) -> Result<(), AppError> {
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         if automations::delete(&mut conn, user.0, job).await? {
@@ -267,6 +309,13 @@ impl Automations {
 
     /// Pauses or resumes a job; a resumed job runs next at its next
     /// scheduled time from now (a one-time job whose time passed is over).
+    /// Runs missed while paused are not made up. Returns the job as it is
+    /// now.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::NotFound`] when the user has no such job;
+    /// [`AppError::Storage`].
     pub async fn set_enabled(
         &self,
         user: UserId,
@@ -290,8 +339,16 @@ impl Automations {
             .ok_or(AppError::NotFound("Automation not found"))
     }
 
-    /// Results the app has not been given yet (each once) and the
-    /// assistant's name.
+    /// Results the app has not been given yet (each once, oldest run
+    /// first) and the assistant's name (empty if the user has no assistant).
+    ///
+    /// Taking is atomic: a result is handed to one check only, even when two
+    /// race, and is marked delivered whether or not the client got the
+    /// answer (it stays readable through [`Automations::results`]).
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Storage`].
     pub async fn check(&self, user: UserId) -> Result<(Vec<RunResult>, String), AppError> {
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         let results = automations::take_undelivered(&mut conn, user.0).await?;
@@ -302,7 +359,12 @@ impl Automations {
         Ok((results, name))
     }
 
-    /// The newest results (`unseen_only`: those not marked seen).
+    /// The newest results first (`unseen_only`: those not marked seen), at
+    /// most `limit`, delivered or not. Reading marks nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Storage`].
     pub async fn results(
         &self,
         user: UserId,
@@ -313,12 +375,21 @@ impl Automations {
         Ok(automations::recent(&mut conn, user.0, unseen_only, limit).await?)
     }
 
+    /// Marks the user's results `ids` seen (all of them with `None`);
+    /// others' ids are ignored. Returns how many changed.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Storage`].
     pub async fn mark_seen(&self, user: UserId, ids: Option<&[Uuid]>) -> Result<usize, AppError> {
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         Ok(automations::mark_seen(&mut conn, user.0, ids).await?)
     }
 
-    /// Starts this replica's scheduler; it runs until the process ends.
+    /// Starts this replica's scheduler; it runs until the process ends (or
+    /// the returned task is aborted). Every `poll_interval` it runs
+    /// [`Automations::run_due`]; a failed look is logged and retried at the
+    /// next. Must be called within a Tokio runtime.
     pub fn start_scheduler(&self, config: SchedulerConfig) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -336,7 +407,22 @@ impl Automations {
         })
     }
 
-    /// Claims the due jobs and runs them (at once, up to the batch size).
+    /// Claims the due jobs and runs them (at once, up to the batch size),
+    /// returning how many were claimed once all have finished.
+    ///
+    /// A run reserves one text message of the user's daily quota (at the
+    /// limit the run is recorded as skipped), asks the user's agent —
+    /// waking it — in the job's own session, retrying a failed turn
+    /// `attempts` times with doubling backoff (then recorded as failed, the
+    /// unit given back), and stores the reply without its markers as the
+    /// run's result. The result and the job's next run are written together,
+    /// only if this replica still holds the claim; a missed run is skipped,
+    /// not replayed.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Storage`] when the jobs cannot be claimed; a failing run
+    /// is recorded (or logged), never an error here.
     pub async fn run_due(&self, config: &SchedulerConfig) -> Result<usize, AppError> {
         let now = self.inner.clock.now();
         let lease =
@@ -460,7 +546,19 @@ impl Automations {
     }
 }
 
-/// A reply with the notes about refused automations after it.
+/// A reply with the notes about refused automations after it, each after a
+/// blank line.
+///
+/// ```
+/// use heyclaw_app::automation::with_notes;
+///
+/// let notes = ["I couldn't set up \"Tea\": the free plan allows 1 automations.".to_owned()];
+/// assert_eq!(
+///     with_notes("Sure!".to_owned(), &notes),
+///     "Sure!\n\nI couldn't set up \"Tea\": the free plan allows 1 automations."
+/// );
+/// assert_eq!(with_notes("Sure!".to_owned(), &[]), "Sure!");
+/// ```
 pub fn with_notes(reply: String, notes: &[String]) -> String {
     if notes.is_empty() {
         return reply;

@@ -35,6 +35,15 @@ use crate::{AppError, access_cache::AccessCache, clock::SharedClock};
 pub type ProductPlans = BTreeMap<String, String>;
 
 /// The products the shipped app sells (legacy `ultra` is premium now).
+///
+/// ```
+/// use heyclaw_app::billing::default_product_plans;
+///
+/// let plans = default_product_plans();
+/// assert_eq!(plans["com.heyclaw.pro.monthly"], "pro");
+/// assert_eq!(plans["com.heyclaw.ultra.monthly"], "premium");
+/// assert!(!plans.contains_key("com.heyclaw.free"));
+/// ```
 pub fn default_product_plans() -> ProductPlans {
     [
         ("com.heyclaw.starter.monthly", "starter"),
@@ -50,7 +59,10 @@ pub fn default_product_plans() -> ProductPlans {
 /// A user's plan as it stands, with its limits.
 #[derive(Debug, Clone)]
 pub struct PlanStatus {
+    /// The subscription row, its plan being the one in force now (free once
+    /// a paid period is over).
     pub subscription: Subscription,
+    /// That plan's limits.
     pub limits: PlanLimitsRow,
 }
 
@@ -66,6 +78,7 @@ pub enum NotificationOutcome {
 }
 
 impl NotificationOutcome {
+    /// The outcome as logged: `processed`, `duplicate` or `ignored`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Processed => "processed",
@@ -75,6 +88,7 @@ impl NotificationOutcome {
     }
 }
 
+/// Purchases and the plan in force. Cheap to clone.
 #[derive(Clone)]
 pub struct Billing {
     pg: PgPool,
@@ -87,6 +101,10 @@ pub struct Billing {
 const STATUS_ACTIVE: &str = "active";
 
 impl Billing {
+    /// Billing over `pg`, verifying with `store` and granting plans by
+    /// `products`; paid periods are judged by `clock`, and `cache` is
+    /// evicted after this replica's plan changes.
+    ///
     /// `store: None` turns verification off (purchases get a 503).
     pub fn new(
         pg: PgPool,
@@ -104,7 +122,13 @@ impl Billing {
         }
     }
 
-    /// Fails when a product maps to a plan `plan_limits` does not have.
+    /// Checks the configuration at start-up: fails when a product maps to a
+    /// plan `plan_limits` does not have.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] naming the product, its plan and the plans
+    /// there are; [`AppError::Storage`].
     pub async fn check_products(&self) -> Result<(), AppError> {
         let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
         let plans = subscriptions::plan_names(&mut conn).await?;
@@ -119,7 +143,11 @@ impl Billing {
         Ok(())
     }
 
-    /// The plan in force now.
+    /// The plan in force now (by the injected clock), with its limits.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::NotFound`] when the user is gone; [`AppError::Storage`].
     pub async fn status(&self, user: UserId) -> Result<PlanStatus, AppError> {
         let mut conn = self.pg.get().await.map_err(PersistenceError::from)?;
         let entitlement = subscriptions::entitlement(&mut conn, user.0, self.clock.now())
@@ -132,6 +160,24 @@ impl Billing {
     }
 
     /// Verifies a purchase the app reports and puts the user on its plan.
+    ///
+    /// `receipt_data` is a StoreKit 2 signed transaction (JWS, verified
+    /// locally) or a StoreKit 1 app receipt (looked up with the App Store
+    /// Server API, over the network). The purchase is linked to the user,
+    /// its state applied, and any notification Apple sent before the link
+    /// applied after it, in one transaction; this replica's access cache
+    /// forgets the user after the commit. Verifying the same purchase again
+    /// for the same user is harmless. Returns the plan in force afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for missing fields, a product we do not sell,
+    /// data Apple did not sign or does not know, a verified product that is
+    /// not `product_id`, or a purchase refunded, revoked or expired;
+    /// [`AppError::Conflict`] when the purchase belongs to another account
+    /// (its `appAccountToken`, or its link); [`AppError::BillingUnavailable`]
+    /// when verification is off, not fully configured, or the App Store
+    /// cannot be reached; [`AppError::Storage`].
     pub async fn verify(
         &self,
         user: UserId,
@@ -207,7 +253,22 @@ impl Billing {
         self.status(user).await
     }
 
-    /// Applies an App Store Server Notification V2.
+    /// Applies an App Store Server Notification V2 (`signedPayload`).
+    ///
+    /// The payload's signature chain is verified; the notification is
+    /// recorded once per UUID (a repeat is [`NotificationOutcome::Duplicate`])
+    /// and, when its purchase is linked to an account, its state applied to
+    /// that account — only if it is newer (by Apple's signing time) than
+    /// what the account has. A notification for an unclaimed purchase is
+    /// stored and applied by [`Billing::verify`]; one without an effect on
+    /// plans, or for a product we do not sell, is
+    /// [`NotificationOutcome::Ignored`].
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for an empty or unverifiable payload;
+    /// [`AppError::BillingUnavailable`] when verification is off or not
+    /// configured; [`AppError::Storage`].
     pub async fn notification(
         &self,
         signed_payload: &str,

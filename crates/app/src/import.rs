@@ -3,7 +3,9 @@
 //! and its users, plans, agents, today's usage, chats and automation results
 //! are written here in batches, in one transaction. Importing again updates
 //! what changed and adds what is new; `dry_run` does all of it and rolls
-//! back, so its report is the real one.
+//! back, so its report is the real one. Workspace files
+//! ([`ImportOptions::workspaces_from`]) are archived after that transaction
+//! has committed, each user's in a write of its own.
 //!
 //! What it decides, row by row, and reports:
 //! - e-mails are normalised; accounts whose e-mails differ only in case are
@@ -60,36 +62,60 @@ pub struct ImportOptions {
 /// Rows of one table: read from the original, written here, skipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TableCount {
+    /// Rows read from the original.
     pub read: usize,
+    /// Rows inserted or updated here.
     pub written: usize,
+    /// Rows not imported (each listed in [`ImportReport::skipped`]).
     pub skipped: usize,
 }
 
 /// A row not imported, and why.
+///
+/// Also used for rows imported with a change worth a look (an unknown
+/// password format, an unknown plan, a foreign Apple transaction dropped):
+/// the reason says so, and the row is not counted as skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
+    /// The table (`users`, `subscriptions`, `chat_messages`, …).
     pub table: &'static str,
+    /// The row's id in the original (`<session>#<index>` for a message).
     pub id: String,
+    /// What happened to it, for the operator.
     pub reason: String,
 }
 
 /// A paid plan without an Apple transaction (granted on the client's word).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flagged {
+    /// The user's id (the same here as in the original).
     pub user_id: Uuid,
+    /// Their normalised e-mail.
     pub email: String,
+    /// The paid plan imported.
     pub plan: String,
 }
 
+/// What an import did (or, for a dry run, would do). Its [`Display`]
+/// is the table the `import-original` command prints.
+///
+/// [`Display`]: fmt::Display
 #[derive(Debug, Clone, Default)]
 pub struct ImportReport {
+    /// Nothing was kept: the transaction was rolled back.
     pub dry_run: bool,
+    /// Counts per table.
     pub tables: BTreeMap<&'static str, TableCount>,
+    /// Rows not imported, and rows imported with a change, with reasons.
     pub skipped: Vec<Skipped>,
+    /// Paid plans without an Apple transaction, to check by hand.
     pub flagged: Vec<Flagged>,
-    /// Workspace files copied, and those kept because they existed here.
+    /// Workspace files archived (for a dry run: that would be).
     pub files_copied: usize,
+    /// Workspace files not archived because the user already has an
+    /// archive here.
     pub files_kept: usize,
+    /// How long the import took.
     pub took: Duration,
 }
 
@@ -161,16 +187,25 @@ impl fmt::Display for ImportReport {
     }
 }
 
-/// Why the import stopped.
+/// Why the import stopped. Rows are all written or none (workspaces aside:
+/// see [`ImportError::Workspaces`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The source is not the original server's database; nothing was
+    /// written.
     #[error("the source database does not look like the original's (no users.apple_user_id)")]
     NotOriginal,
+    /// Reading the source or writing here failed. The rows' transaction was
+    /// rolled back, unless the failure came while archiving workspaces.
     #[error(transparent)]
     Storage(#[from] PersistenceError),
+    /// A workspace directory could not be read. The rows were already
+    /// committed, and so were the workspaces archived before it; importing
+    /// again finishes the job (archives are never replaced).
     #[error("copying workspaces: {0}")]
     Workspaces(String),
     /// Internal: ends a dry run's transaction with a rollback.
+    /// [`import_original`] never returns it.
     #[error("dry run")]
     DryRun(Box<(ImportReport, Vec<Uuid>)>),
 }
@@ -183,6 +218,19 @@ fn utc(at: NaiveDateTime) -> DateTime<Utc> {
 
 /// Imports everything; see the module docs. `progress` hears one line per
 /// step and batch.
+///
+/// `source` is read in one read-only snapshot and never written; `target`
+/// gets every row in one transaction (rolled back for a dry run). Users
+/// keep their ids. Safe to run again: rows are upserted, and a workspace
+/// archive already here is kept.
+///
+/// # Errors
+///
+/// [`ImportError::NotOriginal`] when `source` is not the original's
+/// database; [`ImportError::Storage`] when a read or write fails (nothing
+/// is kept, unless it was while archiving workspaces);
+/// [`ImportError::Workspaces`] when a workspace cannot be read (the rows
+/// are kept).
 pub async fn import_original(
     source: &mut AsyncPgConnection,
     target: &mut AsyncPgConnection,

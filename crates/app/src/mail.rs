@@ -1,5 +1,46 @@
 //! Outgoing mail behind one trait: SMTP through lettre in production, the
 //! log for local runs without an SMTP server.
+//!
+//! Use cases send plain-text mail (reset links, sign-in and deletion
+//! codes) from a background task, after they have answered, so a slow or
+//! failing SMTP server never delays or fails a request. Delivery failures
+//! are logged there, and not retried.
+//!
+//! Any [`Mailer`] will do; tests can keep mail in memory:
+//!
+//! ```
+//! use std::sync::Mutex;
+//!
+//! use async_trait::async_trait;
+//! use heyclaw_app::mail::{Mail, MailError, Mailer};
+//!
+//! #[derive(Default)]
+//! struct Outbox(Mutex<Vec<Mail>>);
+//!
+//! #[async_trait]
+//! impl Mailer for Outbox {
+//!     async fn send(&self, mail: Mail) -> Result<(), MailError> {
+//!         if !mail.to.contains('@') {
+//!             return Err(MailError::Address(mail.to));
+//!         }
+//!         self.0.lock().map_err(|_| MailError::Delivery("poisoned".into()))?.push(mail);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), MailError> {
+//! let outbox = Outbox::default();
+//! let mail = Mail {
+//!     to: "ada@example.com".into(),
+//!     subject: "Your HeyClaw code: 123456".into(),
+//!     body: "Your HeyClaw sign-in code is 123456.".into(),
+//! };
+//! outbox.send(mail).await?;
+//! assert_eq!(outbox.0.lock().map_err(|_| MailError::Delivery("poisoned".into()))?.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
 
 use async_trait::async_trait;
 use lettre::{
@@ -9,51 +50,87 @@ use lettre::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+/// One plain-text mail.
 #[derive(Debug, Clone)]
 pub struct Mail {
+    /// The recipient's address.
     pub to: String,
+    /// The subject line.
     pub subject: String,
+    /// The body, plain text.
     pub body: String,
 }
 
+/// Why a mail could not be sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
+    /// The sender (from settings) or the recipient is not a valid mailbox.
     #[error("invalid address: {0}")]
     Address(String),
+    /// The message or the SMTP transport could not be built (e.g. TLS
+    /// setup for the relay failed).
     #[error("building the message: {0}")]
     Build(String),
+    /// The SMTP server could not be reached, timed out or refused the mail.
     #[error("SMTP delivery failed: {0}")]
     Delivery(String),
 }
 
+/// Sends mail. Implementations must be cheap to share (`Arc<dyn Mailer>`).
 #[async_trait]
 pub trait Mailer: Send + Sync {
+    /// Sends `mail`, returning once it is handed over (to the SMTP server,
+    /// the log, …).
+    ///
+    /// # Errors
+    ///
+    /// A [`MailError`] saying what failed; nothing is retried.
     async fn send(&self, mail: Mail) -> Result<(), MailError>;
 }
 
+/// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpSecurity {
     /// No TLS: local relays and test stand-ins only.
     Plain,
+    /// Plain connection upgraded with `STARTTLS` (usually port 587); TLS is
+    /// required.
     StartTls,
+    /// TLS from the first byte (SMTPS, usually port 465).
     Implicit,
 }
 
+/// Where and how [`SmtpMailer`] sends.
 pub struct SmtpConfig {
+    /// The relay's host name (also the name its TLS certificate must carry).
     pub host: String,
+    /// The relay's port.
     pub port: u16,
+    /// How the connection is secured.
     pub security: SmtpSecurity,
+    /// Login name; credentials are used only when both it and
+    /// [`SmtpConfig::password`] are set.
     pub username: Option<String>,
+    /// Login password.
     pub password: Option<SecretString>,
+    /// The sender, `Name <address>` or a bare address.
     pub from: String,
 }
 
+/// Sends mail through an SMTP relay (lettre; a 20 s network timeout).
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
 }
 
 impl SmtpMailer {
+    /// A mailer for `config`. Nothing is connected yet: a wrong host or
+    /// password shows only when the first mail is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`MailError::Address`] when `from` is not a valid mailbox;
+    /// [`MailError::Build`] when the TLS transport cannot be set up.
     pub fn new(config: SmtpConfig) -> Result<Self, MailError> {
         let from: Mailbox = config
             .from
@@ -106,8 +183,11 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// For local runs without SMTP: the mail goes to the log so a developer can
-/// follow the link. Never configured in production (SMTP_HOST is set there).
+/// For local runs without SMTP: the mail goes to the log (`info`, body
+/// included) so a developer can follow the link. Never configured in
+/// production (SMTP_HOST is set there). Beware: the body carries reset
+/// links and sign-in codes, so with this mailer they are in the log.
+/// Sending never fails.
 pub struct LogMailer;
 
 #[async_trait]

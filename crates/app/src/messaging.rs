@@ -24,15 +24,24 @@ use crate::{
 /// Longest message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 8000;
 
+/// The answer to a text message.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The agent's reply without its action markers, followed by any notes
+    /// about automations that could not be set up.
     pub response: String,
+    /// The reply's actions for the app (automation markers are carried out
+    /// here and not included).
     pub actions: Vec<Action>,
+    /// Text messages counted today, this one and any in flight included.
     pub messages_used: u64,
+    /// The plan's daily text-message limit.
     pub messages_limit: u64,
+    /// The plan in force.
     pub plan: String,
 }
 
+/// The text message path. Cheap to clone.
 #[derive(Clone)]
 pub struct Messaging {
     pg: PgPool,
@@ -44,6 +53,8 @@ pub struct Messaging {
 }
 
 impl Messaging {
+    /// The message path over the given storage and services; `cache` saves
+    /// the Postgres round trip for the user's assistant and plan.
     pub fn new(
         pg: PgPool,
         redis: RedisStore,
@@ -62,6 +73,27 @@ impl Messaging {
         }
     }
 
+    /// Sends one text message to the user's agent and returns its reply.
+    ///
+    /// In order: the text is trimmed and checked; the assistant and plan
+    /// come from the [`AccessCache`] (or Postgres); one unit of today's
+    /// text-message quota is reserved; the agent answers ([`Agents::chat`]:
+    /// it may have to be woken first, which can take up to the readiness
+    /// timeout); automation markers in the reply are carried out; the turn
+    /// (usage and both messages, appended to the latest chat session) is
+    /// queued for the write-behind [`TurnRecorder`]. If the agent fails,
+    /// the unit is given back. Dropping the future while the agent answers
+    /// cancels the gateway call, but the unit stays counted (and nothing is
+    /// recorded).
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for an empty or too long text
+    /// ([`MAX_MESSAGE_CHARS`]); [`AppError::NotFound`] when the user has no
+    /// assistant; [`AppError::RateLimited`] at the daily limit;
+    /// [`AppError::Unavailable`], [`AppError::GatewayTimeout`] or
+    /// [`AppError::GatewayFailed`] when the agent cannot answer (nothing is
+    /// charged then); [`AppError::Storage`].
     pub async fn send(&self, user: UserId, text: &str) -> Result<Reply, AppError> {
         let text = text.trim();
         if text.is_empty() {

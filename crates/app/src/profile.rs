@@ -19,7 +19,14 @@ use crate::{AppError, quota, recorder::message_count_with_unrecorded};
 /// Answered turns reach Postgres a moment after the reply (see
 /// [`crate::recorder`]); Redis's counters are never behind, so today's text
 /// messages and voice seconds are the larger of the two, and the agent's
-/// message count includes the answered turns not yet recorded.
+/// message count includes the answered turns not yet recorded. Voice
+/// seconds missing from Postgres are shown as input seconds. The plan is
+/// the one in force now (system clock).
+///
+/// # Errors
+///
+/// [`AppError::NotFound`] when the user is gone; [`AppError::Storage`]
+/// when Postgres or Redis fails.
 pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profile, AppError> {
     let mut conn = pg.get().await.map_err(PersistenceError::from)?;
     let mut profile = profile::load(&mut conn, user.0, Utc::now())
@@ -59,7 +66,9 @@ pub async fn load(pg: &PgPool, redis: &RedisStore, user: UserId) -> Result<Profi
 /// What a user asks to change of their profile.
 #[derive(Debug, Default)]
 pub struct ProfileUpdate<'a> {
+    /// A new display name (trimmed; not empty).
     pub name: Option<&'a str>,
+    /// A new avatar URL (https).
     pub avatar_url: Option<&'a str>,
     /// An IANA time zone name.
     pub timezone: Option<&'a str>,
@@ -70,6 +79,13 @@ pub struct ProfileUpdate<'a> {
 /// URL, the zone an IANA name. A new zone also reaches the agent's USER.md
 /// (the shard's keeper writes it, on the change's notification or at the
 /// next wake), so the agent knows it.
+///
+/// A field left `None` is kept; none can be cleared.
+///
+/// # Errors
+///
+/// [`AppError::Invalid`] when nothing is given or a field breaks its rule;
+/// [`AppError::NotFound`] when the user is gone; [`AppError::Storage`].
 pub async fn update(pg: &PgPool, user: UserId, update: &ProfileUpdate<'_>) -> Result<(), AppError> {
     if update.name.is_none() && update.avatar_url.is_none() && update.timezone.is_none() {
         return Err(AppError::invalid("No valid fields to update"));

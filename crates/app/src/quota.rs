@@ -4,7 +4,17 @@
 //! count of what was actually used; Redis is seeded from it when it has no
 //! counter for the day (a new day, or a Redis that lost its data).
 //!
-//! Days are UTC days.
+//! Days are UTC days, read from the system clock (not the injected
+//! [`crate::clock::Clock`]: Redis's counters expire by real time anyway).
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use heyclaw_app::quota::{Meter, until_reset};
+//!
+//! assert!(until_reset() <= Duration::from_secs(24 * 3600));
+//! assert_eq!(Meter::VoiceSeconds.name(), "voice_seconds");
+//! ```
 
 use std::time::Duration;
 
@@ -17,11 +27,14 @@ use crate::AppError;
 /// Counters outlive their day a little, for requests straddling midnight.
 const COUNTER_TTL: Duration = Duration::from_secs(48 * 3600);
 
+/// Today's UTC date by the system clock: the day quotas count against.
 pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-/// Time until the next UTC midnight, when daily quotas reset.
+/// Time until the next UTC midnight (system clock), when daily quotas
+/// reset: the `retry_after` of a quota refusal. An hour if it cannot be
+/// computed.
 pub fn until_reset() -> Duration {
     let now = Utc::now();
     let tomorrow = now
@@ -37,6 +50,8 @@ pub fn until_reset() -> Duration {
 /// What a quota counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Meter {
+    /// Text turns (`POST /agent/message`, and each automation run); voice
+    /// turns are counted as voice seconds instead.
     TextMessages,
     /// Voice input and output seconds together (the voice quota).
     VoiceSeconds,
@@ -85,17 +100,33 @@ impl Meter {
 }
 
 /// Units reserved against a quota, to be kept (the work happened) or released.
+///
+/// Dropping it keeps the units counted: only [`Reserved::release`] gives
+/// them back.
 #[derive(Debug)]
 pub struct Reserved {
     key: String,
     amount: u64,
+    /// The UTC day the units count against: record the turn's usage on
+    /// this day, even if it ends after midnight.
     pub day: NaiveDate,
     /// The counter after this reservation.
     pub used: u64,
+    /// The daily limit the reservation was checked against.
     pub limit: u64,
 }
 
-/// Reserves `amount` units of today's `meter`, or refuses with 429.
+/// Reserves `amount` units of today's `meter` for `user`, checked against
+/// `limit` and counted in the same atomic Redis step. When Redis has no
+/// counter for the day it is first seeded from the day's durable usage in
+/// Postgres.
+///
+/// # Errors
+///
+/// [`AppError::RateLimited`] (retry at the next UTC midnight, counted in
+/// `heyclaw_quota_refusals_total`) when the units would take the counter
+/// past `limit` — nothing is counted then; [`AppError::Storage`] when Redis
+/// or Postgres fails.
 pub async fn reserve(
     redis: &RedisStore,
     pg: &PgPool,
@@ -135,6 +166,10 @@ pub async fn reserve(
 
 /// Today's count of `meter` as Redis has it (answered and in flight), if
 /// Redis has a counter for today.
+///
+/// # Errors
+///
+/// [`AppError::Storage`] when Redis fails.
 pub async fn used_today(
     redis: &RedisStore,
     user: UserId,
@@ -144,7 +179,9 @@ pub async fn used_today(
 }
 
 impl Reserved {
-    /// Gives the units back: the work they were reserved for did not happen.
+    /// Gives the units back (everything reserved and added): the work they
+    /// were reserved for did not happen. Never fails: a Redis error is
+    /// logged and the units stay counted until the day's counter expires.
     pub async fn release(self, redis: &RedisStore) {
         if let Err(err) = redis.release(&self.key, self.amount).await {
             tracing::error!(error = %err, "could not release a quota reservation");
@@ -152,7 +189,13 @@ impl Reserved {
     }
 
     /// Counts `more` units on top, without a limit check (usage measured
-    /// after the fact, like the seconds of a spoken reply). Returns the total.
+    /// after the fact, like the seconds of a spoken reply), so the total may
+    /// end above the limit. Returns the total; a later
+    /// [`Reserved::release`] gives these units back too.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Storage`] when Redis fails (nothing is added).
     pub async fn add(&mut self, redis: &RedisStore, more: u64) -> Result<u64, AppError> {
         if let Reservation::Granted { total } = redis
             .reserve(&self.key, more, u64::MAX, COUNTER_TTL, Some(self.used))

@@ -29,6 +29,8 @@ const MAX_BATCH: usize = 1000;
 /// The longest wait between two tries while the database is unreachable.
 const UNAVAILABLE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// The queue of answered turns to record. Cheap to clone; every clone feeds
+/// the one writer task. Made by [`TurnRecorder::start`].
 #[derive(Clone)]
 pub struct TurnRecorder {
     queue: mpsc::UnboundedSender<TurnRecord>,
@@ -41,6 +43,16 @@ pub struct RecorderTask {
 }
 
 impl TurnRecorder {
+    /// Spawns the writer task (on the current Tokio runtime) and returns
+    /// the queue and the task. The task ends once every [`TurnRecorder`]
+    /// clone is dropped and the queue is written; await
+    /// [`RecorderTask::finish`] to wait for that.
+    ///
+    /// Each batch is up to 1000 turns in one transaction. While Postgres is
+    /// unreachable a batch waits and is retried (backoff up to 2 s), never
+    /// dropped; if it fails for another reason its turns are retried one by
+    /// one, and a turn that still fails (say, its user was deleted
+    /// meanwhile) is logged and dropped.
     pub fn start(pg: PgPool) -> (Self, RecorderTask) {
         let (queue, mut pending) = mpsc::unbounded_channel::<TurnRecord>();
         let task = tokio::spawn(async move {
@@ -53,7 +65,9 @@ impl TurnRecorder {
         (Self { queue }, RecorderTask { task })
     }
 
-    /// Queues a turn; returns at once.
+    /// Queues a turn; returns at once (the queue is unbounded). If the
+    /// writer has stopped, the turn is logged as lost — never an error for
+    /// the caller, whose reply does not depend on it.
     pub fn record(&self, record: TurnRecord) {
         if self.queue.send(record).is_err() {
             tracing::error!("turn recorder has stopped; a turn was not recorded");
@@ -68,6 +82,17 @@ impl TurnRecorder {
 /// `recorded_today` must come from the same snapshot as `recorded_total`
 /// (see `assistants::for_user_with_day`), or a batch landing between the two
 /// reads would be counted twice. Turns still in flight count already.
+///
+/// `live_today` is `None` when Redis has no counter for today; a counter
+/// behind Postgres (re-seeded) adds nothing.
+///
+/// ```
+/// use heyclaw_app::recorder::message_count_with_unrecorded as count;
+///
+/// assert_eq!(count(10, 2, Some(5)), 13); // three answered, not recorded yet
+/// assert_eq!(count(10, 5, Some(5)), 10); // all recorded
+/// assert_eq!(count(10, 5, None), 10); // Redis lost its counter
+/// ```
 pub fn message_count_with_unrecorded(
     recorded_total: i64,
     recorded_today: i32,
@@ -79,7 +104,10 @@ pub fn message_count_with_unrecorded(
 }
 
 impl RecorderTask {
-    /// Waits (up to `timeout`) for the queue to be drained and closed.
+    /// Waits (up to `timeout`) for the queue to be drained and closed. Call
+    /// it after the last [`TurnRecorder`] is dropped (the server has
+    /// stopped); while one lives the queue stays open and this waits the
+    /// whole `timeout`. What is still queued at the timeout is lost (logged).
     pub async fn finish(self, timeout: Duration) {
         if tokio::time::timeout(timeout, self.task).await.is_err() {
             tracing::error!("turn recorder did not drain in time; queued turns were dropped");

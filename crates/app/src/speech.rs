@@ -24,6 +24,7 @@ use crate::{
 /// Longest text spoken in one request, in characters.
 pub const MAX_SPEAK_CHARS: usize = 4096;
 
+/// Text to speech on request. Cheap to clone.
 #[derive(Clone)]
 pub struct Speech {
     pg: PgPool,
@@ -33,6 +34,8 @@ pub struct Speech {
 }
 
 impl Speech {
+    /// Speech over the given storage; `synthesizer: None` (no provider
+    /// configured) makes every request [`AppError::Unavailable`].
     pub fn new(
         pg: PgPool,
         redis: RedisStore,
@@ -47,7 +50,22 @@ impl Speech {
         }
     }
 
-    /// MP3 of `text` in `voice` (else the assistant's voice).
+    /// MP3 of `text` in `voice` (else the assistant's voice, else `alloy`).
+    ///
+    /// The text's characters (after trimming) are reserved against today's
+    /// TTS-character quota before the provider is called, given back if it
+    /// fails, and recorded (write-behind) once the audio is there. Dropping
+    /// the future cancels the call but keeps the characters counted.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for an empty or too long text
+    /// ([`MAX_SPEAK_CHARS`]), an unknown voice, or a text the provider
+    /// refuses; [`AppError::Unavailable`] when no provider is configured or
+    /// it fails; [`AppError::NotFound`] when the user has no assistant;
+    /// [`AppError::RateLimited`] at the daily limit;
+    /// [`AppError::GatewayTimeout`] when the provider times out;
+    /// [`AppError::Storage`].
     pub async fn speak(
         &self,
         user: UserId,

@@ -20,6 +20,7 @@ use crate::{
     recorder::TurnRecorder,
 };
 
+/// Speech to text on request. Cheap to clone.
 #[derive(Clone)]
 pub struct Transcriptions {
     pg: PgPool,
@@ -29,6 +30,8 @@ pub struct Transcriptions {
 }
 
 impl Transcriptions {
+    /// Transcriptions over the given storage; `whisper: None` (no OpenAI
+    /// key) makes every request [`AppError::Unavailable`].
     pub fn new(
         pg: PgPool,
         redis: RedisStore,
@@ -43,6 +46,23 @@ impl Transcriptions {
         }
     }
 
+    /// The text spoken in `upload`.
+    ///
+    /// One voice second is reserved first (so a user with none left is
+    /// refused before the audio is sent); once Whisper has measured the
+    /// recording, the rest of its duration (rounded up) is added without a
+    /// limit check — a long recording may end past the limit — and recorded
+    /// as voice input (write-behind). If Whisper fails the second is given
+    /// back.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Unavailable`] when speech to text is not configured or
+    /// the provider fails; [`AppError::NotFound`] when the user has no
+    /// assistant; [`AppError::RateLimited`] when no voice seconds are left;
+    /// [`AppError::Invalid`] for audio the provider refuses;
+    /// [`AppError::GatewayTimeout`] when it times out;
+    /// [`AppError::Storage`].
     pub async fn transcribe(&self, user: UserId, upload: AudioUpload) -> Result<String, AppError> {
         let whisper = self
             .whisper

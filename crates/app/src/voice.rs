@@ -45,47 +45,89 @@ pub const TTS_CONCURRENCY: usize = 3;
 /// Longest recording duration a client may claim, in seconds.
 const MAX_RECORDING_SECONDS: f64 = 600.0;
 
+/// One event of a voice turn, in the order the client receives them.
+///
+/// Sentences are numbered from 0 in reply order. Every sentence has a
+/// `Text`; it has an `Audio` or an `AudioError` only when speech is on
+/// (a provider is configured and the client did not ask for native TTS)
+/// and it has at least two speakable characters. The turn ends with
+/// exactly one `Done` or `Error`, unless the client went away.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VoiceEvent {
+    /// A piece of the reply as the gateway streamed it (action markers
+    /// included), sent at once.
     Token(String),
+    /// A completed sentence of the reply, as streamed (markers included).
     Text {
+        /// The sentence's number.
         index: usize,
+        /// The sentence.
         text: String,
     },
     /// MP3, base64-encoded.
     Audio {
+        /// The number of the sentence spoken.
         index: usize,
+        /// The sentence spoken (markdown marks removed), MP3, base64.
         mp3_base64: String,
     },
+    /// A sentence could not be spoken (the provider failed, or today's TTS
+    /// characters are used up); the turn goes on.
     AudioError {
+        /// The number of the sentence not spoken.
         index: usize,
+        /// Why, for the user.
         message: String,
     },
+    /// One of the reply's actions for the app (automation markers are
+    /// carried out, not sent), after the last audio.
     Action(Action),
+    /// The turn is over (and queued for recording): the last event.
     Done {
+        /// Today's usage after this turn.
         usage: VoiceUsage,
+        /// The whole reply without its markers, followed by any notes about
+        /// automations that could not be set up.
         full_text: String,
     },
+    /// The gateway failed mid-reply: the last event; the turn is not
+    /// recorded and its voice seconds are given back.
     Error {
+        /// What to tell the user.
         message: String,
     },
 }
 
+/// Today's usage as a voice turn's `Done` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VoiceUsage {
+    /// Text messages counted today (a voice turn counts voice seconds, not
+    /// a text message).
     pub messages_used: u64,
+    /// The plan's daily text-message limit.
     pub messages_limit: u64,
+    /// Voice seconds counted today, this turn's input and output included.
     pub voice_seconds_used: u64,
+    /// The plan's daily voice seconds (its voice minutes × 60).
     pub voice_seconds_limit: u64,
 }
 
+/// What the client sends for a voice turn.
 pub struct VoiceRequest<'a> {
+    /// What the user said, as text (transcribed by the client or by
+    /// `POST /voice/transcribe`).
     pub text: &'a str,
+    /// The voice to speak the reply in; else the assistant's, else `alloy`.
     pub voice: Option<&'a str>,
+    /// The client speaks the reply itself: no `Audio` events, no TTS
+    /// characters counted.
     pub native_tts: bool,
+    /// How long the user's recording was, in seconds (0 to 600): counted
+    /// against the voice quota, rounded up, at least one second.
     pub recording_seconds: f64,
 }
 
+/// The voice turn path. Cheap to clone.
 #[derive(Clone)]
 pub struct VoiceTurns {
     pg: PgPool,
@@ -100,6 +142,8 @@ pub struct VoiceTurns {
 type SpeechFuture = Pin<Box<dyn Future<Output = (usize, Result<Vec<u8>, String>)> + Send>>;
 
 impl VoiceTurns {
+    /// Voice turns over the given storage and services; `speech: None` (no
+    /// provider configured) means no `Audio` events, as with native TTS.
     pub fn new(
         pg: PgPool,
         redis: RedisStore,
@@ -123,6 +167,30 @@ impl VoiceTurns {
     /// Checks the request and the quota and opens the gateway stream — any
     /// refusal is an ordinary error, before a single event — then returns
     /// the events of the turn.
+    ///
+    /// The recording's seconds are reserved against today's voice quota
+    /// before the gateway is called. The rest runs in a spawned task that
+    /// streams the reply into the returned channel (64 events deep): each
+    /// sentence's speech is reserved against the TTS-character quota and
+    /// synthesised, at most [`TTS_CONCURRENCY`] at once, its audio sent in
+    /// sentence order. At the end the reply's spoken seconds
+    /// (`ceil(words / 2.5)`) are added to the voice count without a limit
+    /// check, and the turn (usage and both messages, marked as voice) is
+    /// queued for the write-behind recorder.
+    ///
+    /// Dropping the receiver cancels the turn at once: the gateway stream
+    /// and pending speech calls are dropped, the voice seconds given back
+    /// (TTS characters already spoken stay counted) and nothing is recorded.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for an empty or too long text
+    /// ([`MAX_MESSAGE_CHARS`]), an unknown voice or a recording duration out
+    /// of range; [`AppError::NotFound`] when the user has no assistant;
+    /// [`AppError::RateLimited`] when no voice seconds are left;
+    /// [`AppError::Unavailable`], [`AppError::GatewayTimeout`] or
+    /// [`AppError::GatewayFailed`] when the agent cannot start answering
+    /// (the seconds are given back); [`AppError::Storage`].
     pub async fn start(
         &self,
         user: UserId,

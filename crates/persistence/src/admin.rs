@@ -1,5 +1,13 @@
 //! Whole-database administration for tooling (`cargo xtask db …`) and the
 //! test harness: create, drop, rename, check. Never used by the server.
+//!
+//! The functions that take an `admin` connection want one to another
+//! database of the same server (usually `postgres`, reached with
+//! [`with_database`]), with the rights to create and drop databases.
+//! Database names go into DDL as they are, so every one is checked first:
+//! lowercase ASCII letters, digits and `_`, not starting with a digit, at
+//! most 63 bytes; anything else is [`PersistenceError::Config`] before any
+//! SQL is sent.
 
 use diesel::{QueryableByName, sql_types::BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -24,6 +32,10 @@ fn checked(name: &str) -> Result<&str, PersistenceError> {
     }
 }
 
+/// Whether a database called `name` exists on the server. Errors with
+/// [`PersistenceError::Config`] for a name that is not a plain identifier
+/// (even though this query could bind it), so a name accepted here is one
+/// the other functions accept too.
 pub async fn database_exists(
     admin: &mut AsyncPgConnection,
     name: &str,
@@ -42,6 +54,12 @@ pub async fn database_exists(
 }
 
 /// `CREATE DATABASE name [TEMPLATE template]`.
+///
+/// Copying a template is how tests get a migrated database quickly; it
+/// fails while anyone else is connected to the template. A `name` that is
+/// taken is a `Query` error (`duplicate_database`); both names must be plain
+/// identifiers ([`PersistenceError::Config`]). Cannot run inside a
+/// transaction.
 pub async fn create_database(
     admin: &mut AsyncPgConnection,
     name: &str,
@@ -59,7 +77,9 @@ pub async fn create_database(
     Ok(())
 }
 
-/// Drops the database if it exists, disconnecting its sessions.
+/// Drops the database if it exists, first terminating every session
+/// connected to it (`WITH (FORCE)`): pools still using it see their
+/// connections cut. Succeeds when there was nothing to drop.
 pub async fn drop_database(
     admin: &mut AsyncPgConnection,
     name: &str,
@@ -73,6 +93,9 @@ pub async fn drop_database(
     Ok(())
 }
 
+/// `ALTER DATABASE from RENAME TO to`. Fails (`Query`) while anyone is
+/// connected to `from`, or when `to` is taken; both names must be plain
+/// identifiers ([`PersistenceError::Config`]).
 pub async fn rename_database(
     admin: &mut AsyncPgConnection,
     from: &str,
@@ -88,12 +111,23 @@ pub async fn rename_database(
     Ok(())
 }
 
-/// Runs one SQL statement of tooling's own (never user input).
+/// Runs one SQL statement of tooling's own and returns the rows it
+/// affected. The text is sent as it is, unchecked and unbound: never pass
+/// it anything built from user input.
 pub async fn execute(conn: &mut AsyncPgConnection, sql: &str) -> Result<usize, PersistenceError> {
     Ok(diesel::sql_query(sql).execute(conn).await?)
 }
 
-/// The database name of a `postgres://…/name?params` URL.
+/// The database name of a `postgres://…/name?params` URL; `None` when the
+/// URL has no scheme or names no database. The name is returned as written
+/// (not percent-decoded).
+///
+/// ```
+/// use heyclaw_persistence::admin::database_name;
+///
+/// assert_eq!(database_name("postgres://u:p@db:5432/app?sslmode=require"), Some("app"));
+/// assert_eq!(database_name("postgres://u@db"), None);
+/// ```
 pub fn database_name(url: &str) -> Option<&str> {
     let without_query = url.split('?').next()?;
     let after_scheme = without_query.split_once("://")?.1;
@@ -101,7 +135,19 @@ pub fn database_name(url: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
-/// The same URL pointing at another database.
+/// The same URL pointing at another database: host, credentials and
+/// query parameters are kept, the path is replaced by `name` (added when
+/// there was none). `name` is inserted as it is, not checked or encoded.
+///
+/// ```
+/// use heyclaw_persistence::admin::with_database;
+///
+/// assert_eq!(
+///     with_database("postgres://u@db/heyclaw?sslmode=disable", "postgres"),
+///     "postgres://u@db/postgres?sslmode=disable"
+/// );
+/// assert_eq!(with_database("postgres://u@db", "test_1"), "postgres://u@db/test_1");
+/// ```
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),

@@ -3,6 +3,11 @@
 //! `change_notifications`), so caches in every API replica can evict at
 //! once. `heyclaw_slots`: a slot binding changed (migration `agent_slots`),
 //! so the shard's keeper moves files at once.
+//!
+//! Each listener holds a dedicated connection (not a pooled one) for as long
+//! as its stream lives. Notifications are only delivered while the
+//! connection is up: one sent while nobody listened is lost, so a listener
+//! that reconnects must assume it missed something.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::{Stream, StreamExt};
@@ -10,10 +15,11 @@ use uuid::Uuid;
 
 use crate::PersistenceError;
 
-/// The channel the triggers notify on.
+/// The channel the user triggers notify on; the payload is a user id, or
+/// `*` for a change affecting everyone.
 pub const USER_CHANNEL: &str = "heyclaw_user";
 
-/// What changed.
+/// What changed, as announced on [`USER_CHANNEL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserChange {
     /// Something of this user.
@@ -25,6 +31,12 @@ pub enum UserChange {
 /// Opens a connection of its own, listens on [`USER_CHANNEL`], and yields
 /// each change. The stream ends (or yields an error) when the connection is
 /// lost: a cache must then forget everything and listen again.
+///
+/// A payload that is `*` or not a UUID is read as [`UserChange::All`], so
+/// an unexpected message evicts too much rather than too little. Errors
+/// with [`PersistenceError::DatabaseUnavailable`] when the connection
+/// cannot be opened, `Query` when `LISTEN` fails. After the stream has
+/// yielded an error it ends.
 pub async fn user_changes(
     database_url: &str,
 ) -> Result<impl Stream<Item = Result<UserChange, PersistenceError>>, PersistenceError> {
@@ -36,11 +48,13 @@ pub async fn user_changes(
     }))
 }
 
-/// The channel slot changes are announced on; the payload is the shard id.
+/// The channel slot changes are announced on (by a trigger on
+/// `agent_slots`); the payload is the shard (gateway) id.
 pub const SLOT_CHANNEL: &str = "heyclaw_slots";
 
 /// Opens a connection of its own, listens on [`SLOT_CHANNEL`] and yields the
-/// shard of each change; ends like [`user_changes`].
+/// shard of each change, for every shard (a keeper filters its own); errors
+/// and ends like [`user_changes`].
 pub async fn slot_changes(
     database_url: &str,
 ) -> Result<impl Stream<Item = Result<String, PersistenceError>>, PersistenceError> {

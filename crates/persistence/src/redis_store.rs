@@ -4,10 +4,16 @@ use deadpool_redis::{Config, Pool, Runtime, redis};
 
 use crate::PersistenceError;
 
+/// How [`RedisStore::connect`] sizes and times its pool, and the keyspace.
 #[derive(Debug, Clone)]
 pub struct RedisPoolSettings {
+    /// Most connections open at once (per process).
     pub max_size: usize,
+    /// How long a call waits for a free connection before it fails with
+    /// [`PersistenceError::RedisUnavailable`].
     pub wait_timeout: Duration,
+    /// Bound on opening a new connection, and on the check a pooled
+    /// connection gets when it is handed out again.
     pub connect_timeout: Duration,
     /// Every key this process writes starts with `<prefix>:`. Deployments
     /// sharing a Redis, and parallel tests, each get their own keyspace.
@@ -15,6 +21,14 @@ pub struct RedisPoolSettings {
 }
 
 /// The Redis pool plus the keyspace prefix all keys go through.
+///
+/// Cheap to clone (clones share the pool). Every method takes a *logical*
+/// key and prefixes it itself; each borrows a pooled connection for the
+/// call, so a Redis that is down or saturated shows as
+/// [`PersistenceError::RedisUnavailable`] (or a `Redis` error that
+/// [`is_unavailable`](PersistenceError::is_unavailable)). Counters are
+/// changed by Lua scripts, so each check-and-change is atomic across
+/// replicas.
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool,
@@ -22,6 +36,10 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// Builds the pool for `url` (`redis://host:port/db`). Connects lazily:
+    /// call [`ping`](Self::ping) to fail fast at start-up.
+    /// [`PersistenceError::Config`] for a URL Redis cannot parse or a pool
+    /// that cannot be built.
     pub fn connect(url: &str, settings: &RedisPoolSettings) -> Result<Self, PersistenceError> {
         let pool = Config::from_url(url)
             .builder()
@@ -39,27 +57,39 @@ impl RedisStore {
         })
     }
 
-    /// The full key for a logical key, e.g. `key("blacklist:<jti>")`.
+    /// The full key for a logical key: `<prefix>:<logical>`, e.g.
+    /// `key("blacklist:<jti>")`. Pure; for commands this type has no
+    /// method for.
     pub fn key(&self, logical: &str) -> String {
         format!("{}:{logical}", self.prefix)
     }
 
+    /// The keyspace prefix (without the trailing `:`).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
+    /// Borrows a pooled connection (returned on drop), for commands this
+    /// type has no method for; keys must then go through
+    /// [`key`](Self::key). [`PersistenceError::RedisUnavailable`] when none
+    /// is free within the wait timeout or none can be opened.
     pub async fn connection(&self) -> Result<deadpool_redis::Connection, PersistenceError> {
         Ok(self.pool.get().await?)
     }
 
+    /// Round-trips a `PING`: the start-up and readiness check.
     pub async fn ping(&self) -> Result<(), PersistenceError> {
         let mut conn = self.connection().await?;
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
     }
 
-    /// Deletes every key of this store's keyspace. Used by tests to leave
-    /// nothing behind; never called by the server.
+    /// Deletes every key of this store's keyspace and returns how many.
+    /// Used by tests to leave nothing behind; never called by the server.
+    ///
+    /// Walks the keyspace with `SCAN` (non-blocking, not atomic): keys
+    /// written meanwhile may survive. Keys outside the prefix are never
+    /// touched.
     pub async fn delete_keyspace(&self) -> Result<u64, PersistenceError> {
         let mut conn = self.connection().await?;
         let pattern = format!("{}:*", self.prefix);
@@ -91,6 +121,8 @@ impl RedisStore {
 /// A fixed-window attempt counter after one more attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptCount {
+    /// Attempts counted in the current window, this one included (1 for
+    /// the first).
     pub count: u64,
     /// Time until the window resets.
     pub resets_in: Duration,
@@ -122,7 +154,11 @@ return 0
 });
 
 impl RedisStore {
-    /// Marks an access token (by `jti`) revoked until it would expire anyway.
+    /// Marks an access token (by `jti`) revoked until it would expire anyway:
+    /// the mark lives `ttl` (at least 1 ms), so pass the token's remaining
+    /// lifetime. Idempotent; revoking again resets the expiry. A Redis that
+    /// loses its data loses revocations: authentication also checks the
+    /// session in Postgres.
     pub async fn revoke_access_token(
         &self,
         jti: &str,
@@ -140,6 +176,8 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Whether [`revoke_access_token`](Self::revoke_access_token) marked
+    /// this `jti` and the mark has not expired.
     pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, PersistenceError> {
         let mut conn = self.connection().await?;
         let exists: u64 = redis::cmd("EXISTS")
@@ -149,7 +187,13 @@ impl RedisStore {
         Ok(exists > 0)
     }
 
-    /// Counts one attempt in the window `logical_key` names.
+    /// Counts one attempt in the window `logical_key` names and returns the
+    /// count so far; the caller compares it with its limit.
+    ///
+    /// Fixed window: the first attempt starts a window of `window` (at
+    /// least 1 ms); later ones do not extend it, and the counter vanishes
+    /// when it ends. A counter found without an expiry gets one, so none
+    /// lives forever.
     pub async fn count_attempt(
         &self,
         logical_key: &str,
@@ -168,7 +212,9 @@ impl RedisStore {
         })
     }
 
-    /// Takes back one counted attempt (e.g. a login that succeeded).
+    /// Takes back one counted attempt (e.g. a login that succeeded). Never
+    /// goes below zero, never creates a counter, and leaves the window's
+    /// expiry as it is.
     pub async fn uncount_attempt(&self, logical_key: &str) -> Result<(), PersistenceError> {
         let mut conn = self.connection().await?;
         let _: i64 = UNCOUNT_ATTEMPT
@@ -178,7 +224,8 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Forgets a counter entirely.
+    /// Forgets a counter entirely (its window too). Nothing happens when it
+    /// does not exist.
     pub async fn reset_attempts(&self, logical_key: &str) -> Result<(), PersistenceError> {
         let mut conn = self.connection().await?;
         let _: u64 = redis::cmd("DEL")
@@ -193,9 +240,15 @@ impl RedisStore {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
     /// Reserved; the counter now stands at this total.
-    Granted { total: u64 },
+    Granted {
+        /// The counter after the reservation.
+        total: u64,
+    },
     /// Refused: the reservation would pass the limit; the counter stays at `total`.
-    Refused { total: u64 },
+    Refused {
+        /// The counter, unchanged.
+        total: u64,
+    },
     /// Redis has no counter for this key (new day, or Redis lost it): call
     /// again with the durable count as `seed`.
     NeedsSeed,
@@ -236,6 +289,16 @@ return redis.call('DECRBY', KEYS[1], amount)
 impl RedisStore {
     /// Reserves `amount` units of the counter `logical_key` if that keeps it
     /// at or under `limit`. `ttl` bounds the counter's life (a day and a bit).
+    ///
+    /// Check and increment are one Lua script, so concurrent reservations
+    /// (from any replica) never pass `limit` together; a refusal changes
+    /// nothing. When the counter does not exist, `seed` matters:
+    /// `None` answers [`Reservation::NeedsSeed`] without writing anything;
+    /// `Some(durable)` first creates the counter at `durable` with expiry
+    /// `ttl` (unless a concurrent call created it meanwhile, `SET NX`), then
+    /// reserves. `ttl` is only set when the counter is created; reserving
+    /// does not extend it. A reservation is given back with
+    /// [`release`](Self::release).
     pub async fn reserve(
         &self,
         logical_key: &str,
@@ -263,7 +326,8 @@ impl RedisStore {
         })
     }
 
-    /// The current value of a counter, if it exists.
+    /// The current value of a counter, if it exists (`None` once it has
+    /// expired or was never created). Reads only.
     pub async fn counter(&self, logical_key: &str) -> Result<Option<u64>, PersistenceError> {
         let mut conn = self.connection().await?;
         Ok(redis::cmd("GET")
@@ -273,6 +337,9 @@ impl RedisStore {
     }
 
     /// Returns `amount` reserved units (a failed call is not charged).
+    /// Never goes below zero (a counter that expired or was reseeded
+    /// meanwhile is lowered by at most what it holds), never creates a
+    /// counter, and keeps its expiry.
     pub async fn release(&self, logical_key: &str, amount: u64) -> Result<(), PersistenceError> {
         let mut conn = self.connection().await?;
         let _: i64 = RELEASE

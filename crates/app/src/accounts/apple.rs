@@ -24,11 +24,17 @@ use tokio::sync::RwLock;
 use super::{Accounts, ClientInfo, SignedIn};
 use crate::AppError;
 
+/// The `iss` every Apple identity token must carry.
 pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
 
 const INVALID: &str = "Invalid identity token";
 
-/// Apple's signing keys, cached by key id.
+/// Apple's signing keys, cached by key id, and the audience (bundle id)
+/// tokens must name. Cheap to clone; clones share the cache.
+///
+/// Keys are fetched on first use, and again when a token names a key not
+/// in the cache — at most once per `min_refresh`, so made-up key ids cannot
+/// make us hammer Apple. A fetch has a 10 s timeout.
 #[derive(Clone)]
 pub struct AppleKeys {
     http: reqwest::Client,
@@ -64,11 +70,20 @@ impl AppleClaims {
 /// A name the app sends from Apple's first sign-in (`fullName`).
 #[derive(Debug, Clone, Default)]
 pub struct AppleName {
+    /// The given name, if Apple shared it.
     pub given_name: Option<String>,
+    /// The family name, if Apple shared it.
     pub family_name: Option<String>,
 }
 
 impl AppleKeys {
+    /// Keys from `jwks_url` (Apple's `https://appleid.apple.com/auth/keys`,
+    /// or a stand-in in tests) for tokens whose audience is `bundle_id`.
+    /// Nothing is fetched yet.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Internal`] if the HTTP client cannot be built.
     pub fn new(
         jwks_url: String,
         bundle_id: String,
@@ -155,6 +170,24 @@ impl Accounts {
     /// Verifies an Apple identity token and signs its owner in, creating the
     /// account if there is none. Returns the session and whether the account
     /// was created now.
+    ///
+    /// The token must be RS256, signed by one of Apple's keys, with issuer
+    /// [`APPLE_ISSUER`], the bundle id as audience and an unexpired `exp`
+    /// (30 s leeway). The account is the one already linked to the token's
+    /// Apple `sub`; else the one with the token's e-mail, linked now (and
+    /// relinked if it had another Apple ID) only if Apple marks the address
+    /// verified; else a new one, named from `name` (Apple sends the name only
+    /// on the first sign-in; later it is ignored), whose agent is placed as
+    /// at sign-up.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for a missing or invalid token (bad signature,
+    /// audience, issuer, expiry, an unknown key) or a token without an
+    /// e-mail for a new account; [`AppError::Unavailable`] when Sign in with
+    /// Apple is not configured or Apple's keys cannot be fetched;
+    /// [`AppError::EmailTaken`] when the e-mail has an account but Apple has
+    /// not verified it; [`AppError::Suspended`]; [`AppError::Storage`].
     pub async fn sign_in_with_apple(
         &self,
         identity_token: &str,

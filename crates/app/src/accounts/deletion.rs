@@ -24,7 +24,18 @@ use crate::{
 };
 
 impl Accounts {
-    /// Mails a deletion code if the address has an account.
+    /// Mails a deletion code if the address has an account, and answers the
+    /// same either way: the lookup, the code and the mail happen in the
+    /// background after the answer (failures there are only logged). A new
+    /// code retires the address's earlier deletion code; sign-in codes are
+    /// not affected.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for a missing or malformed e-mail;
+    /// [`AppError::RateLimited`] past the code-request limits of the
+    /// address or the IP (counted whether or not it has an account);
+    /// [`AppError::Storage`] when Redis fails.
     pub async fn request_deletion(&self, email: &str, client: &ClientInfo) -> Result<(), AppError> {
         if email.trim().is_empty() {
             return Err(AppError::invalid("Email is required"));
@@ -80,7 +91,17 @@ impl Accounts {
     }
 
     /// Spends a deletion code and returns a token that can delete that
-    /// account (and nothing else) for a short while.
+    /// account (and nothing else) for a short while (the configured
+    /// deletion-token lifetime, by the injected clock). Nothing is deleted
+    /// yet: see [`Accounts::confirm_deletion`].
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for a missing e-mail or code, a malformed
+    /// e-mail, a wrong, spent or expired code (a code dies after
+    /// [`super::MAX_CODE_ATTEMPTS`] wrong tries), or an account gone since
+    /// the code was sent; [`AppError::Storage`]; [`AppError::Internal`] if
+    /// the token cannot be signed.
     pub async fn verify_deletion_code(&self, email: &str, code: &str) -> Result<String, AppError> {
         if email.trim().is_empty() || code.trim().is_empty() {
             return Err(AppError::invalid("Email and code are required"));
@@ -98,6 +119,15 @@ impl Accounts {
 
     /// Deletes the account a deletion token names, exactly as the app's own
     /// `DELETE /user/me` does. A used token finds no account: 401.
+    ///
+    /// `bearer` is the deletion token from [`Accounts::verify_deletion_code`];
+    /// an access token is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Unauthorized`] for no token, an invalid one, an expired
+    /// one ("This link has expired. Please start again.") or an account that
+    /// no longer exists; [`AppError::Storage`].
     pub async fn confirm_deletion(&self, bearer: Option<&str>) -> Result<(), AppError> {
         let token = bearer.ok_or(AppError::Unauthorized("Unauthorized"))?;
         let claims = self

@@ -36,9 +36,15 @@ const INVALID: &str = "Invalid code";
 
 /// The fixed account App Store review signs in with: an address and a code
 /// from settings, never mailed.
+///
+/// For this address no code is sent and no request is counted against the
+/// code limits; the configured code always works (compared in constant
+/// time) and is never spent.
 #[derive(Debug, Clone)]
 pub struct ReviewAccount {
+    /// The review account's address.
     pub email: Email,
+    /// The code that signs it in.
     pub code: secrecy::SecretString,
 }
 
@@ -61,7 +67,20 @@ impl Accounts {
         Ok(mac)
     }
 
-    /// Sends a sign-in code. Returns whether the address has no account yet.
+    /// Sends a sign-in code. Returns whether the address has no account yet
+    /// (`is_new_user`: the app shows a sign-up screen).
+    ///
+    /// A new six-digit code is stored (only its HMAC), retiring the
+    /// address's earlier sign-in code, and mailed in the background; a
+    /// failed mail is only logged. The code works once, for the configured
+    /// lifetime. Codes are sent to addresses without an account too: the
+    /// account is created when the code is verified.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for a malformed e-mail;
+    /// [`AppError::RateLimited`] past the code-request limits of the
+    /// address or the IP; [`AppError::Storage`].
     pub async fn send_login_code(
         &self,
         email: &str,
@@ -110,6 +129,19 @@ impl Accounts {
     /// Signs in with a code, creating the account (exactly as signup does,
     /// without a password) for a new address. Returns the session and
     /// whether the account was created now.
+    ///
+    /// Only the address's latest code works; it is spent on success, and
+    /// dies after [`MAX_CODE_ATTEMPTS`] wrong tries. A new account gets its
+    /// agent placed as at sign-up (a failure there is only logged). If two
+    /// verifications create the same account at once, both sign in to it.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for a missing e-mail or code, a malformed
+    /// e-mail, a wrong code ("Invalid code") or a spent or expired one
+    /// ("Code expired. Please request a new one.");
+    /// [`AppError::Suspended`] for a suspended account;
+    /// [`AppError::Storage`].
     pub async fn verify_login_code(
         &self,
         email: &str,

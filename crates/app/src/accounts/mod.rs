@@ -1,6 +1,13 @@
 //! Account use cases: sign up, log in, refresh, log out, forgot and reset a
-//! password, sign in with an e-mailed code, authenticate a request, delete
-//! an account.
+//! password, sign in with an e-mailed code or with Apple, authenticate a
+//! request, delete an account (from the app, or from the web with an
+//! e-mailed code).
+//!
+//! A login session is a refresh-token *family*: each refresh rotates the
+//! token within its family, and every access token names its family, so
+//! ending a session (logout, a detected reuse, a password reset) ends its
+//! access tokens too. Secrets are never logged; passwords arrive and travel
+//! as [`SecretString`].
 
 mod apple;
 mod deletion;
@@ -36,13 +43,22 @@ use crate::{
     provisioning::AgentLifecycle,
 };
 
+/// What [`Accounts`] is configured with (from settings).
 pub struct AccountsConfig {
+    /// Signs access tokens; also keys the HMAC of e-mailed codes and, through
+    /// a derived key, deletion tokens. Changing it signs everyone out and
+    /// voids outstanding codes.
     pub jwt_secret: SecretString,
+    /// How long an access token works.
     pub access_token_ttl: Duration,
+    /// How long a refresh token works if it is not used (each refresh
+    /// issues a new one with a new lifetime).
     pub refresh_token_ttl: Duration,
+    /// How long a mailed password-reset link works.
     pub password_reset_ttl: Duration,
     /// The mailed link is `<password_reset_url>?token=<token>`.
     pub password_reset_url: String,
+    /// Attempt limits for log-ins, reset requests and e-mailed codes.
     pub limits: AuthLimits,
     /// How long an e-mailed sign-in code works.
     pub login_code_ttl: Duration,
@@ -63,32 +79,49 @@ pub struct AccountsConfig {
 /// Who is calling, as far as the transport can tell.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
+    /// The client's IP, for the per-IP attempt limits (not counted per IP
+    /// when unknown).
     pub ip: Option<IpAddr>,
     /// The client's user agent, kept with its refresh tokens.
     pub device: Option<String>,
 }
 
+/// The tokens of a session: what sign-in and refresh hand out.
 #[derive(Debug, Clone)]
 pub struct TokenPair {
+    /// A signed JWT for `Authorization: Bearer`, good for the configured
+    /// access-token lifetime.
     pub access_token: String,
+    /// An opaque token (128 hex characters) good for one refresh; only its
+    /// hash is stored.
     pub refresh_token: String,
 }
 
+/// A user who just signed in (or up): a new session and who they are.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
+    /// The new session's tokens.
     pub tokens: TokenPair,
+    /// The user's id.
     pub user_id: Uuid,
+    /// The account's e-mail, normalised (lower-cased).
     pub email: String,
+    /// The user's name, if they gave one.
     pub name: Option<String>,
 }
 
 /// A verified, unrevoked access token of an active user.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
+    /// Who is calling.
     pub user_id: UserId,
+    /// The token's claims (its `jti` and session `fam` are what logout and
+    /// deletion revoke).
     pub claims: AccessClaims,
 }
 
+/// The account use cases. Cheap to clone (one shared state); build one per
+/// process with [`Accounts::new`].
 #[derive(Clone)]
 pub struct Accounts {
     inner: Arc<Inner>,
@@ -126,6 +159,12 @@ enum RefreshOutcome {
 }
 
 impl Accounts {
+    /// Accounts over the given storage. `mailer` sends reset links and
+    /// codes; `agents` places a new account's agent and pre-wakes it on
+    /// refresh; `clock` decides the expiry of refresh tokens, reset links,
+    /// codes and deletion tokens (access tokens use the system clock);
+    /// `cache` is the process's [`AccessCache`], evicted on this replica's
+    /// own changes.
     pub fn new(
         pg: PgPool,
         redis: RedisStore,
@@ -159,6 +198,22 @@ impl Accounts {
         }
     }
 
+    /// Creates an account with a password and signs it in.
+    ///
+    /// The e-mail is normalised, the password must follow the rules of
+    /// [`heyclaw_domain::check_new_password`], and the name (optional) those
+    /// of [`heyclaw_domain::clean_name`]. User, free subscription and
+    /// assistant row are created in one transaction; then the agent is
+    /// placed on a shard — awaited, but a failure there is only logged: the
+    /// account stands and the agent is placed at its first turn. Sign-up
+    /// itself is not attempt-limited here.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for a bad e-mail, password or name;
+    /// [`AppError::EmailTaken`] when the address has an account (in any
+    /// case), even if two sign-ups race; [`AppError::Busy`] when password
+    /// hashing is saturated; [`AppError::Storage`].
     pub async fn signup(
         &self,
         email: &str,
@@ -190,6 +245,24 @@ impl Accounts {
         Ok(signed_in(user, tokens))
     }
 
+    /// Signs in with e-mail and password, starting a new session (other
+    /// sessions are untouched).
+    ///
+    /// Every attempt counts against the login limits of the address and the
+    /// IP before the password is checked. An unknown address costs the same
+    /// hashing work as a wrong password, and both answer the same. A
+    /// success clears the address's failed attempts (and its own from the
+    /// IP's count), and replaces a legacy bcrypt hash by argon2id (best
+    /// effort, awaited).
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for a malformed e-mail or an empty password;
+    /// [`AppError::RateLimited`] past a login limit;
+    /// [`AppError::InvalidCredentials`] for an unknown address or a wrong
+    /// password; [`AppError::Suspended`] for a suspended account (only once
+    /// the password matched); [`AppError::Busy`] when password hashing is
+    /// saturated; [`AppError::Storage`].
     pub async fn login(
         &self,
         email: &str,
@@ -253,6 +326,20 @@ impl Accounts {
     /// requests at once presents the token it just rotated again, and gets a
     /// fresh pair of the same family. A token whose successor has been used
     /// in turn is never inside the window.
+    ///
+    /// The token row is locked while it is rotated, so concurrent refreshes
+    /// with one token are serialised. Times come from the injected clock;
+    /// the grace window is measured from the token's first rotation. A
+    /// success also starts waking the user's agent in the background (the
+    /// app just opened).
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for an empty token; [`AppError::Unauthorized`]
+    /// for an unknown, revoked or expired token, or a reuse (the family is
+    /// revoked then, and this replica's whole access cache is emptied);
+    /// [`AppError::Suspended`] for a suspended account;
+    /// [`AppError::Storage`].
     pub async fn refresh(
         &self,
         refresh_token: &str,
@@ -323,6 +410,15 @@ impl Accounts {
     /// Ends the login session of this access token: the token is revoked
     /// at once and its refresh-token family can no longer refresh. Other
     /// devices stay signed in.
+    ///
+    /// The token's id is put on Redis's revoked list for the rest of its
+    /// lifetime and the family is revoked in Postgres; this replica's access
+    /// cache forgets the user at once.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Storage`] when Redis or Postgres fails (the Redis
+    /// revocation may already have happened).
     pub async fn logout(&self, auth: &Authenticated) -> Result<(), AppError> {
         self.inner
             .redis
@@ -337,6 +433,18 @@ impl Accounts {
 
     /// Answers the same whether or not the address has an account: the
     /// lookup and the mail happen after the answer, in the background.
+    ///
+    /// An active account gets a mail with `<password_reset_url>?token=<token>`,
+    /// valid for the reset lifetime; earlier links stay valid until one is
+    /// used. Unknown and suspended addresses get nothing. Failures after
+    /// the answer are only logged.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for a malformed e-mail;
+    /// [`AppError::RateLimited`] past the reset-request limits (counted
+    /// whether or not the address has an account); [`AppError::Storage`]
+    /// when Redis fails.
     pub async fn forgot_password(&self, email: &str, client: &ClientInfo) -> Result<(), AppError> {
         let email = parse_email(email)?;
         let limits = self.inner.limits;
@@ -405,6 +513,17 @@ impl Accounts {
     /// Sets a new password with a mailed token. The token is spent, every
     /// other reset link dies and every refresh token of the user is revoked,
     /// in one transaction.
+    ///
+    /// Every session of the user ends: their access tokens are refused from
+    /// then on. The new password is checked and hashed before the token is
+    /// looked at.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Invalid`] for an empty token, a password that breaks the
+    /// rules, or a token that is unknown, used or expired;
+    /// [`AppError::Busy`] when password hashing is saturated;
+    /// [`AppError::Storage`].
     pub async fn reset_password(
         &self,
         token: &str,
@@ -440,6 +559,18 @@ impl Accounts {
 
     /// Checks a bearer token: signature, expiry, revocation, and that its
     /// user still exists and is active.
+    ///
+    /// `bearer` is the token without its `Bearer ` prefix. Whether the
+    /// user is active and the token's session live is read through the
+    /// [`AccessCache`] (a Postgres query on a miss); the revoked list is
+    /// always asked in Redis.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Unauthorized`] with "Unauthorized" (no token), "Token
+    /// expired", "Invalid token", "Token revoked" (logged out, or the
+    /// session ended) or "Account no longer exists";
+    /// [`AppError::Suspended`]; [`AppError::Storage`].
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Authenticated, AppError> {
         let token = bearer.ok_or(AppError::Unauthorized("Unauthorized"))?;
         let claims = self
@@ -477,9 +608,16 @@ impl Accounts {
         }
     }
 
-    /// Deletes the account and everything it owns, then its agent. The
-    /// presented token is revoked; any other token fails authentication
-    /// because the user is gone.
+    /// Deletes the account and everything it owns (every table cascades
+    /// from `users`, the archived workspace included); the slot the agent
+    /// was in is emptied by its shard's keeper. The presented token is
+    /// revoked; any other token fails authentication because the user is
+    /// gone. Not reversible.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::NotFound`] if the user is already gone;
+    /// [`AppError::Storage`].
     pub async fn delete_account(&self, auth: &Authenticated) -> Result<(), AppError> {
         self.delete_user(auth.user_id).await?;
         self.inner

@@ -1,5 +1,13 @@
 //! Attempt limits against brute force, counted in Redis per account and per
 //! client IP over fixed windows.
+//!
+//! Every attempt counts — successful or not — and is counted *before* it
+//! is checked, so concurrent attempts cannot slip past a limit together. A
+//! successful log-in clears the account's failed-login counter and takes its
+//! own attempt back off the IP's. An attempt refused by either counter is
+//! an [`AppError::RateLimited`] whose message names the wait in minutes.
+//! The counters live in Redis, so the limits hold across replicas; windows
+//! are fixed (they start at a key's first attempt and reset all at once).
 
 use std::{net::IpAddr, time::Duration};
 
@@ -7,12 +15,29 @@ use heyclaw_persistence::RedisStore;
 
 use crate::AppError;
 
+/// At most `max` attempts per `window`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
+    /// Attempts allowed in one window; the one after is refused.
     pub max: u64,
+    /// How long a window lasts, from its first attempt.
     pub window: Duration,
 }
 
+/// The limits of each kind of attempt, per e-mail address and per client
+/// IP. [`AuthLimits::default`] is what production uses unless settings say
+/// otherwise.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use heyclaw_app::auth::limits::AuthLimits;
+///
+/// let limits = AuthLimits::default();
+/// assert_eq!(limits.login_per_account.max, 10);
+/// assert_eq!(limits.login_per_account.window, Duration::from_secs(15 * 60));
+/// assert_eq!(limits.reset_per_account.max, 3); // per hour
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AuthLimits {
     /// Failed logins per e-mail address.
@@ -30,6 +55,9 @@ pub struct AuthLimits {
 }
 
 impl Default for AuthLimits {
+    /// Log-ins: 10 per address and 50 per IP every 15 minutes. Password
+    /// resets: 3 per address and 20 per IP an hour. E-mailed codes (sign-in
+    /// and deletion): 5 per address and 30 per IP an hour.
     fn default() -> Self {
         let quarter_hour = Duration::from_secs(15 * 60);
         let hour = Duration::from_secs(3600);
@@ -63,13 +91,17 @@ impl Default for AuthLimits {
 }
 
 /// The counter keys of one attempt.
-pub struct AttemptKeys {
-    pub account: String,
-    pub ip: Option<String>,
+pub(crate) struct AttemptKeys {
+    /// `attempts:<action>:account:<email>`.
+    pub(crate) account: String,
+    /// `attempts:<action>:ip:<ip>`, when the client's IP is known.
+    pub(crate) ip: Option<String>,
 }
 
 impl AttemptKeys {
-    pub fn new(action: &str, email: &str, ip: Option<IpAddr>) -> Self {
+    /// The keys of an `action` (`login`, `password-reset`, …) by `email`
+    /// from `ip`.
+    pub(crate) fn new(action: &str, email: &str, ip: Option<IpAddr>) -> Self {
         Self {
             account: format!("attempts:{action}:account:{email}"),
             ip: ip.map(|ip| format!("attempts:{action}:ip:{ip}")),
@@ -79,7 +111,15 @@ impl AttemptKeys {
 
 /// Counts the attempt against both counters first — so concurrent attempts
 /// cannot slip past the limit together — and refuses it when either is over.
-pub async fn count(
+/// `what` starts the refusal's message (`"Login attempt"` → "Login attempt
+/// limit reached. Please try again in 12 minutes.").
+///
+/// # Errors
+///
+/// [`AppError::RateLimited`] when a counter is over its limit, with the
+/// later of the two resets as `retry_after` (at least a second);
+/// [`AppError::Storage`] when Redis fails.
+pub(crate) async fn count(
     redis: &RedisStore,
     keys: &AttemptKeys,
     per_account: Limit,

@@ -37,6 +37,27 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Bounds how many hashes run at once and how long a caller queues.
+///
+/// Clones share the threads and the queue; the threads end when the last
+/// clone is dropped.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use heyclaw_app::auth::passwords::PasswordHashing;
+/// use secrecy::SecretString;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), heyclaw_app::AppError> {
+/// let hashing = PasswordHashing::new(1, Duration::from_secs(5));
+/// let hash = hashing.hash(SecretString::from("correct horse battery")).await?;
+/// assert!(hash.starts_with("$argon2id$"));
+/// assert!(hashing.verify(SecretString::from("correct horse battery"), Some(hash)).await?);
+/// // No stored hash: the same work, and the answer is no.
+/// assert!(!hashing.verify(SecretString::from("anything"), None).await?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PasswordHashing {
     permits: Arc<tokio::sync::Semaphore>,
@@ -80,20 +101,28 @@ impl PasswordHashing {
         }
     }
 
-    /// Hashes a new password.
+    /// Hashes a new password: an argon2id PHC string (`$argon2id$…`) with a
+    /// fresh random salt, so hashing one password twice gives two different
+    /// strings. Waits for a free hashing slot first.
     ///
     /// # Errors
-    /// [`AppError::Busy`] when no slot frees up within the queue timeout.
+    /// [`AppError::Busy`] (retry after 5 s) when no slot frees up within
+    /// the queue timeout; [`AppError::Internal`] if hashing itself fails or
+    /// the hashing threads are gone.
     pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
         let _permit = self.turn().await?;
         self.run(move || hash_now(&password)).await?
     }
 
     /// Checks a password against a stored hash: argon2id, or a legacy bcrypt
-    /// hash; with none, the work is still done and the answer is false.
+    /// hash; with none, the work is still done (against a dummy hash, so an
+    /// unknown account costs the same time) and the answer is false. A
+    /// stored hash that cannot be parsed is simply no match.
     ///
     /// # Errors
-    /// [`AppError::Busy`] when no slot frees up within the queue timeout.
+    /// [`AppError::Busy`] (retry after 5 s) when no slot frees up within
+    /// the queue timeout; [`AppError::Internal`] if the hashing threads are
+    /// gone.
     pub async fn verify(
         &self,
         password: SecretString,

@@ -1,5 +1,12 @@
-//! Access tokens (HS256 JWTs, algorithm pinned) and opaque refresh / reset
-//! tokens (random, stored only as SHA-256 hashes).
+//! Access tokens (HS256 JWTs, algorithm pinned), account-deletion tokens
+//! (JWTs under a key of their own) and opaque refresh / reset tokens
+//! (random, stored only as SHA-256 hashes).
+//!
+//! Access tokens are stateless: whether one is revoked, or its session
+//! ended, is checked by [`crate::accounts::Accounts::authenticate`], not
+//! here. Their expiry is checked against the system clock (jsonwebtoken's
+//! own check, 5 s leeway), not the injected [`crate::clock::Clock`]; a
+//! deletion token's expiry is checked against the time its caller passes.
 
 use std::time::Duration;
 
@@ -18,29 +25,58 @@ use crate::AppError;
 /// session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
+    /// The user's id.
     pub sub: Uuid,
+    /// The user's e-mail when the token was issued (not kept up to date).
     pub email: String,
+    /// The token's own id: what logout puts on the revoked list.
     pub jti: Uuid,
+    /// The refresh-token family (login session) it was issued with.
     pub fam: Uuid,
+    /// Issued at, in Unix seconds.
     pub iat: i64,
+    /// Expires at, in Unix seconds.
     pub exp: i64,
 }
 
 impl AccessClaims {
-    /// Time left before the token expires on its own.
+    /// Time left before the token expires on its own, by the system clock
+    /// (zero once expired): how long a revocation must be remembered.
     pub fn remaining(&self) -> Duration {
         let left = self.exp - Utc::now().timestamp();
         Duration::from_secs(u64::try_from(left).unwrap_or(0))
     }
 }
 
+/// Why a token was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenProblem {
+    /// Well formed and correctly signed, but past its expiry.
     Expired,
+    /// Anything else: malformed, signed with another key or algorithm, a
+    /// required claim missing, or (deletion tokens) the wrong audience.
     Invalid,
 }
 
 /// Signs and verifies access tokens with the one configured secret.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use heyclaw_app::auth::tokens::{AccessTokens, TokenProblem};
+/// use secrecy::SecretString;
+/// use uuid::Uuid;
+///
+/// let tokens = AccessTokens::new(&SecretString::from("k".repeat(40)), Duration::from_secs(900));
+/// let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+/// let token = tokens.issue(user, "ada@example.com", session)?;
+/// let claims = tokens.verify(&token).map_err(|problem| format!("{problem:?}"))?;
+/// assert_eq!((claims.sub, claims.fam, claims.exp - claims.iat), (user, session, 900));
+///
+/// let other = AccessTokens::new(&SecretString::from("o".repeat(40)), Duration::from_secs(900));
+/// assert_eq!(other.verify(&token), Err(TokenProblem::Invalid));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct AccessTokens {
     encoding: EncodingKey,
@@ -50,6 +86,8 @@ pub struct AccessTokens {
 }
 
 impl AccessTokens {
+    /// Tokens signed with `secret` (the JWT secret from settings) that live
+    /// `ttl`.
     pub fn new(secret: &SecretString, ttl: Duration) -> Self {
         let bytes = secret.expose_secret().as_bytes();
         // Only HS256 is ever accepted: a token naming `none`, RS256 or any
@@ -65,10 +103,18 @@ impl AccessTokens {
         }
     }
 
+    /// How long a new token lives.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
 
+    /// A new signed token for `user_id` in the login session `family`,
+    /// valid for [`AccessTokens::ttl`] from now (system clock), with a fresh
+    /// `jti`.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Internal`] if signing fails.
     pub fn issue(&self, user_id: Uuid, email: &str, family: Uuid) -> Result<String, AppError> {
         let now = Utc::now().timestamp();
         let claims = AccessClaims {
@@ -83,6 +129,14 @@ impl AccessTokens {
             .map_err(|err| AppError::Internal(format!("signing an access token: {err}")))
     }
 
+    /// The claims of `token` if it is an HS256 token signed with our secret,
+    /// carries `exp`, `iat` and `sub`, and has not expired (5 s leeway).
+    /// Revocation is not checked here.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenProblem::Expired`] past its expiry, [`TokenProblem::Invalid`]
+    /// for anything else.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenProblem> {
         jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
@@ -96,10 +150,15 @@ impl AccessTokens {
 /// The claims of an account-deletion token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeletionClaims {
+    /// The id of the user whose account may be deleted.
     pub sub: Uuid,
+    /// The token's own id.
     pub jti: Uuid,
+    /// Always `heyclaw-account-deletion`.
     pub aud: String,
+    /// Issued at, in Unix seconds.
     pub iat: i64,
+    /// Expires at, in Unix seconds.
     pub exp: i64,
 }
 
@@ -110,6 +169,9 @@ const DELETION_AUDIENCE: &str = "heyclaw-account-deletion";
 /// so an access token is no deletion token and a deletion token is no access
 /// token (each fails the other's signature check), and they name their own
 /// audience. Expiry is checked against the injected clock.
+///
+/// They are not single use by themselves: once the account is deleted, a
+/// second use finds no account.
 #[derive(Clone)]
 pub struct DeletionTokens {
     encoding: EncodingKey,
@@ -119,6 +181,8 @@ pub struct DeletionTokens {
 }
 
 impl DeletionTokens {
+    /// Tokens under a key derived from `secret` (the JWT secret) that live
+    /// `ttl`.
     pub fn new(secret: &SecretString, ttl: Duration) -> Self {
         let key = Sha256::new()
             .chain_update(b"heyclaw account deletion\0")
@@ -137,6 +201,12 @@ impl DeletionTokens {
         }
     }
 
+    /// A new token good for deleting `user_id`'s account until `now` plus
+    /// the ttl.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Internal`] if signing fails.
     pub fn issue(&self, user_id: Uuid, now: chrono::DateTime<Utc>) -> Result<String, AppError> {
         let claims = DeletionClaims {
             sub: user_id,
@@ -149,6 +219,13 @@ impl DeletionTokens {
             .map_err(|err| AppError::Internal(format!("signing a deletion token: {err}")))
     }
 
+    /// The claims of `token` if it is a deletion token of ours that has not
+    /// expired at `now` (no leeway).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenProblem::Expired`] at or past its expiry;
+    /// [`TokenProblem::Invalid`] for anything else, access tokens included.
     pub fn verify(
         &self,
         token: &str,
@@ -166,7 +243,7 @@ impl DeletionTokens {
 }
 
 /// A new opaque token (64 random bytes, hex) and the hash to store for it.
-pub fn new_opaque_token() -> (String, Vec<u8>) {
+pub(crate) fn new_opaque_token() -> (String, Vec<u8>) {
     let mut bytes = [0u8; 64];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = hex::encode(bytes);
@@ -174,7 +251,8 @@ pub fn new_opaque_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
-pub fn hash_opaque_token(token: &str) -> Vec<u8> {
+/// The SHA-256 of an opaque token: what is stored and looked up.
+pub(crate) fn hash_opaque_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 

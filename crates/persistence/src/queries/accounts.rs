@@ -1,3 +1,6 @@
+//! Accounts: creating one whole, finding users, the per-request session
+//! check, credentials and profile changes, deletion.
+
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use heyclaw_domain::{AgentId, UserId};
@@ -9,15 +12,29 @@ use crate::{
     schema::{assistants, subscriptions, users},
 };
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+/// SQL functions for the queries here. `define_sql_function!` always makes
+/// them `pub`; the private module keeps them out of the crate's API.
+mod sql {
+    diesel::define_sql_function!(
+        /// SQL `lower(text)`.
+        fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
+    );
+}
+use sql::lower;
 
-/// The display name an assistant gets when its user gave no name.
+/// The display name an assistant gets when its user gave no name
+/// (the same as the column's default).
 pub const DEFAULT_ASSISTANT_NAME: &str = "My Assistant";
 
 /// Creates a user, their free subscription and their assistant row in one
 /// transaction: either the whole account exists or none of it does. A
-/// taken e-mail surfaces as a unique violation
-/// ([`PersistenceError::is_unique_violation`]).
+/// taken e-mail (whatever its case) or Apple subject surfaces as a unique
+/// violation ([`PersistenceError::is_unique_violation`]).
+///
+/// The subscription starts on the `free` plan; the assistant is
+/// `agent-<user id>`, named after the user (else
+/// [`DEFAULT_ASSISTANT_NAME`]), in status `provisioning` on the `default`
+/// shard: placing and provisioning it is the caller's next step.
 pub async fn create_account(
     conn: &mut AsyncPgConnection,
     new_user: &NewUser<'_>,
@@ -46,6 +63,8 @@ pub async fn create_account(
     .await
 }
 
+/// The user with this address, compared case-insensitively (both sides are
+/// lower-cased); the address is not trimmed here.
 pub async fn find_by_email(
     conn: &mut AsyncPgConnection,
     email: &str,
@@ -58,6 +77,7 @@ pub async fn find_by_email(
         .optional()?)
 }
 
+/// The user linked to this Sign in with Apple subject (exact match).
 pub async fn find_by_apple_sub(
     conn: &mut AsyncPgConnection,
     sub: &str,
@@ -70,7 +90,9 @@ pub async fn find_by_apple_sub(
         .optional()?)
 }
 
-/// Links an Apple account to an existing user.
+/// Links an Apple account to an existing user, replacing any subject
+/// linked before. A subject already linked to another user is a unique
+/// violation; an unknown `id` changes nothing and is not an error.
 pub async fn set_apple_sub(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -83,6 +105,7 @@ pub async fn set_apple_sub(
     Ok(())
 }
 
+/// The user with this id.
 pub async fn find_by_id(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -100,6 +123,9 @@ pub async fn find_by_id(
 /// token belongs to is still live — logout, reuse detection and a password
 /// reset revoke every token of a family, so their access tokens die with
 /// it even when Redis has lost its revocation list.
+///
+/// Returns `(status, session_live)`; `None` when the user does not exist.
+/// A family that belongs to another user reads as not live.
 pub async fn session_status(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -120,6 +146,9 @@ pub async fn session_status(
         .optional()?)
 }
 
+/// Replaces the user's password hash; false when the user does not exist.
+/// Revoking their sessions is the caller's job
+/// ([`refresh_tokens::revoke_all_for_user`](super::refresh_tokens::revoke_all_for_user)).
 pub async fn set_password_hash(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -132,7 +161,11 @@ pub async fn set_password_hash(
     Ok(updated == 1)
 }
 
-/// Deletes the user; every row they own goes with them (ON DELETE CASCADE).
+/// Deletes the user; every row they own goes with them (ON DELETE CASCADE):
+/// subscription, assistant, tokens, usage, chats, automations, archived
+/// files; their slot, if any, is left with no user. False when there was no such
+/// user. What lives outside Postgres (Redis counters, a resident agent's
+/// files on its gateway) is the caller's to clean up.
 pub async fn delete_user(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, PersistenceError> {
     Ok(diesel::delete(users::table.find(id)).execute(conn).await? == 1)
 }
@@ -141,8 +174,14 @@ pub async fn delete_user(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool,
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = users)]
 pub struct ProfileChange<'a> {
+    /// A new name (at most 200 characters). There is no way to clear it:
+    /// `None` keeps the current one.
     pub name: Option<&'a str>,
+    /// A new avatar URL (checked by the caller); `None` keeps it.
     pub avatar_url: Option<&'a str>,
+    /// A new IANA time zone (checked by the caller; 1 to 64 characters);
+    /// `None` keeps it. A resident user's shard is told of a change
+    /// (`NOTIFY heyclaw_slots`) so the agent learns it.
     pub timezone: Option<&'a str>,
 }
 

@@ -11,6 +11,8 @@ use crate::{PersistenceError, schema::agent_files};
 /// One file: its path relative to the workspace, and its bytes.
 pub type WorkspaceFile = (String, Vec<u8>);
 
+/// The user's archived files, by path; empty when nothing is archived
+/// (or the user does not exist).
 pub async fn load(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -23,8 +25,11 @@ pub async fn load(
         .await?)
 }
 
-/// Makes the archive exactly `files`, in one transaction. False when the
-/// user no longer exists (deleted meanwhile): nothing is kept for them.
+/// Makes the archive exactly `files`, in one transaction: paths not in
+/// `files` are deleted, the others inserted or overwritten (stamped with
+/// the database's `now()`). False when the user no longer exists (deleted
+/// meanwhile): nothing is kept for them. Of two files with one path, the
+/// later wins. One insert per file: meant for workspaces of tens of files.
 pub async fn replace(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,

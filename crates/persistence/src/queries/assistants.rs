@@ -1,3 +1,6 @@
+//! Users' assistants (one per user): reading them with their plan or the
+//! day's count, their shard census, personality and residence status.
+
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -10,13 +13,17 @@ use crate::{
     schema::{assistants, daily_usage, plan_limits, subscriptions},
 };
 
+/// Created with its account, not yet placed on a shard.
 pub const STATUS_PROVISIONING: &str = "provisioning";
+/// Resident: bound to a slot of its shard.
 pub const STATUS_ACTIVE: &str = "active";
+/// Placing or provisioning gave up; retried later.
 pub const STATUS_FAILED: &str = "failed";
 /// Not resident: bound to no slot, its workspace files archived in
 /// `agent_files`.
 pub const STATUS_HIBERNATED: &str = "hibernated";
 
+/// The user's assistant.
 pub async fn for_user(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -55,7 +62,8 @@ pub async fn for_user_with_day(
 }
 
 /// What the message path needs in one round trip: the user's assistant,
-/// the plan in force at `now` and its limits.
+/// the plan in force at `now` (a lapsed paid plan is `free`) and its
+/// limits. `None` when the user has no assistant or no subscription.
 pub async fn with_plan(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -75,7 +83,9 @@ pub async fn with_plan(
         .optional()?)
 }
 
-/// How many agents each shard has in each state.
+/// How many agents each shard has in each state:
+/// `(gateway_id, status, count)`, only non-zero combinations, in no
+/// particular order.
 pub async fn counts_by_shard(
     conn: &mut AsyncPgConnection,
 ) -> Result<Vec<(String, String, i64)>, PersistenceError> {
@@ -90,6 +100,9 @@ pub async fn counts_by_shard(
         .await?)
 }
 
+/// Changes the assistant's display name and/or voice (values checked by
+/// the caller); `None` keeps a field. False when the user has no assistant
+/// or both are `None` (nothing is written then).
 pub async fn update_personality(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -124,7 +137,10 @@ pub async fn update_personality(
     Ok(updated == 1)
 }
 
-/// A placed agent is `active` while bound to a slot, `hibernated` otherwise.
+/// Sets a just-placed agent's status from its residence: `active` while
+/// bound to a slot, `hibernated` otherwise. Overwrites any status
+/// (`provisioning`, `failed`); nothing happens when the user has no
+/// assistant.
 pub async fn mark_placed(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,

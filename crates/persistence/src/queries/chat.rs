@@ -1,3 +1,7 @@
+//! Chat history: a user's sessions and their ordered messages. Every
+//! function is scoped to a user: another user's session reads as missing.
+//! Answered turns are appended by [`turns::record_batch`](super::turns::record_batch).
+
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -12,8 +16,20 @@ use crate::{
 /// The title of a session created by the server or by `POST /chat/sessions`.
 pub const NEW_SESSION_TITLE: &str = "New Chat";
 
-diesel::define_sql_function!(fn now() -> diesel::sql_types::Timestamptz);
-diesel::define_sql_function!(fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt));
+/// SQL functions for the queries here. `define_sql_function!` always makes
+/// them `pub`; the private module keeps them out of the crate's API.
+mod sql {
+    diesel::define_sql_function!(
+        /// The database's `now()` as a `timestamptz` (the transaction's start).
+        fn now() -> diesel::sql_types::Timestamptz
+    );
+    diesel::define_sql_function!(
+        /// `pg_advisory_xact_lock(bigint)`: waits for the lock, held until the
+        /// transaction ends.
+        fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt)
+    );
+}
+use sql::{now, pg_advisory_xact_lock};
 
 /// The user's sessions, most recently updated first.
 pub async fn list_sessions(
@@ -28,6 +44,8 @@ pub async fn list_sessions(
         .await?)
 }
 
+/// Creates an empty session for the user and returns it. A title over 200
+/// characters, or a user that does not exist, is a `Query` error.
 pub async fn create_session(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -78,6 +96,12 @@ async fn messages_of(
 
 /// Updates a session's title and/or replaces its whole message list, in
 /// one transaction: readers see the old list or the new one, never a mix.
+///
+/// The session's row is locked while it changes, and its `updated_at` is
+/// set to the database's `now()` even when both are `None` (a "touch").
+/// New messages take positions from 0 in the order given. Returns the
+/// session with its messages as they now stand; `None`, with nothing
+/// written, when the session does not exist or is someone else's.
 pub async fn update_session(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -159,6 +183,8 @@ async fn insert_messages(
     Ok(())
 }
 
+/// Deletes one of the user's sessions with its messages; false when there
+/// is no such session of this user.
 pub async fn delete_session(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -174,7 +200,9 @@ pub async fn delete_session(
         == 1)
 }
 
-/// The last `limit` messages of the user's most recently updated session.
+/// The last `limit` messages of the user's most recently updated session,
+/// in conversation order, with the session's id; `None` when the user has
+/// no session. This is the session new turns are appended to.
 pub async fn recent_messages(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,

@@ -22,7 +22,9 @@ struct Owner {
     email: String,
 }
 
-/// Which of `emails` (lower-case) already belong to an account, and whose.
+/// Which of `emails` (lower-case) already belong to an account, and whose:
+/// `(lower-cased email, user id)` pairs, in no particular order; addresses
+/// nobody has are absent.
 pub async fn owners_of_emails(
     conn: &mut AsyncPgConnection,
     emails: &[String],
@@ -44,7 +46,8 @@ struct Holder {
     value: String,
 }
 
-/// Which of `subs` (Sign in with Apple ids) already belong to an account.
+/// Which of `subs` (Sign in with Apple ids) already belong to an account:
+/// `(sub, user id)` pairs; absent when free.
 pub async fn owners_of_apple_subs(
     conn: &mut AsyncPgConnection,
     subs: &[String],
@@ -58,7 +61,8 @@ pub async fn owners_of_apple_subs(
     Ok(holders.into_iter().map(|h| (h.value, h.user_id)).collect())
 }
 
-/// Which of `ids` (Apple original transaction ids) are linked to an account.
+/// Which of `ids` (Apple original transaction ids) are linked to an account:
+/// `(transaction id, user id)` pairs; absent when free.
 pub async fn owners_of_transactions(
     conn: &mut AsyncPgConnection,
     ids: &[String],
@@ -73,21 +77,37 @@ pub async fn owners_of_transactions(
     Ok(holders.into_iter().map(|h| (h.value, h.user_id)).collect())
 }
 
-/// A batch of users, column by column.
+/// A batch of users, column by column: the `n`th entry of every vector is
+/// the `n`th user, so all must have the same length (`unnest` pads shorter
+/// arrays with `NULL`s, which the table then refuses). The same holds for
+/// every batch type here.
 #[derive(Debug, Default)]
 pub struct Users {
+    /// User ids (the original's, kept).
     pub id: Vec<Uuid>,
+    /// Addresses, normalised (unique whatever the case).
     pub email: Vec<String>,
+    /// Names.
     pub name: Vec<Option<String>>,
+    /// Password hashes (legacy bcrypt), `None` for none.
     pub password_hash: Vec<Option<String>>,
+    /// Sign in with Apple subjects (unique).
     pub apple_sub: Vec<Option<String>>,
+    /// Avatar URLs.
     pub avatar_url: Vec<Option<String>>,
+    /// `active` or `suspended`.
     pub status: Vec<String>,
+    /// Creation times.
     pub created_at: Vec<DateTime<Utc>>,
 }
 
-/// Upserts users by id. A password hash already replaced by argon2id here
-/// is kept.
+/// Upserts users by id and returns the rows written. A password hash
+/// already replaced by argon2id here is kept; every other column is
+/// overwritten, except the creation time and the time zone. An address or
+/// Apple subject that another user holds fails the whole batch with a
+/// unique violation: check first with [`owners_of_emails`] and
+/// [`owners_of_apple_subs`]. A new user gets no subscription or assistant
+/// row here: import those too.
 pub async fn upsert_users(
     conn: &mut AsyncPgConnection,
     users: &Users,
@@ -116,19 +136,28 @@ pub async fn upsert_users(
     .await?)
 }
 
-/// A batch of subscriptions.
+/// A batch of subscriptions (one per user), column by column.
 #[derive(Debug, Default)]
 pub struct Subscriptions {
+    /// Whose subscription.
     pub user_id: Vec<Uuid>,
+    /// Plans (must exist in `plan_limits`).
     pub plan: Vec<String>,
+    /// Statuses (one the table's check allows).
     pub status: Vec<String>,
+    /// Apple original transaction ids (unique across users).
     pub original_transaction_id: Vec<Option<String>>,
+    /// Apple product ids.
     pub product_id: Vec<Option<String>>,
+    /// Ends of the paid periods.
     pub period_end: Vec<Option<DateTime<Utc>>>,
 }
 
 /// Upserts subscriptions by user. One that Apple's data has updated here
-/// (`apple_signed_at` set) is newer than the original's and kept.
+/// (`apple_signed_at` set) is newer than the original's and kept. Returns
+/// the rows written (kept ones not counted). A transaction id linked to
+/// another user fails the batch (unique violation): check first with
+/// [`owners_of_transactions`].
 pub async fn upsert_subscriptions(
     conn: &mut AsyncPgConnection,
     subscriptions: &Subscriptions,
@@ -154,21 +183,32 @@ pub async fn upsert_subscriptions(
     .await?)
 }
 
-/// A batch of assistants.
+/// A batch of assistants (one per user), column by column.
 #[derive(Debug, Default)]
 pub struct Assistants {
+    /// Whose assistant.
     pub user_id: Vec<Uuid>,
+    /// `agent-<user id>`.
     pub agent_id: Vec<String>,
+    /// Display names (1 to 100 characters).
     pub display_name: Vec<String>,
+    /// Voice names.
     pub voice: Vec<String>,
+    /// Shards, for new rows only.
     pub gateway_id: Vec<String>,
+    /// Statuses, for new rows only.
     pub status: Vec<String>,
+    /// Last activity.
     pub last_active_at: Vec<Option<DateTime<Utc>>>,
+    /// Messages counted so far.
     pub message_count: Vec<i64>,
 }
 
-/// Upserts assistants by user. Here, the status is ours once set (the
-/// roster decides it), and the message count never goes down.
+/// Upserts assistants by user and returns the rows written. Here, the
+/// status is ours once set (the roster decides it), and the message count
+/// never goes down. Of an existing row only the display name and voice are
+/// overwritten and the activity and count raised; its agent id, shard and
+/// status stay.
 pub async fn upsert_assistants(
     conn: &mut AsyncPgConnection,
     assistants: &Assistants,
@@ -194,18 +234,27 @@ pub async fn upsert_assistants(
     .await?)
 }
 
-/// A batch of one day's usage.
+/// A batch of usage rows (one per user and day), column by column.
 #[derive(Debug, Default)]
 pub struct Usage {
+    /// Whose usage.
     pub user_id: Vec<Uuid>,
+    /// The UTC day.
     pub day: Vec<NaiveDate>,
+    /// Text messages.
     pub text_messages: Vec<i32>,
+    /// Seconds of voice input.
     pub voice_input_seconds: Vec<i32>,
+    /// Seconds of speech output.
     pub voice_output_seconds: Vec<i32>,
+    /// Characters of speech synthesized.
     pub tts_characters: Vec<i32>,
 }
 
-/// Upserts usage rows; each counter keeps the larger of the two.
+/// Upserts usage rows by user and day and returns the rows written; each
+/// counter keeps the larger of the two (usage here is never lowered). The
+/// Redis quota counters are not touched: a counter already seeded for the
+/// day keeps its value until it expires.
 pub async fn upsert_usage(
     conn: &mut AsyncPgConnection,
     usage: &Usage,
@@ -233,21 +282,38 @@ pub async fn upsert_usage(
 /// by id; `position` orders them within one).
 #[derive(Debug, Default)]
 pub struct Chats {
+    /// Session ids (the original's, kept).
     pub id: Vec<Uuid>,
+    /// Whose session.
     pub user_id: Vec<Uuid>,
+    /// Titles (at most 200 characters).
     pub title: Vec<String>,
+    /// Creation times.
     pub created_at: Vec<DateTime<Utc>>,
+    /// Last changes (also the messages' creation time).
     pub updated_at: Vec<DateTime<Utc>>,
+    /// For each message, its session's id (one of `id`).
     pub message_session: Vec<Uuid>,
+    /// For each message, its position (from 0, unique within the session).
     pub message_position: Vec<i32>,
+    /// For each message, the client's id for it.
     pub message_client_id: Vec<Option<String>>,
+    /// For each message, `user`, `assistant` or `system`.
     pub message_role: Vec<String>,
+    /// For each message, its text.
     pub message_content: Vec<String>,
+    /// For each message, whether it was spoken.
     pub message_is_voice: Vec<bool>,
 }
 
 /// Upserts sessions by id (of the same user only) and replaces their
-/// messages with the batch's. Returns the sessions written.
+/// messages with the batch's, in one transaction. Returns the sessions
+/// written. Messages added here since an earlier import are replaced too.
+///
+/// A session id that exists here under another user is not updated, but
+/// its messages are not filtered the same way: they are inserted into that
+/// session (failing the batch on a position already taken). Session ids
+/// come from the original, so this needs an id collision across users.
 pub async fn replace_chats(
     conn: &mut AsyncPgConnection,
     chats: &Chats,
@@ -294,19 +360,28 @@ pub async fn replace_chats(
     .await
 }
 
-/// A batch of automation results.
+/// A batch of automation results, column by column. They belong to no job
+/// here (`job_id` is `NULL`) and are stored with status `ok`.
 #[derive(Debug, Default)]
 pub struct Results {
+    /// Result ids (the original's, kept).
     pub id: Vec<Uuid>,
+    /// Whose result.
     pub user_id: Vec<Uuid>,
+    /// The job's name.
     pub job_name: Vec<String>,
+    /// What the run produced.
     pub result: Vec<String>,
+    /// When it ran.
     pub run_at: Vec<DateTime<Utc>>,
+    /// Whether the user has seen it.
     pub seen: Vec<bool>,
 }
 
 /// Upserts results by id. They count as delivered (the original's app had
-/// them); `seen` only ever turns true.
+/// them, so [`take_undelivered`](super::automations::take_undelivered)
+/// never returns them); `seen` only ever turns true. Returns the rows
+/// written.
 pub async fn upsert_results(
     conn: &mut AsyncPgConnection,
     results: &Results,

@@ -1,6 +1,10 @@
 //! One-time codes sent by e-mail, to sign in or to confirm an account
 //! deletion (the purpose). Only a keyed hash of a code is stored; a code is
 //! spent on success and dies after too many wrong tries.
+//!
+//! Codes are keyed by the address as given, matched exactly: callers pass
+//! the normalised (lower-cased) address. Checking a code (hash, expiry,
+//! tries) is the caller's, under [`lock_latest`]'s lock.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -9,13 +13,19 @@ use uuid::Uuid;
 
 use crate::{PersistenceError, schema::email_login_codes};
 
+/// A stored code.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = email_login_codes, check_for_backend(diesel::pg::Pg))]
 pub struct LoginCode {
+    /// The code's row id.
     pub id: Uuid,
+    /// The keyed hash of the code.
     pub code_hash: Vec<u8>,
+    /// Wrong tries so far.
     pub attempts: i32,
+    /// When it was spent, retired or replaced; `None` while live.
     pub used_at: Option<DateTime<Utc>>,
+    /// After this it is refused (the caller checks).
     pub expires_at: DateTime<Utc>,
 }
 
@@ -25,7 +35,8 @@ pub const PURPOSE_LOGIN: &str = "login";
 pub const PURPOSE_DELETE: &str = "delete";
 
 /// Stores a new code for `email` and `purpose`, retiring every earlier live
-/// one of that purpose: only the latest code works.
+/// one of that purpose: only the latest code works. Its own transaction;
+/// the retired codes are stamped with the system clock, not a parameter.
 pub async fn replace(
     conn: &mut AsyncPgConnection,
     email: &str,
@@ -58,7 +69,9 @@ pub async fn replace(
 }
 
 /// The newest code of `email` for `purpose`, locked until the transaction
-/// ends, so concurrent verifications of one code are serialised.
+/// ends, so concurrent verifications of one code are serialised. Run it
+/// in a transaction. It may be spent, retired or expired: the caller
+/// checks `used_at` and `expires_at`.
 pub async fn lock_latest(
     conn: &mut AsyncPgConnection,
     email: &str,
@@ -75,7 +88,8 @@ pub async fn lock_latest(
         .optional()?)
 }
 
-/// Counts a wrong try; returns the tries so far.
+/// Counts a wrong try; returns the tries so far. A code that does not
+/// exist is a `Query` error (`NotFound`).
 pub async fn add_attempt(conn: &mut AsyncPgConnection, id: Uuid) -> Result<i32, PersistenceError> {
     Ok(diesel::update(email_login_codes::table.find(id))
         .set(email_login_codes::attempts.eq(email_login_codes::attempts + 1))
@@ -84,7 +98,8 @@ pub async fn add_attempt(conn: &mut AsyncPgConnection, id: Uuid) -> Result<i32, 
         .await?)
 }
 
-/// Spends (or kills) a code.
+/// Spends (or kills) a code: stamps `used_at` with the system clock (again,
+/// if it was already set). An unknown id changes nothing.
 pub async fn retire(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), PersistenceError> {
     diesel::update(email_login_codes::table.find(id))
         .set(email_login_codes::used_at.eq(Utc::now()))

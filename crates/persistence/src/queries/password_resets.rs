@@ -1,3 +1,5 @@
+//! Password-reset tokens: stored as hashes, single use, spent atomically.
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -5,6 +7,9 @@ use uuid::Uuid;
 
 use crate::{PersistenceError, models::NewPasswordResetToken, schema::password_reset_tokens};
 
+/// Stores a new reset token. Earlier tokens of the user stay valid until
+/// they expire or one is spent (the caller then spends them all with
+/// [`consume_all_for_user`]).
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     token: &NewPasswordResetToken<'_>,
@@ -18,7 +23,11 @@ pub async fn insert(
 
 /// Spends a reset token: one statement marks it used if it is unused and
 /// unexpired, so two concurrent resets with one token cannot both succeed.
-/// Returns the user it belongs to.
+/// Returns the user it belongs to; `None` for a token that is unknown,
+/// spent or expired (callers cannot tell which).
+///
+/// Expiry is checked against the system clock (`Utc::now()`), not an
+/// injected one.
 pub async fn consume(
     conn: &mut AsyncPgConnection,
     hash: &[u8],
@@ -38,7 +47,8 @@ pub async fn consume(
 }
 
 /// Spends every outstanding reset token of a user (after a reset, older
-/// links must stop working).
+/// links must stop working). Returns how many were spent. Stamped with the
+/// system clock.
 pub async fn consume_all_for_user(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,

@@ -1,3 +1,5 @@
+//! The profile screen's data in one call.
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -12,6 +14,12 @@ use crate::{
 
 /// The user with the plan in force at `now`, its limits, their assistant and
 /// their usage on `now`'s UTC day.
+///
+/// `None` when the user, or their subscription, does not exist. Four
+/// statements, not one snapshot (unless the caller runs it in a
+/// repeatable-read transaction); only the assistant's message count and
+/// the day's recorded messages are read together. The usage is the durable
+/// record, which may trail the Redis quota counters.
 pub async fn load(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,

@@ -1,3 +1,6 @@
+//! Refresh tokens: stored as hashes, single use, rotated under a row lock,
+//! grouped in families (one per login session) that are revoked together.
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -9,6 +12,8 @@ use crate::{
     schema::refresh_tokens,
 };
 
+/// Stores a new token (a login's first, or a rotation's). A hash already
+/// stored is a unique violation.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     token: &NewRefreshToken<'_>,
@@ -22,7 +27,8 @@ pub async fn insert(
 
 /// Finds a token by hash and locks its row until the transaction ends, so
 /// two concurrent refreshes with one token are serialised: one rotates it,
-/// the other sees it used.
+/// the other sees it used. Run it in a transaction. The token may be used,
+/// revoked or expired: the caller decides.
 pub async fn lock_by_hash(
     conn: &mut AsyncPgConnection,
     hash: &[u8],
@@ -36,6 +42,8 @@ pub async fn lock_by_hash(
         .optional()?)
 }
 
+/// Marks a token rotated at `at` (overwriting an earlier stamp). An unknown
+/// id changes nothing.
 pub async fn mark_used(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -63,7 +71,10 @@ pub async fn has_used_child(
     .await?)
 }
 
-/// Revokes every live token of one login session.
+/// Revokes every live token of one login session and returns how many.
+/// Stamped with the system clock. Live access tokens of that session die
+/// with it (the per-request check reads the family), and API replicas hear
+/// of it (`NOTIFY heyclaw_user`).
 pub async fn revoke_family(
     conn: &mut AsyncPgConnection,
     family_id: Uuid,
@@ -78,7 +89,8 @@ pub async fn revoke_family(
     .await?)
 }
 
-/// Revokes every live token of the user, on every device.
+/// Revokes every live token of the user, on every device, and returns how
+/// many (e.g. after a password reset). Stamped with the system clock.
 pub async fn revoke_all_for_user(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,

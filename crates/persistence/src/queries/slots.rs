@@ -20,30 +20,43 @@ use crate::{
     schema::{agent_slots, assistants, gateway_shards},
 };
 
+/// Nobody is in the slot and the keeper has emptied it.
 pub const STATE_FREE: &str = "free";
 /// Claimed by the API; the keeper has not finished moving the files in.
 pub const STATE_BINDING: &str = "binding";
+/// The keeper has moved the bound user's files in: turns may go to the
+/// slot's agent.
 pub const STATE_READY: &str = "ready";
 
 /// A user's slot as the API sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
 pub struct Binding {
+    /// The shard.
     #[diesel(sql_type = Text)]
     pub gateway_id: String,
+    /// The slot number on the shard (its agent is `slot-<n>`).
     #[diesel(sql_type = Int4)]
     pub slot: i32,
+    /// Grows with each binding of the slot; readiness and the gateway
+    /// session belong to one generation.
     #[diesel(sql_type = BigInt)]
     pub generation: i64,
+    /// [`STATE_BINDING`] or [`STATE_READY`].
     #[diesel(sql_type = Text)]
     pub state: String,
+    /// Until when the binding cannot be taken away.
     #[diesel(sql_type = Timestamptz)]
     pub lease_until: DateTime<Utc>,
+    /// Whether the binding's first turn has carried the recent conversation
+    /// ([`take_priming`]).
     #[diesel(sql_type = diesel::sql_types::Bool)]
     pub primed: bool,
 }
 
 /// Extends the user's binding, if they have one, to at least `lease_until`
-/// and marks it used at `now`.
+/// (a lease is never shortened) and marks it used at `now`. Returns the
+/// binding as renewed; `None` when the user is bound to no slot (then
+/// [`claim`] one).
 pub async fn renew(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -87,7 +100,8 @@ fn binding_columns() -> BindingColumns {
     )
 }
 
-/// The user's binding, if they have one.
+/// The user's binding, if they have one. Reads only: the lease is not
+/// renewed.
 pub async fn binding_of(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -103,6 +117,8 @@ pub async fn binding_of(
 /// What a wake could do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
+    /// The user now holds this slot, in state [`STATE_BINDING`] with a
+    /// new generation: wait for the keeper to make it [`STATE_READY`].
     Bound(Binding),
     /// Every slot of the shard is leased (all in use right now).
     Full,
@@ -114,6 +130,18 @@ pub enum Claim {
 /// recently used one whose lease has passed (its user is hibernated by the
 /// keeper). Then marks the assistant active — after the claim, so a claim
 /// never waits on the assistant's row (the turn recorder's).
+///
+/// One `UPDATE` picks and takes the slot (`SKIP LOCKED`: a slot another
+/// wake is taking is passed over, not waited for); the lease is checked in
+/// it, so a slot whose lease still runs is never taken. Every claim bumps
+/// the slot's generation and clears `primed`; the keeper hears of it
+/// (`NOTIFY heyclaw_slots`).
+///
+/// Run it outside a transaction (or in a nested
+/// [`transaction`](crate::transaction)): a concurrent wake of the same user
+/// ends in a unique violation, answered as [`Claim::AlreadyBound`], which
+/// would abort an enclosing transaction. The claim and the status update
+/// are two statements: the claim stands even if the second fails.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -162,7 +190,9 @@ pub async fn claim(
     }
 }
 
-/// The state of one binding generation: `None` once the slot has moved on.
+/// The state of one binding generation ([`STATE_BINDING`] or
+/// [`STATE_READY`]): `None` once the slot has moved on (released, or taken
+/// by someone else).
 pub async fn binding_state(
     conn: &mut AsyncPgConnection,
     gateway_id: &str,
@@ -180,7 +210,8 @@ pub async fn binding_state(
 }
 
 /// Marks the binding's first turn as carrying the recent conversation.
-/// True for exactly one caller per binding.
+/// True for exactly one caller per binding (generation); false for the
+/// others and once the slot has moved on.
 pub async fn take_priming(
     conn: &mut AsyncPgConnection,
     gateway_id: &str,
@@ -204,18 +235,25 @@ pub async fn take_priming(
 /// and how many are resident.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct ShardLoad {
+    /// The shard (gateway) id.
     #[diesel(sql_type = Text)]
     pub id: String,
+    /// How many slot agents it serves.
     #[diesel(sql_type = Int4)]
     pub slots: i32,
+    /// When its keeper last announced it; compare with the announce
+    /// interval to tell whether it is alive.
     #[diesel(sql_type = Timestamptz)]
     pub seen_at: DateTime<Utc>,
+    /// Agents placed on it (resident or not).
     #[diesel(sql_type = BigInt)]
     pub agents: i64,
+    /// Agents bound to one of its slots now.
     #[diesel(sql_type = BigInt)]
     pub resident: i64,
 }
 
+/// Every announced shard with its load, by id.
 pub async fn shard_loads(conn: &mut AsyncPgConnection) -> Result<Vec<ShardLoad>, PersistenceError> {
     Ok(diesel::sql_query(
         "SELECT g.id, g.slots, g.seen_at,
@@ -232,6 +270,12 @@ pub async fn shard_loads(conn: &mut AsyncPgConnection) -> Result<Vec<ShardLoad>,
 /// agents per slot — among `candidates` announced since `alive_since`;
 /// placements are serialised so a burst of signups spreads. Falls back to
 /// `fallback` when no candidate is alive. Returns the shard.
+///
+/// Its own transaction, serialised across replicas by a transaction-scoped
+/// advisory lock (`hashtext('heyclaw_placement')`). Sets
+/// `assistants.gateway_id` whatever it was (even for a resident agent:
+/// call it for agents not yet placed, and use [`move_agent`] to move one).
+/// A user without an assistant gets nothing written, and still an answer.
 pub async fn place(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -271,7 +315,8 @@ pub async fn place(
 }
 
 /// Moves a hibernated agent to another shard. False when the agent is
-/// resident (bound to a slot) or does not exist.
+/// resident (bound to a slot), not `hibernated`, or does not exist. `to`
+/// is not checked against announced shards.
 pub async fn move_agent(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -295,6 +340,9 @@ pub async fn move_agent(
 
 /// A keeper announces its shard: `slots` slot rows exist (slots past the
 /// count are dropped when free), and `seen_at` says it is alive.
+///
+/// Its own transaction; idempotent. Slots past `slots` that still have a
+/// user stay until released.
 pub async fn announce(
     conn: &mut AsyncPgConnection,
     gateway_id: &str,
@@ -342,20 +390,29 @@ pub async fn announce(
 /// that user its files carry.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct DesiredSlot {
+    /// The slot number.
     #[diesel(sql_type = Int4)]
     pub slot: i32,
+    /// Who should be in it; `None`: nobody (empty it).
     #[diesel(sql_type = Nullable<diesel::sql_types::Uuid>)]
     pub user_id: Option<Uuid>,
+    /// The binding's generation (pass it to [`mark_ready`]).
     #[diesel(sql_type = BigInt)]
     pub generation: i64,
+    /// `free`, `binding` or `ready`.
     #[diesel(sql_type = Text)]
     pub state: String,
+    /// The bound user's name, for their workspace; `None` without a user
+    /// or a name.
     #[diesel(sql_type = Nullable<Text>)]
     pub user_name: Option<String>,
+    /// The bound user's IANA time zone; `None` without a user.
     #[diesel(sql_type = Nullable<Text>)]
     pub timezone: Option<String>,
 }
 
+/// Every slot of the shard as it should be, by slot number: what the keeper
+/// reconciles the gateway's files against.
 pub async fn desired(
     conn: &mut AsyncPgConnection,
     gateway_id: &str,
@@ -391,7 +448,8 @@ pub async fn mark_ready(
         == 1)
 }
 
-/// Slots nobody should be in are free once the keeper has emptied them.
+/// Marks [`STATE_FREE`] those of `slots` that nobody should be in, once the
+/// keeper has emptied them; slots bound meanwhile are left alone.
 pub async fn mark_empty_free(
     conn: &mut AsyncPgConnection,
     gateway_id: &str,
@@ -410,7 +468,10 @@ pub async fn mark_empty_free(
 }
 
 /// Unbinds users whose lease has passed and who have not been used since
-/// `idle_before`. Returns how many.
+/// `idle_before`. Returns how many. Each release bumps the slot's
+/// generation (the old binding's state then reads `None`) and tells the
+/// keeper (`NOTIFY heyclaw_slots`); the assistants' status is updated later
+/// by [`mark_hibernated`], once their files are saved.
 pub async fn release_idle(
     conn: &mut AsyncPgConnection,
     gateway_id: &str,

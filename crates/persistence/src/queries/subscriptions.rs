@@ -17,23 +17,29 @@ use crate::{
     schema::{app_store_notifications, plan_limits, subscriptions},
 };
 
-/// The plan whose limits apply.
+/// The plan every account starts on, and the one a lapsed paid plan falls
+/// back to.
 pub const PLAN_FREE: &str = "free";
 
-/// A SQL expression of a subscription, evaluated at a given time.
-pub type AtTime =
+/// A SQL expression of a subscription, evaluated at a given time (the type
+/// [`effective_plan`] and [`effective_status`] return).
+pub(crate) type AtTime =
     SqlLiteral<Text, UncheckedBind<SqlLiteral<Text>, AsExprOf<DateTime<Utc>, Timestamptz>>>;
 
 /// `subscriptions.plan` as it stands at `now`: a paid plan whose period (and
 /// any grace period) is over counts as free, even when the notification that
 /// said so was lost.
-pub fn effective_plan(now: DateTime<Utc>) -> AtTime {
+///
+/// Raw SQL naming `subscriptions.*`: usable only in a query that has the
+/// `subscriptions` table in its `FROM`. Crate-private for that reason (and
+/// because only this crate may speak diesel).
+pub(crate) fn effective_plan(now: DateTime<Utc>) -> AtTime {
     over_or("'free'", "subscriptions.plan", now)
 }
 
 /// `subscriptions.status` as it stands at `now` (`expired` once a paid
-/// period is over).
-pub fn effective_status(now: DateTime<Utc>) -> AtTime {
+/// period is over). Usable like [`effective_plan`].
+pub(crate) fn effective_status(now: DateTime<Utc>) -> AtTime {
     over_or("'expired'", "subscriptions.status", now)
 }
 
@@ -46,7 +52,7 @@ fn over_or(when_over: &str, otherwise: &str, now: DateTime<Utc>) -> AtTime {
     .sql(&format!(" THEN {when_over} ELSE {otherwise} END)"))
 }
 
-/// Every plan `plan_limits` defines.
+/// Every plan `plan_limits` defines, by name.
 pub async fn plan_names(conn: &mut AsyncPgConnection) -> Result<Vec<String>, PersistenceError> {
     Ok(plan_limits::table
         .select(plan_limits::plan)
@@ -58,10 +64,16 @@ pub async fn plan_names(conn: &mut AsyncPgConnection) -> Result<Vec<String>, Per
 /// What a user's subscription gives them now.
 #[derive(Debug, Clone)]
 pub struct Entitlement {
+    /// The subscription, with plan and status as in force at the time asked.
     pub subscription: Subscription,
+    /// That plan's limits.
     pub limits: PlanLimitsRow,
 }
 
+/// What the user's subscription gives them at `now`: the effective plan
+/// and status (a paid plan whose period and grace period are over reads
+/// `free` / `expired`) with that plan's limits. `None` when the user has no
+/// subscription row.
 pub async fn entitlement(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -90,13 +102,17 @@ pub async fn entitlement(
 /// One of Apple's snapshots of a subscription, ready to apply.
 #[derive(Debug, Clone)]
 pub struct AppleSnapshot<'a> {
+    /// The purchase (Apple's original transaction id); unique across users.
     pub original_transaction_id: &'a str,
+    /// The App Store product.
     pub product_id: &'a str,
     /// The plan while the snapshot is in force (`free` once it is over).
     pub plan: &'a str,
     /// `active`, `grace_period`, `billing_retry`, `expired`, `refunded`, `revoked`.
     pub status: &'a str,
+    /// When the paid period ends (Apple's `expiresDate`).
     pub period_end: Option<DateTime<Utc>>,
+    /// When a billing grace period ends, if one runs.
     pub grace_period_ends_at: Option<DateTime<Utc>>,
     /// `Production` or `Sandbox`.
     pub environment: &'a str,
@@ -107,6 +123,8 @@ pub struct AppleSnapshot<'a> {
 /// Whether a snapshot changed the subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
+    /// The snapshot was written. (Also the answer when the user has no
+    /// subscription row, though then nothing was written.)
     Applied,
     /// The subscription already holds a newer snapshot of that purchase.
     Stale,
@@ -115,6 +133,12 @@ pub enum Applied {
 /// Applies a snapshot to the user's subscription and links the purchase to
 /// them. Run it in a transaction: the row stays locked until it ends.
 /// A purchase linked to another account is a unique violation.
+///
+/// The snapshot is [`Applied::Stale`] only against a newer-or-equal one of
+/// the *same* purchase; a snapshot of another purchase always replaces the
+/// current one. The subscription is overwritten as a whole (plan, status,
+/// period, grace, Apple ids, environment, signing time); a lapsed paid
+/// plan still reads as `free` ([`entitlement`]).
 pub async fn apply_snapshot(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
@@ -153,7 +177,8 @@ pub async fn apply_snapshot(
 }
 
 /// The account a purchase is linked to, with its row locked until the
-/// transaction ends.
+/// transaction ends. Run it in a transaction. `None` when the purchase is
+/// linked to no account.
 pub async fn lock_owner_of(
     conn: &mut AsyncPgConnection,
     original_transaction_id: &str,
@@ -172,21 +197,34 @@ pub async fn lock_owner_of(
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = app_store_notifications)]
 pub struct NewNotification<'a> {
+    /// Apple's id of the notification; a redelivery repeats it.
     pub notification_uuid: &'a str,
+    /// Apple's `notificationType` (e.g. `DID_RENEW`).
     pub notification_type: &'a str,
+    /// Apple's `subtype`, if any.
     pub subtype: Option<&'a str>,
+    /// The purchase it is about, if any.
     pub original_transaction_id: Option<&'a str>,
+    /// When Apple signed it.
     pub signed_at: Option<DateTime<Utc>>,
+    /// `Production` or `Sandbox`.
     pub environment: Option<&'a str>,
+    /// The App Store product.
     pub product_id: Option<&'a str>,
+    /// The subscription status it implies; `None` when it has no effect.
     pub status: Option<&'a str>,
+    /// When the paid period ends.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When a billing grace period ends, if one runs.
     pub grace_period_ends_at: Option<DateTime<Utc>>,
+    /// The account it was applied to; `None` until the purchase is linked
+    /// ([`set_notification_user`]).
     pub user_id: Option<Uuid>,
 }
 
 /// Records a notification; false when its UUID was seen before (a
-/// redelivery, which must change nothing).
+/// redelivery, which must change nothing). Record it in the same
+/// transaction as its effect, so a failure leaves neither.
 pub async fn record_notification(
     conn: &mut AsyncPgConnection,
     notification: &NewNotification<'_>,
@@ -199,19 +237,29 @@ pub async fn record_notification(
     Ok(inserted == 1)
 }
 
-/// A stored notification's snapshot.
+/// A stored notification's snapshot (fields as in [`AppleSnapshot`]).
 #[derive(Debug, Clone, Queryable)]
 pub struct StoredSnapshot {
+    /// The App Store product.
     pub product_id: String,
+    /// The status it implies.
     pub status: String,
+    /// When the paid period ends.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When a billing grace period ends, if one runs.
     pub grace_period_ends_at: Option<DateTime<Utc>>,
+    /// `Production` or `Sandbox`.
     pub environment: String,
+    /// When Apple signed it.
     pub signed_at: DateTime<Utc>,
 }
 
 /// The newest notification about a purchase signed after `after`: what
 /// arrived before the purchase was linked to an account.
+///
+/// Only notifications with an effect (`status` set) count. `None` when
+/// there is none — or when the newest lacks its product, environment or
+/// signing time (an older complete one is then not looked for).
 pub async fn newest_snapshot_after(
     conn: &mut AsyncPgConnection,
     original_transaction_id: &str,
@@ -256,7 +304,8 @@ struct StoredRow {
     signed_at: Option<DateTime<Utc>>,
 }
 
-/// Marks a notification as applied to an account.
+/// Marks a notification as applied to an account. An unknown UUID changes
+/// nothing.
 pub async fn set_notification_user(
     conn: &mut AsyncPgConnection,
     notification_uuid: &str,

@@ -14,9 +14,14 @@ use crate::{PersistenceError, models::NewChatMessage, queries::chat, transaction
 /// What one answered turn used.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TurnUsage {
+    /// Text messages charged (1 for a text turn or an automation run, 0
+    /// for usage of voice only).
     pub text_messages: i32,
+    /// Seconds of voice input transcribed.
     pub voice_input_seconds: i32,
+    /// Seconds of speech produced.
     pub voice_output_seconds: i32,
+    /// Characters sent to speech synthesis.
     pub tts_characters: i32,
 }
 
@@ -30,9 +35,14 @@ struct Done {
 /// One answered turn waiting to be recorded.
 #[derive(Debug, Clone)]
 pub struct TurnRecord {
+    /// Whose turn it was.
     pub user_id: Uuid,
+    /// The UTC day its usage counts on (the day the quota was reserved for).
     pub day: NaiveDate,
+    /// What it used.
     pub usage: TurnUsage,
+    /// The messages to append to the user's chat history, in order
+    /// (typically the user's and the assistant's); empty for usage only.
     pub messages: Vec<NewChatMessage>,
 }
 
@@ -40,6 +50,15 @@ pub struct TurnRecord {
 /// all turns in one set-based statement, then each user's messages in
 /// order. Rows are touched in user-id order so concurrent batches (API
 /// replicas) cannot deadlock.
+///
+/// What is written: `daily_usage` (added to, per user and day), one
+/// `usage_log` row per non-zero counter, the assistant's `message_count`
+/// (added to) and `last_active_at` (the database's `now()`), and the
+/// messages, appended to each user's most recent chat session (created,
+/// titled `new_session_title`, when they have none) under a per-user
+/// advisory lock. All or nothing: one failing record (e.g. a user deleted
+/// meanwhile) fails the whole batch, and the caller must retry or split it.
+/// Not idempotent: recording a batch twice counts it twice.
 ///
 /// The transaction commits with `synchronous_commit = off`: it returns
 /// without waiting for the WAL flush. A PostgreSQL *crash* can lose the last
