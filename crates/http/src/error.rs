@@ -12,6 +12,34 @@ use serde::Serialize;
 /// `{"message": <human text>, "code": <stable machine code>}`: the mobile
 /// client shows `message`; tools can switch on `code`. A 5xx never carries
 /// internals — the cause is logged where the error is built.
+///
+/// Use cases fail with [`heyclaw_app::AppError`] (storage with
+/// [`heyclaw_persistence::PersistenceError`]); `?` converts both here, the
+/// one place errors become statuses and codes: rule violations are `400
+/// invalid_request`, limits `429 rate_limited` with `Retry-After`, a busy or
+/// unreachable dependency a `503` with `Retry-After`, the agent's failures
+/// `502`/`503`/`504`, anything else a `500` whose cause is only logged.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use actix_web::{ResponseError, http::StatusCode};
+/// use heyclaw_http::ApiError;
+///
+/// let error = ApiError::bad_request("invalid_voice", "Unknown voice")
+///     .with_retry_after(Duration::from_millis(1500));
+/// assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+/// assert_eq!(error.code(), "invalid_voice");
+///
+/// let response = error.error_response();
+/// let retry_after = response.headers().get("retry-after");
+/// assert_eq!(retry_after.and_then(|v| v.to_str().ok()), Some("2")); // rounded up
+///
+/// let error = ApiError::from(heyclaw_app::AppError::EmailTaken);
+/// assert_eq!((error.status().as_u16(), error.code()), (409, "email_taken"));
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
@@ -28,6 +56,13 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// An error answered with `status` and the body `{message, code}`.
+    ///
+    /// `code` is part of the API contract (clients switch on it): keep it a
+    /// stable `snake_case` word. `message` is shown to the user as it is, so
+    /// it must carry no internals; for failures whose cause must stay
+    /// private use [`ApiError::internal`] or
+    /// [`ApiError::service_unavailable`], which log it.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -37,22 +72,31 @@ impl ApiError {
         }
     }
 
-    /// Adds a `Retry-After` header (whole seconds, rounded up).
+    /// Adds a `Retry-After` header to the response: whole seconds, rounded
+    /// up, and never below `1` (a zero duration still says `1`). Replaces
+    /// any delay set before.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
         self
     }
 
+    /// A `400 Bad Request` with this machine `code` (e.g. `invalid_body`,
+    /// `invalid_query`) and a message the user can act on.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// A `404 Not Found` with code `not_found`. Also the answer for another
+    /// user's resource and for a malformed id, so the three cannot be told
+    /// apart.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    /// A failure whose details must not reach the client. The cause is
-    /// logged here, once, with the request's span.
+    /// A `500` with code `internal` and the fixed message "Internal server
+    /// error": a failure whose details must not reach the client. The cause
+    /// is logged here (at `error` level, with the request's span), so build
+    /// this once per failure, where it happens.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(
@@ -62,8 +106,10 @@ impl ApiError {
         )
     }
 
-    /// A dependency (database, cache) is down or saturated: the client
-    /// should try again shortly (`Retry-After`).
+    /// A `503` with code `unavailable`, a generic "busy" message and
+    /// `Retry-After: 2`: a dependency (database, cache) is down or
+    /// saturated, so the client should try again shortly. The cause is
+    /// logged here at `warn` level and never sent.
     pub fn service_unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "dependency unavailable");
         Self::new(
@@ -74,14 +120,17 @@ impl ApiError {
         .with_retry_after(Duration::from_secs(2))
     }
 
+    /// The HTTP status the response will carry.
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
+    /// The stable machine code of the body's `code` field.
     pub fn code(&self) -> &'static str {
         self.code
     }
 
+    /// The human text of the body's `message` field.
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -2,7 +2,14 @@
 //! registered through `utoipa-actix-web`, which only accepts handlers that
 //! carry a `#[utoipa::path]` description — a route cannot be served without
 //! being documented. `GET /openapi.json` serves it; a committed snapshot
-//! (`docs/openapi.json`) shows its changes in review.
+//! (`docs/openapi.json`, written by `cargo xtask openapi`) shows its changes
+//! in review, and a unit test fails when the two differ.
+//!
+//! The whole document is [`crate::document`]. This module holds its pieces
+//! shared between routes: the error body, and the refusals a route lists in
+//! its `responses(...)` (e.g. `responses((status = 200, body = MessageBody),
+//! AuthFailures, NotFound)`). Doc comments on these types are the
+//! document's descriptions: changing one changes the snapshot.
 
 use actix_web::{HttpResponse, get, web};
 use utoipa::{
@@ -24,6 +31,7 @@ pub struct ErrorBody {
 /// A plain `{message}` answer.
 #[derive(serde::Serialize, ToSchema)]
 pub struct MessageBody {
+    /// The outcome, in words the app can show.
     pub message: String,
 }
 
@@ -55,6 +63,7 @@ pub enum BodyFailures {
 /// A daily or attempt limit was reached (`Retry-After` says when to retry).
 #[derive(utoipa::IntoResponses)]
 pub enum LimitReached {
+    /// A limit was reached; `Retry-After` says when to try again.
     #[response(status = 429)]
     Limit(ErrorBody),
 }
@@ -62,6 +71,7 @@ pub enum LimitReached {
 /// The thing the path names does not exist (or is another user's).
 #[derive(utoipa::IntoResponses)]
 pub enum NotFound {
+    /// Not found, or not the caller's.
     #[response(status = 404)]
     Missing(ErrorBody),
 }
@@ -83,6 +93,7 @@ pub enum AgentFailures {
 /// A dependency (database, cache, provider) is busy or down (`Retry-After`).
 #[derive(utoipa::IntoResponses)]
 pub enum Unavailable {
+    /// A dependency is busy or down; `Retry-After` says when to try again.
     #[response(status = 503)]
     Busy(ErrorBody),
 }
@@ -107,6 +118,10 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document's fixed parts: title, description, licence, the shared
+/// schemas and the `bearer` security scheme. The routes are added by
+/// [`crate::document`], as they are registered; on its own this has no
+/// paths.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -119,7 +134,8 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// The document, served as it was built at start-up.
+/// The document as JSON text, rendered once by [`crate::serve`] and kept
+/// as application data for [`openapi_json`].
 pub struct Document(pub String);
 
 /// `GET /openapi.json`: this document.

@@ -22,19 +22,39 @@ use crate::{ApiError, extract, openapi, routes};
 
 pub use actix_web::dev::{Server, ServerHandle};
 
-/// What every handler can reach. Cheap to clone: pools are handles.
+/// What every handler can reach: the use cases of `heyclaw-app`, already
+/// wired, plus the pools the health checks and profile reads use.
+///
+/// The binary builds it once at start-up and hands it to [`serve`], which
+/// shares it between all workers. Cheap to clone: every field is a handle
+/// (pools, `Arc`s). Handlers call use cases through it; they do not run
+/// business steps themselves.
 #[derive(Clone)]
 pub struct AppState {
+    /// The Postgres pool, for `/ready`, `/cron/health` and profile reads.
     pub pg: PgPool,
+    /// The Redis pool (keys under the configured prefix), for the same
+    /// checks and for today's usage counters.
     pub redis: RedisStore,
+    /// Sign-up, sign-in, tokens, password resets and account deletion; also
+    /// what [`AuthUser`](crate::AuthUser) authenticates bearer tokens with.
     pub accounts: Accounts,
+    /// Apple in-app purchases and the plan in force (`/billing`).
     pub billing: Billing,
+    /// The jobs users' agents scheduled and their results (`/automation`).
     pub automations: Automations,
+    /// Users' agents on the gateway shards: status, personality, wake-up
+    /// and shard health.
     pub agents: Agents,
+    /// One text turn with the user's agent (`POST /agent/message`).
     pub messaging: Messaging,
+    /// The user's chat sessions (`/chat`).
     pub chats: Chats,
+    /// Streamed voice turns (`POST /agent/voice`).
     pub voice: VoiceTurns,
+    /// Speech to text (`POST /voice/transcribe`).
     pub transcriptions: Transcriptions,
+    /// Text to speech (`POST /voice/speak`).
     pub speech: Speech,
     /// `GET /cron/health` answers only with this bearer (404 when unset).
     pub cron_secret: Option<secrecy::SecretString>,
@@ -43,20 +63,50 @@ pub struct AppState {
     pub trust_proxy_headers: bool,
 }
 
+/// How [`serve`] runs the HTTP server. The binary reads these from the
+/// environment (`MAX_BODY_BYTES`, `HTTP_WORKERS`, `SHUTDOWN_TIMEOUT`).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// Largest JSON body accepted; larger ones get 413.
+    /// Largest request body accepted, JSON or raw; larger ones get `413
+    /// payload_too_large`. Multipart uploads (`/voice/transcribe`) have a
+    /// cap of their own.
     pub max_body_bytes: usize,
     /// Worker threads; `None` = one per core.
     pub workers: Option<usize>,
-    /// How long in-flight requests get to finish after SIGTERM/SIGINT.
+    /// How long in-flight requests get to finish after a graceful stop
+    /// (SIGTERM, or [`ServerHandle::stop`] with `graceful = true`). Whole
+    /// seconds: the fraction is dropped, so anything under a second means
+    /// no grace at all. SIGINT and SIGQUIT stop at once, without grace.
     pub shutdown_timeout: Duration,
 }
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Builds the server on an already-bound listener (port 0 in tests). The
-/// returned future runs until a shutdown signal, then drains gracefully.
+/// Builds the API server on an already-bound listener (port 0 in tests:
+/// ask the listener for its port before calling this).
+///
+/// Every route is registered with its OpenAPI description, and
+/// `GET /openapi.json` serves [`document`], rendered once here. Around the
+/// routes: request ids (`x-request-id` on every response, the same id as in
+/// the logs), request metrics (`heyclaw_http_requests_total`,
+/// `heyclaw_http_request_seconds`, by route template), tracing, and
+/// actix-cors' permissive policy (every origin, method and header,
+/// credentials allowed, preflight cached an hour — tolerable only because
+/// the API authenticates with bearer tokens, never cookies). Extractor
+/// rejections and unknown routes answer the same `{message, code}` JSON as
+/// handlers.
+///
+/// Nothing is served until the returned [`Server`] is awaited or spawned
+/// (inside a Tokio runtime); it resolves once the server has stopped.
+/// The server installs its own signal handlers: SIGTERM stops it
+/// gracefully (see [`HttpSettings::shutdown_timeout`]), SIGINT and SIGQUIT
+/// at once. [`Server::handle`] stops it from code. Dropping a running
+/// `Server` forces its workers to stop.
+///
+/// # Errors
+///
+/// When the listener cannot be used (I/O error from actix), or when the
+/// OpenAPI document cannot be serialised.
 pub fn serve(
     listener: TcpListener,
     state: AppState,
@@ -107,7 +157,22 @@ fn register(cfg: &mut ServiceConfig) {
         .service(openapi::openapi_json);
 }
 
-/// The OpenAPI document of every registered route.
+/// The OpenAPI 3.1 document of every route [`serve`] registers, as
+/// `GET /openapi.json` serves it.
+///
+/// Built from the handlers' `#[utoipa::path]` descriptions and the types'
+/// doc comments, without a server, a runtime or any I/O. `cargo xtask
+/// openapi` writes it to `docs/openapi.json`, the committed snapshot that a
+/// unit test compares it with, so doc comments on request and response
+/// types are part of the API's description.
+///
+/// ```
+/// let document = heyclaw_http::document();
+/// assert_eq!(document.info.title, "HeyClaw API");
+/// assert!(document.paths.paths.contains_key("/auth/login"));
+/// assert!(document.to_pretty_json()?.contains("\"openapi\": \"3.1.0\""));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, document) = App::new()
         .into_utoipa_app()
@@ -162,11 +227,23 @@ async fn echo_request_id(
     Ok(res)
 }
 
-/// What `GET /metrics` answers: the Prometheus text exposition.
+/// Renders what `GET /metrics` answers: the Prometheus text exposition
+/// (served as `text/plain; version=0.0.4`). Called on every scrape, from
+/// the metrics server's worker thread.
 pub type MetricsRender = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Serves `GET /metrics` on a listener of its own (so the figures are not
-/// public with the API); stops with the process.
+/// public with the API); any other path is a JSON 404.
+///
+/// One worker and no middleware (no request ids, CORS or request
+/// metrics). It ignores signals: stop it through [`Server::handle`] (it
+/// allows one second to finish), or it stops with the process. Like
+/// [`serve`], nothing is served until the returned [`Server`] is awaited or
+/// spawned.
+///
+/// # Errors
+///
+/// When the listener cannot be used.
 pub fn serve_metrics(listener: TcpListener, render: MetricsRender) -> std::io::Result<Server> {
     let render = web::Data::new(render);
     Ok(HttpServer::new(move || {

@@ -70,6 +70,8 @@ fn key() -> KeyPair {
 }
 
 impl TestCa {
+    /// Generates a fresh root (P-256, valid 2020–2090). Each call makes a
+    /// different CA: the server must be told to trust this one's root.
     pub fn generate() -> Self {
         let root_key = key();
         let root_params = ca_params("HeyClaw Test Root CA");
@@ -97,7 +99,8 @@ impl TestCa {
         path
     }
 
-    /// A leaf signer with a chain of the given kind.
+    /// A leaf signer with a new intermediate and leaf under this root, the
+    /// chain of the given kind. Keys are generated on each call.
     pub fn signer(&self, kind: ChainKind) -> Signer {
         let root = Issuer::from_params(&self.root_params, &self.root_key);
         let intermediate_key = key();
@@ -148,7 +151,9 @@ impl TestCa {
 }
 
 impl Signer {
-    /// `payload` as a compact ES256 JWS with the chain in `x5c`.
+    /// `payload` as a compact ES256 JWS with the chain (leaf,
+    /// intermediate, root; base64 DER) in `x5c`, as Apple signs
+    /// transactions, renewal info and notifications.
     pub fn sign(&self, payload: &Value) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.x5c = Some(self.chain.clone());
@@ -163,20 +168,40 @@ fn millis(at: DateTime<Utc>) -> i64 {
 
 /// A subscription transaction payload (`JWSTransactionDecodedPayload`).
 #[derive(Debug, Clone)]
+///
+/// Build one with [`Transaction::new`], change the fields a test is about,
+/// then sign [`Transaction::payload`] with a [`Signer`].
 pub struct Transaction {
+    /// The purchase's id across renewals (`originalTransactionId`): what
+    /// links a subscription to one account.
     pub original_transaction_id: String,
+    /// This transaction's id (`transactionId`).
     pub transaction_id: String,
+    /// The App Store product (`productId`), which decides the plan.
     pub product_id: String,
+    /// When the paid period ends (`expiresDate`).
     pub expires_at: DateTime<Utc>,
+    /// When Apple signed it (`signedDate`; also the purchase dates): later
+    /// snapshots win.
     pub signed_at: DateTime<Utc>,
+    /// `Sandbox` or `Production`.
     pub environment: &'static str,
+    /// The app's bundle id (`bundleId`); [`BUNDLE_ID`] unless testing a
+    /// foreign app's transaction.
     pub bundle_id: String,
+    /// The `appAccountToken` the app passed to StoreKit: the account the
+    /// purchase is for, if set.
     pub app_account_token: Option<uuid::Uuid>,
+    /// When Apple revoked it (refund); adds `revocationDate` and a
+    /// `revocationReason` of 0.
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl Transaction {
-    /// A Sandbox subscription of `product`, signed now, ending in 30 days.
+    /// A Sandbox subscription of `product` for [`BUNDLE_ID`], signed now
+    /// (system time), ending in 30 days. The transaction id is
+    /// `<original>-<microseconds now>`, so two calls make two transactions
+    /// of one purchase.
     pub fn new(original_transaction_id: &str, product: &str) -> Self {
         let now = Utc::now();
         Self {
@@ -192,6 +217,8 @@ impl Transaction {
         }
     }
 
+    /// The decoded JSON payload (`JWSTransactionDecodedPayload`, times in
+    /// milliseconds), ready for [`Signer::sign`].
     pub fn payload(&self) -> Value {
         let mut payload = json!({
             "originalTransactionId": self.original_transaction_id,
@@ -223,7 +250,9 @@ impl Transaction {
     }
 }
 
-/// A renewal info payload (`JWSRenewalInfoDecodedPayload`).
+/// A renewal info payload (`JWSRenewalInfoDecodedPayload`) for
+/// `transaction`'s purchase, renewing into `auto_renew_product`; with
+/// `grace_period_ends`, in billing retry until then.
 pub fn renewal_payload(
     transaction: &Transaction,
     auto_renew_product: &str,
@@ -246,7 +275,9 @@ pub fn renewal_payload(
 }
 
 /// A notification payload (`ResponseBodyV2DecodedPayload`) carrying signed
-/// transaction and renewal info.
+/// transaction and renewal info, for [`BUNDLE_ID`] and [`APP_APPLE_ID`].
+/// `uuid` is the notification's id (each is applied once); sign the result
+/// and post it to the webhook as `{"signedPayload": …}`.
 pub fn notification_payload(
     notification_type: &str,
     subtype: Option<&str>,
@@ -280,8 +311,11 @@ pub fn notification_payload(
     payload
 }
 
-/// A StoreKit 1 app receipt (base64 PKCS#7) whose one in-app purchase has
-/// `transaction_id`. Unsigned: the server must never trust it by itself.
+/// A StoreKit 1 app receipt (base64 PKCS#7) for [`BUNDLE_ID`] whose one
+/// in-app purchase has `transaction_id` (its product is always
+/// `com.heyclaw.pro.monthly`). Unsigned: the server must never trust it by
+/// itself, only use the transaction id to ask the App Store Server API
+/// ([`AppStoreApiStandIn`]).
 pub fn app_receipt(transaction_id: &str) -> String {
     fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
@@ -355,7 +389,9 @@ pub fn app_receipt(transaction_id: &str) -> String {
 
 /// The In-App Purchase key the server signs its API requests with.
 pub struct ApiKey {
+    /// The key id (`APP_STORE_KEY_ID`), `TESTKEY123`.
     pub key_id: String,
+    /// The issuer id (`APP_STORE_ISSUER_ID`), a fixed UUID.
     pub issuer_id: String,
     /// PKCS#8 PEM, as in a `.p8` file.
     pub private_key_pem: String,
@@ -363,6 +399,9 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// A fresh P-256 key with fixed key and issuer ids. Give the private
+    /// key to the server and the whole key to
+    /// [`AppStoreApiStandIn::start`].
     pub fn generate() -> Self {
         let pair = key();
         Self {
@@ -388,13 +427,27 @@ struct ApiState {
 /// The App Store Server API, stood in for over real HTTP. Production lives
 /// under `production_url`, Sandbox under `sandbox_url`.
 pub struct AppStoreApiStandIn {
+    /// The Production base URL, `http://127.0.0.1:<port>/production`
+    /// (`APP_STORE_BASE_URL`).
     pub production_url: String,
+    /// The Sandbox base URL, `http://127.0.0.1:<port>/sandbox`
+    /// (`APP_STORE_SANDBOX_BASE_URL`).
     pub sandbox_url: String,
     state: Arc<ApiState>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl AppStoreApiStandIn {
+    /// Starts the stand-in on a free port of `127.0.0.1`, accepting bearer
+    /// tokens signed with `key`. It answers `GET
+    /// …/inApps/v1/subscriptions/<transaction id>` only: `401` for a bad
+    /// token, `404` for an unknown transaction, else the statuses set with
+    /// [`AppStoreApiStandIn::set_subscription`]. It runs until
+    /// [`AppStoreApiStandIn::stop`] or the end of the test's runtime.
+    ///
+    /// # Panics
+    ///
+    /// If no local port can be bound.
     pub async fn start(key: &ApiKey) -> Self {
         let state = Arc::new(ApiState {
             public_key_pem: key.public_key_pem.clone(),
@@ -430,7 +483,9 @@ impl AppStoreApiStandIn {
     }
 
     /// The customer who made `transaction_id` has this subscription now
-    /// (`environment`: `production` or `sandbox`).
+    /// (`environment`: `production` or `sandbox`): looking it up answers
+    /// `signed` (a signed transaction) as its last transaction. Replaces
+    /// what was set for that transaction before.
     pub fn set_subscription(&self, environment: &str, transaction_id: &str, signed: &str) {
         self.state.subscriptions.lock().expect("lock").insert(
             (environment.to_owned(), transaction_id.to_owned()),
@@ -438,15 +493,21 @@ impl AppStoreApiStandIn {
         );
     }
 
-    /// Every call answers `status` (0: normal service).
+    /// Every call answers `status` with an Apple error body, before the
+    /// token is checked (0: normal service again). `status` must be a valid
+    /// HTTP status code.
     pub fn fail_with(&self, status: u16) {
         self.state.fail_with.store(status, Ordering::SeqCst);
     }
 
+    /// How many calls arrived since the start, failed and refused ones
+    /// included.
     pub fn calls(&self) -> usize {
         self.state.calls.load(Ordering::SeqCst)
     }
 
+    /// Stops the server at once and waits for it (Apple unreachable):
+    /// calls are then refused. It cannot be started again.
     pub async fn stop(&self) {
         self.handle.stop(false).await;
     }

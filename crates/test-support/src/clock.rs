@@ -18,7 +18,8 @@ impl TestClock {
         Clock::now(self)
     }
 
-    /// Moves this clock `by` into the future.
+    /// Moves this clock `by` into the future, for every clone of it (the
+    /// server's and the keepers' too). There is no way back.
     pub fn advance(&self, by: std::time::Duration) {
         let by = TimeDelta::from_std(by).expect("a test advances by a sane amount");
         *self.offset.lock().expect("lock") += by;

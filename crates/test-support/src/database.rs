@@ -10,7 +10,13 @@ use heyclaw_persistence::admin;
 
 use crate::admin_database_url;
 
-/// A database of its own for one test, dropped (forcibly) on drop.
+/// A database of its own for one test, named `heyclaw_test_<uuid>`, on the
+/// server of [`admin_database_url`].
+///
+/// Dropped on drop, forcibly (`DROP DATABASE … WITH (FORCE)`: open
+/// connections, the server's included, are cut). The drop runs on a thread
+/// with a runtime of its own, so it works inside and outside async code;
+/// if it fails, a warning is printed and the database is left behind.
 pub struct TestDatabase {
     name: String,
     url: String,
@@ -21,6 +27,18 @@ pub struct TestDatabase {
 const TEMPLATE_LOCK_KEY: i64 = 0x4845_5943_4c41_5701;
 
 impl TestDatabase {
+    /// A database with every migration applied, copied from the template
+    /// `heyclaw_template_<hash of migrations/>`.
+    ///
+    /// The first call on a machine (or after a migration changed) builds
+    /// the template, under a Postgres advisory lock so that parallel test
+    /// processes build it once; later calls only copy it. A copy waits up
+    /// to about five seconds for the template to be free of connections.
+    ///
+    /// # Panics
+    ///
+    /// If PostgreSQL cannot be reached, the migrations do not apply, or the
+    /// copy fails.
     pub async fn create() -> Self {
         let admin_url = admin_database_url();
         let template = ensure_template(&admin_url).await;
@@ -49,8 +67,12 @@ impl TestDatabase {
         }
     }
 
-    /// An empty database of its own (no schema), e.g. to build another
-    /// system's shape in.
+    /// An empty database of its own (no migrations), e.g. to build another
+    /// system's shape in ([`crate::ORIGINAL_SCHEMA`]).
+    ///
+    /// # Panics
+    ///
+    /// If PostgreSQL cannot be reached or the database cannot be created.
     pub async fn create_empty() -> Self {
         let admin_url = admin_database_url();
         let name = format!("heyclaw_test_{}", uuid::Uuid::new_v4().simple());
@@ -64,15 +86,23 @@ impl TestDatabase {
         }
     }
 
+    /// The connection URL of this database (the admin URL with the
+    /// database name replaced).
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// The database's name, `heyclaw_test_<uuid>`.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The `n` column of a `SELECT count(*) AS n …`-style query, for assertions.
+    /// The `n` column of a `SELECT count(*) AS n …`-style query, for
+    /// assertions, on a fresh connection.
+    ///
+    /// # Panics
+    ///
+    /// If the query fails or returns no row with a `bigint` column `n`.
     pub async fn count(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
         struct Count {
@@ -87,7 +117,13 @@ impl TestDatabase {
             .n
     }
 
-    /// A small connection pool on this test's database.
+    /// A small connection pool (two connections, 5 s timeouts) on this
+    /// test's database, for code under test that takes a pool. Connections
+    /// are made lazily.
+    ///
+    /// # Panics
+    ///
+    /// If the URL is malformed.
     pub fn pool(&self) -> heyclaw_persistence::PgPool {
         heyclaw_persistence::connect_pg_pool(
             &self.url,
@@ -100,7 +136,12 @@ impl TestDatabase {
         .expect("pool settings are valid")
     }
 
-    /// Runs one statement of the test's own, e.g. to set up a state.
+    /// Runs one SQL statement of the test's own (one only: it is sent as a
+    /// prepared statement) on a fresh connection, e.g. to set up a state.
+    ///
+    /// # Panics
+    ///
+    /// If the statement fails (the message names the SQL).
     pub async fn execute(&self, sql: &str) {
         let mut conn = self.connect().await;
         heyclaw_persistence::admin::execute(&mut conn, sql)
@@ -109,6 +150,7 @@ impl TestDatabase {
     }
 
     /// A fresh connection to this test's database, for assertions.
+    /// Panics if it cannot connect.
     pub async fn connect(&self) -> AsyncPgConnection {
         connect(&self.url).await
     }

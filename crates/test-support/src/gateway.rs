@@ -18,13 +18,21 @@ use std::{
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+/// A chat request as the gateway stand-in received it (recorded once the
+/// token and agent are accepted, before any scripted failure or delay).
 #[derive(Debug, Clone)]
 pub struct RecordedTurn {
+    /// The gateway agent addressed (`slot-<n>`): the `x-openclaw-agent-id`
+    /// header, else the `model` after `openclaw/`.
     pub agent: String,
+    /// The request's `user` field: the session key, if one was sent.
     pub user: Option<String>,
+    /// The content of the last message: the turn's own text.
     pub text: String,
-    /// Messages sent before the turn's own: `(role, content)`.
+    /// Messages sent before the turn's own: `(role, content)` (a
+    /// binding's first turn carries the history here).
     pub history: Vec<(String, String)>,
+    /// Whether a streamed (SSE) reply was asked for.
     pub stream: bool,
     /// The `x-openclaw-message-channel` header.
     pub channel: Option<String>,
@@ -59,14 +67,37 @@ struct State {
     completions_disabled: std::sync::atomic::AtomicBool,
 }
 
+/// A local stand-in for the OpenClaw gateway, over real HTTP on a free
+/// port of `127.0.0.1`: `POST /v1/chat/completions` (JSON and SSE),
+/// `GET /v1/models` and `GET /health`.
+///
+/// It answers `echo[<n>]: <text>`, `n` counting the turns of that agent and
+/// session (`user`), unless told otherwise ([`GatewayStandIn::reply_with`]);
+/// streamed replies come one word per chunk. Requests without the bearer
+/// token get `401`; agents not in the roster file (read from disk on each
+/// request, as the real gateway hot-reloads it) get the gateway's `400
+/// Unknown agent`. The other methods script failures, delays and broken
+/// streams; each setting holds until changed.
+///
+/// Clones share one server and its state. It runs on the test's runtime
+/// until [`GatewayStandIn::stop`] or the runtime's end; dropping it does
+/// not stop it.
 #[derive(Clone)]
 pub struct GatewayStandIn {
+    /// Its base URL, `http://127.0.0.1:<port>` (no `/v1`).
     pub url: String,
     state: Arc<State>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl GatewayStandIn {
+    /// Starts a stand-in that accepts `token` as its bearer and reads its
+    /// roster (a JSON object keyed by agent id) from `roster_path`; a
+    /// missing or unreadable roster means no agent is known.
+    ///
+    /// # Panics
+    ///
+    /// If no local port can be bound.
     pub async fn start(token: &str, roster_path: PathBuf) -> Self {
         let state = Arc::new(State {
             token: token.to_owned(),
@@ -120,22 +151,27 @@ impl GatewayStandIn {
             .store(true, Ordering::SeqCst);
     }
 
-    /// The next `n` chat requests fail with the gateway's transient 500.
+    /// The next `n` chat requests fail with the gateway's transient 500
+    /// (after being recorded and delayed). Replaces any count left.
     pub fn fail_next(&self, n: usize) {
         self.state.fail_next.store(n, Ordering::SeqCst);
     }
 
-    /// Every chat request waits this long before answering.
+    /// Every chat request waits this long before answering (streamed or
+    /// not); `Duration::ZERO` for none.
     pub fn set_delay(&self, delay: Duration) {
         *self.state.delay.lock().expect("lock") = delay;
     }
 
-    /// A roster change is "applied" this long after the file was written.
+    /// A roster change is "applied" this long after the file was written:
+    /// until then every agent is unknown, as while the real gateway
+    /// reloads. Judged by the file's modification time.
     pub fn set_apply_delay(&self, delay: Duration) {
         *self.state.apply_delay.lock().expect("lock") = delay;
     }
 
-    /// Answer with this text instead of the echo.
+    /// Answer every turn with this text instead of the echo, until
+    /// [`GatewayStandIn::echo`].
     pub fn reply_with(&self, text: &str) {
         *self.state.reply_override.lock().expect("lock") = Some(text.to_owned());
     }
@@ -150,13 +186,16 @@ impl GatewayStandIn {
         *self.state.chunk_delay.lock().expect("lock") = delay;
     }
 
-    /// Streamed replies send `chunks` chunks, then an error chunk, then end.
+    /// Streamed replies send `chunks` chunks (the first is the role),
+    /// then an error chunk, then `[DONE]`. Holds until changed; there is no
+    /// way to turn it off.
     pub fn break_streams_after(&self, chunks: usize) {
         *self.state.break_stream_after.lock().expect("lock") = Some(chunks);
     }
 
     /// Streamed replies send `chunks` chunks, then nothing more, keeping the
-    /// connection open (a gateway that hangs mid-reply).
+    /// connection open (a gateway that hangs mid-reply). Holds until
+    /// changed; there is no way to turn it off.
     pub fn stall_streams_after(&self, chunks: usize) {
         *self.state.stall_stream_after.lock().expect("lock") = Some(chunks);
     }
@@ -173,24 +212,34 @@ impl GatewayStandIn {
     }
 
     /// The next `n` chat requests get `200` with a body that is not the
-    /// chat-completions format.
+    /// chat-completions format: an HTML page, or for a stream an event
+    /// whose data is not JSON.
     pub fn garbage_next(&self, n: usize) {
         self.state.garbage_next.store(n, Ordering::SeqCst);
     }
 
-    /// How many streamed replies were dropped before their end.
+    /// How many streamed replies were dropped before their end (the
+    /// client went away), cut or stalled ones included, since the start.
     pub fn streams_cancelled(&self) -> usize {
         self.state.streams_cancelled.load(Ordering::SeqCst)
     }
 
+    /// Every chat request received and accepted so far, oldest first.
     pub fn turns(&self) -> Vec<RecordedTurn> {
         self.state.turns.lock().expect("lock").clone()
     }
 
+    /// The most chat requests that were waiting out
+    /// [`GatewayStandIn::set_delay`] at once, since the start: how
+    /// concurrent the server's calls were. Meaningful while a delay is set:
+    /// without one, requests barely overlap.
     pub fn max_in_flight(&self) -> usize {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
+    /// Stops the server at once (no grace: open connections are cut) and
+    /// waits for it, as a gateway going down. It cannot be started again;
+    /// requests to its URL are refused.
     pub async fn stop(&self) {
         self.handle.stop(false).await;
     }

@@ -1,15 +1,69 @@
-//! Test harness for HeyClaw's integration tests.
+//! Test harness for HeyClaw's integration tests: the real server, real
+//! PostgreSQL and Redis, and local stand-ins for everything outside.
 //!
-//! [`TestApp::spawn`] starts the real server on port 0 against the real
-//! PostgreSQL and Redis of the machine. Each test gets its own database,
-//! copied from a migrated template (cheap: a file copy inside Postgres), and
-//! its own Redis key prefix; both are removed when the [`TestApp`] drops, so
-//! tests run in parallel and leave nothing behind.
+//! [`TestApp::spawn`] starts the real server (`heyclaw-api`'s
+//! `Application`) on `127.0.0.1`, port 0, against the machine's PostgreSQL
+//! and Redis. Each test gets:
+//!
+//! - its own database ([`TestDatabase`]), copied from a template migrated
+//!   once per machine and per state of `migrations/` (cheap: a file copy
+//!   inside Postgres), dropped when the [`TestApp`] drops;
+//! - its own Redis key prefix, removed by [`TestApp::shutdown`];
+//! - its own gateway shard ([`TestShard`]): a gateway stand-in
+//!   ([`GatewayStandIn`], OpenAI wire format over real HTTP) and a real
+//!   keeper in-process over the test's own temporary directories;
+//! - its own clock ([`TestClock`]), moved forward instead of sleeping.
+//!
+//! So tests run in parallel and leave nothing behind. Other stand-ins speak
+//! the real protocols on local ports: SMTP ([`SmtpStandIn`]), the speech
+//! providers ([`speech`]), Sign in with Apple ([`apple`]) and the App Store
+//! ([`app_store`]). The fault suite gets servers of its own to stop and
+//! restart ([`TestPostgres`], [`TestRedis`]); the end-to-end suite runs the
+//! real gateway ([`real_gateway`]).
 //!
 //! `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
-//! names the admin connection; `TEST_REDIS_URL` (default
-//! `redis://127.0.0.1:6379`) the Redis server.
+//! names the admin connection (it must be allowed to create databases);
+//! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) the Redis server.
+//!
+//! Helpers fail loudly: on a broken environment or an unexpected answer
+//! they panic with a message instead of returning errors, which is what a
+//! test wants. They need a Tokio runtime (`#[tokio::test]` is enough):
+//! servers, keepers and stand-ins run as tasks on it and stop when it ends.
+//!
+//! # What it must not do
+//!
+//! It is tooling, above every layer: only tests, benchmarks and `xtask`
+//! depend on it, never a crate that ships. It does not mock our own code,
+//! database or cache — the server under test is the production one, wired
+//! by `heyclaw-api` from settings; only services outside HeyClaw (gateway,
+//! model, speech, SMTP, Apple) are stood in for, over real network
+//! connections. It never stops, flushes or restarts the machine's shared
+//! PostgreSQL or Redis; it only creates and drops `heyclaw_test_*`
+//! databases and `heyclaw-test-*` keyspaces.
+//!
+//! # Example
+//!
+//! An integration test (in `bins/heyclaw-api/tests/`):
+//!
+//! ```no_run
+//! use heyclaw_test_support::{TestApp, json_body};
+//! use reqwest::Method;
+//!
+//! # #[tokio::main] async fn main() {
+//! // #[tokio::test] async fn signed_up_users_see_their_profile() {
+//! let app = TestApp::spawn().await;
+//! let session = app.signup("ada@example.com", "testpass123").await;
+//! let token = session["access_token"].as_str().expect("a token");
+//!
+//! let response = app.request(Method::GET, "/user/me", Some(token), None).await;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(json_body(response).await["email"], "ada@example.com");
+//!
+//! app.shutdown().await;
+//! # }
+//! ```
 
+#![deny(missing_docs)]
 #![expect(
     clippy::expect_used,
     reason = "a test harness fails loudly on a broken environment"
@@ -41,21 +95,33 @@ pub use servers::{TestPostgres, TestRedis};
 pub use shard::{ExternalGateway, ShardOptions, TestDirs, TestShard};
 pub use smtp::{CapturedMail, SmtpStandIn};
 
+/// The admin connection tests create and drop their databases with:
+/// `TEST_DATABASE_URL`, or `postgres://postgres@127.0.0.1:5432/postgres`.
 pub fn admin_database_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The Redis server tests share (each under its own key prefix):
+/// `TEST_REDIS_URL`, or `redis://127.0.0.1:6379`.
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-/// A fresh Redis keyspace name for one test.
+/// A fresh Redis keyspace name for one test: `heyclaw-test-<uuid>`, unique
+/// per call. Nothing is created; keys under it appear as they are written.
 pub fn new_redis_prefix() -> String {
     format!("heyclaw-test-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// A small Redis pool on the test Redis, keys under `prefix`.
+/// A small Redis pool (two connections, 2 s timeouts) on [`redis_url`],
+/// every key under `prefix`: what a test reads or seeds the server's
+/// counters with. Connections are made lazily, so this does not check that
+/// Redis is up.
+///
+/// # Panics
+///
+/// If the Redis URL is malformed.
 pub fn redis_store(prefix: &str) -> RedisStore {
     RedisStore::connect(
         &redis_url(),
@@ -69,29 +135,54 @@ pub fn redis_store(prefix: &str) -> RedisStore {
     .expect("redis settings are valid")
 }
 
-/// A running server with its own database and Redis keyspace.
+/// A running server with its own database, Redis keyspace, gateway
+/// shard(s) and clock. Start one with [`TestApp::spawn`] or a variant.
+///
+/// The server runs as a task on the test's Tokio runtime: it stops when
+/// [`TestApp::shutdown`] is called or the runtime ends. Dropping a
+/// `TestApp` drops its database (forcibly, even with the server still
+/// connected), its shards' keepers and their temporary directories, but
+/// not its Redis keys: call [`TestApp::shutdown`] at the end of a test to
+/// remove those too.
 pub struct TestApp {
+    /// The server's base URL, `http://127.0.0.1:<port>` (no trailing
+    /// slash). Changes on [`TestApp::restart`].
     pub address: String,
+    /// A plain HTTP client (no default headers, no cookies, no timeout) the
+    /// request helpers use.
     pub client: reqwest::Client,
+    /// The test's database, for assertions and setting up state with SQL.
     pub db: TestDatabase,
+    /// A pool on the server's Redis keyspace (same prefix), to inspect or
+    /// change counters.
     pub redis: RedisStore,
-    /// The gateway shards: one unless spawned with more.
+    /// The gateway shards, in the order given to
+    /// [`TestApp::spawn_sharded`]: one (id `default`) unless spawned with
+    /// more.
     pub shards: Vec<TestShard>,
-    /// The server's clock: `app.clock.advance(…)` jumps over time windows.
+    /// The server's clock, shared with the keepers: `app.clock.advance(…)`
+    /// jumps over time windows (token expiry, attempt windows, idle
+    /// timeouts) without sleeping.
     pub clock: TestClock,
-    /// The metrics listener's port (with `METRICS_PORT=0`).
+    /// The metrics listener's port when spawned with `METRICS_PORT` (use
+    /// `0` for a free port); `None` otherwise. Not updated by
+    /// [`TestApp::restart`].
     pub metrics_port: Option<u16>,
     handle: heyclaw_api::ServerHandle,
     vars: Vec<(String, String)>,
 }
 
-/// Another server of a [`TestApp`], sharing its database and keyspace.
+/// Another server of a [`TestApp`], sharing its database and keyspace; see
+/// [`TestApp::replica`].
 pub struct Replica {
+    /// The replica's base URL, `http://127.0.0.1:<port>`: a port of its own.
     pub address: String,
     handle: heyclaw_api::ServerHandle,
 }
 
 impl Replica {
+    /// Stops the replica gracefully and waits until it has stopped
+    /// (in-flight requests get the server's one-second shutdown timeout).
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }
@@ -103,13 +194,18 @@ fn dependencies(clock: &TestClock) -> Dependencies {
     }
 }
 
-/// The original Node server's schema (for the import tests and bench).
+/// The original Node server's schema, as SQL to run in an empty database
+/// ([`TestDatabase::create_empty`]), for the import tests and benchmark.
+/// Several statements: run it with `batch_execute`, not
+/// [`TestDatabase::execute`].
 pub const ORIGINAL_SCHEMA: &str = include_str!("../fixtures/original-schema.sql");
 
-/// The gateway token `TestApp` configures on both sides.
+/// The gateway token `TestApp` configures on both sides: the server's
+/// `OPENCLAW_GATEWAY_TOKEN` and what every shard's stand-in accepts.
 pub const TEST_GATEWAY_TOKEN: &str = "test-gateway-token-0123456789";
 
-/// The repository's workspace templates.
+/// The repository's agent workspace templates (`templates/`), found from
+/// this crate's source directory, so it only works in a checkout.
 pub fn templates_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates")
 }
@@ -122,12 +218,29 @@ pub(crate) fn templates_dir() -> String {
 }
 
 impl TestApp {
+    /// Starts a server with the test defaults and one gateway shard (a
+    /// stand-in with 8 slots and a keeper), and returns once it listens.
+    ///
+    /// The defaults: `127.0.0.1`, port 0, 2 workers, a one-second shutdown
+    /// timeout, a fresh database and Redis prefix, small pools, a fixed JWT
+    /// secret, [`TEST_GATEWAY_TOKEN`], a 5 s agent readiness timeout, no
+    /// access cache (`ACCESS_CACHE_TTL=0s`, so a row changed with SQL is
+    /// seen by the next request) and JSON logs. The process environment is
+    /// not read; everything else is the server's own default (e.g. no
+    /// `SMTP_HOST`: mail goes to the log; no provider keys).
+    ///
+    /// # Panics
+    ///
+    /// If PostgreSQL or Redis cannot be reached, the migrations do not
+    /// apply, or the server does not start.
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await
     }
 
     /// Starts the server with extra environment settings on top of the
-    /// test defaults, e.g. `&[("MAX_BODY_BYTES", "2048")]`.
+    /// test defaults, e.g. `&[("MAX_BODY_BYTES", "2048")]`. A key given
+    /// here replaces the default; an empty value unsets it. Panics like
+    /// [`TestApp::spawn`], and also on settings the server refuses.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
         let owned: Vec<(String, String)> = overrides
             .iter()
@@ -136,12 +249,21 @@ impl TestApp {
         Self::spawn_with_env(owned).await
     }
 
+    /// [`TestApp::spawn_with`] with owned pairs, convenient with stand-ins'
+    /// `settings()` (e.g. [`SmtpStandIn::settings`]).
     pub async fn spawn_with_env(overrides: Vec<(String, String)>) -> Self {
         Self::spawn_sharded(vec![ShardOptions::default()], overrides).await
     }
 
-    /// Starts the server with these gateway shards (each a stand-in and a
-    /// keeper), all listed in `GATEWAYS`.
+    /// Starts the server with these gateway shards (each a stand-in, or an
+    /// external gateway, with a keeper), all listed in `GATEWAYS`, and the
+    /// extra settings `overrides` on top of the defaults of
+    /// [`TestApp::spawn`].
+    ///
+    /// The keepers run against the server's database: the test's own, or
+    /// the `DATABASE_URL` given in `overrides`. The shards are started
+    /// (config and roster written, shard announced) before the server.
+    /// Panics like [`TestApp::spawn`].
     pub async fn spawn_sharded(
         shards: Vec<ShardOptions>,
         overrides: Vec<(String, String)>,
@@ -213,9 +335,14 @@ impl TestApp {
         }
     }
 
-    /// Stops the server and starts a new one on the same database, Redis
-    /// keyspace and shards. The new server listens on a new port; `address`
-    /// follows it.
+    /// Stops the server gracefully (waiting for it) and starts a new one
+    /// with the same settings, on the same database, Redis keyspace, shards
+    /// and clock. The new server listens on a new port; `address` follows
+    /// it (`metrics_port` does not).
+    ///
+    /// # Panics
+    ///
+    /// If the new server does not start.
     pub async fn restart(&mut self) {
         self.handle.stop(true).await;
         let settings = Settings::from_env(&Env::from_pairs(self.vars.clone()))
@@ -228,9 +355,14 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
     }
 
-    /// Starts a second server on the same database, Redis keyspace,
-    /// directories, gateway and clock — another replica. It stops when the
-    /// returned handle is stopped (or the test ends).
+    /// Starts a second server with the same settings, on the same
+    /// database, Redis keyspace, shards and clock — another replica, on a
+    /// port of its own. It runs until [`Replica::stop`] or the end of the
+    /// test's runtime; [`TestApp::shutdown`] does not stop it.
+    ///
+    /// # Panics
+    ///
+    /// If the replica does not start.
     pub async fn replica(&self) -> Replica {
         let settings = Settings::from_env(&Env::from_pairs(self.vars.clone()))
             .expect("test settings are valid");
@@ -245,7 +377,12 @@ impl TestApp {
         replica
     }
 
-    /// The first shard's gateway stand-in.
+    /// The first shard's gateway stand-in, to script its answers or read
+    /// the turns it received.
+    ///
+    /// # Panics
+    ///
+    /// If the first shard is an external gateway.
     pub fn gateway(&self) -> &GatewayStandIn {
         self.shards[0]
             .stand_in
@@ -253,13 +390,15 @@ impl TestApp {
             .expect("the first shard is a stand-in")
     }
 
-    /// The first shard's directories.
+    /// The first shard's directories (config, roster, slot workspaces).
     pub fn dirs(&self) -> &TestDirs {
         &self.shards[0].dirs
     }
 
-    /// Whether the user's agent is placed on one of the shards (not
-    /// resident necessarily).
+    /// Whether the user's agent (`user_id`: the user's UUID as text) is
+    /// placed on one of this app's shards, hibernated or active — not
+    /// necessarily resident in a slot. Checks once, without waiting.
+    /// Panics if the database cannot be queried.
     pub async fn agent_placed(&self, user_id: &str) -> bool {
         let shards = self
             .shards
@@ -276,8 +415,10 @@ impl TestApp {
             == 1
     }
 
-    /// The user's slot while their agent is resident (ready): the shard's
-    /// index in `shards` and the slot number.
+    /// The user's slot while their agent is resident (its slot is
+    /// `ready`): the shard's index in `shards` and the slot number. `None`
+    /// when it is not resident — and also when the query fails. Checks
+    /// once; see [`TestApp::wait_resident`] to wait.
     pub async fn resident_slot(&self, user_id: &str) -> Option<(usize, u32)> {
         #[derive(diesel::QueryableByName)]
         struct Row {
@@ -301,7 +442,12 @@ impl TestApp {
         Some((shard, u32::try_from(row.slot).ok()?))
     }
 
-    /// Waits until the user's agent is resident; its slot's workspace.
+    /// Waits until the user's agent is resident and returns its slot's
+    /// workspace directory. Polls every 20 ms.
+    ///
+    /// # Panics
+    ///
+    /// If the agent is not resident within 10 seconds.
     pub async fn wait_resident(&self, user_id: &str) -> PathBuf {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -316,10 +462,13 @@ impl TestApp {
         }
     }
 
+    /// The absolute URL of `path` on the server (`path` starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
 
+    /// `GET path` without a token. Whatever the status, the response is
+    /// returned; panics only if the request cannot be sent.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
@@ -328,6 +477,9 @@ impl TestApp {
             .expect("request is sent")
     }
 
+    /// `POST path` with `body` as JSON, without a token. Whatever the
+    /// status, the response is returned; panics only if the request cannot
+    /// be sent.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
@@ -337,7 +489,9 @@ impl TestApp {
             .expect("request is sent")
     }
 
-    /// Sends a raw body with a JSON content type (for malformed-JSON tests).
+    /// `POST path` with a raw body labelled `application/json`, without a
+    /// token (for malformed-JSON and oversized-body tests). Returns the
+    /// response whatever its status; panics only if it cannot be sent.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.client
             .post(self.url(path))
@@ -348,7 +502,9 @@ impl TestApp {
             .expect("request is sent")
     }
 
-    /// Sends a request with an optional bearer token and JSON body.
+    /// Sends `method path` with an optional bearer token and optional JSON
+    /// body. Returns the response whatever its status; panics only if it
+    /// cannot be sent.
     pub async fn request(
         &self,
         method: reqwest::Method,
@@ -366,7 +522,12 @@ impl TestApp {
         request.send().await.expect("request is sent")
     }
 
-    /// Signs a user up and returns the response body, asserting 201.
+    /// Signs a user up (`POST /auth/signup`, name `Test User`) and returns
+    /// the response body: `user`, `access_token`, `refresh_token`, …
+    ///
+    /// # Panics
+    ///
+    /// Unless the answer is `201` with a JSON body.
     pub async fn signup(&self, email: &str, password: &str) -> serde_json::Value {
         let response = self
             .post_json(
@@ -378,8 +539,14 @@ impl TestApp {
         json_body(response).await
     }
 
-    /// Stops the server and removes the test's Redis keys. The database is
-    /// dropped when `self.db` drops.
+    /// Stops the server gracefully and waits for it, stops every shard
+    /// (keeper and stand-in), and removes the test's Redis keys. The
+    /// database is dropped when the consumed `TestApp` drops, at the end of
+    /// this call. Replicas are not stopped.
+    ///
+    /// # Panics
+    ///
+    /// If the Redis keys cannot be removed.
     pub async fn shutdown(self) {
         self.handle.stop(true).await;
         for shard in &self.shards {
@@ -392,8 +559,14 @@ impl TestApp {
     }
 }
 
-/// Polls `check` until it holds, failing after five seconds. For state that
-/// follows a response shortly (answered turns are recorded write-behind).
+/// Polls `check` every 20 ms until it returns `true`. For state that
+/// follows a response shortly (answered turns are recorded write-behind,
+/// keepers act on notifications).
+///
+/// # Panics
+///
+/// With `timed out waiting for: {what}` if `check` still fails after five
+/// seconds.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -409,7 +582,12 @@ where
     }
 }
 
-/// Reads a response as JSON, asserting the content type says so.
+/// Reads a response's body as JSON.
+///
+/// # Panics
+///
+/// If the `content-type` is not `application/json…`, or the body is not
+/// JSON. The status is not checked: assert it before.
 pub async fn json_body(response: reqwest::Response) -> serde_json::Value {
     let content_type = response
         .headers()

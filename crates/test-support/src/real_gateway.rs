@@ -20,11 +20,16 @@ fn pin(name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The pinned openclaw version (`OPENCLAW_VERSION` in
+/// `infrastructure/gateway.versions`, compiled in); empty if the file does
+/// not name one.
 pub fn openclaw_version() -> String {
     pin("OPENCLAW_VERSION")
 }
 
-/// `~/.cache/heyclaw` (or `$HEYCLAW_CACHE_DIR`).
+/// Where installs are cached: `$HEYCLAW_CACHE_DIR`, else
+/// `$HOME/.cache/heyclaw` (`/tmp/.cache/heyclaw` without `HOME`). Not
+/// created here.
 pub fn cache_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("HEYCLAW_CACHE_DIR") {
         return PathBuf::from(dir);
@@ -36,11 +41,17 @@ pub fn cache_dir() -> PathBuf {
 /// Where the pinned Node and openclaw live once installed.
 #[derive(Debug, Clone)]
 pub struct GatewayInstall {
+    /// The npm prefix the pinned Node package is installed into
+    /// (`<cache>/gateway/node-<version>`).
     pub node_dir: PathBuf,
+    /// The npm prefix openclaw is installed into
+    /// (`<cache>/gateway/openclaw-<version>`).
     pub openclaw_dir: PathBuf,
 }
 
 impl GatewayInstall {
+    /// The install locations for the pinned versions, under
+    /// [`cache_dir`]. Installs nothing; see [`GatewayInstall::install`].
     pub fn pinned() -> Self {
         let root = cache_dir().join("gateway");
         Self {
@@ -49,6 +60,7 @@ impl GatewayInstall {
         }
     }
 
+    /// The directory holding the pinned `node` binary.
     pub fn node_bin_dir(&self) -> PathBuf {
         self.node_dir
             .join("node_modules")
@@ -56,11 +68,14 @@ impl GatewayInstall {
             .join("bin")
     }
 
+    /// The `openclaw` executable (an npm bin link; it needs the pinned
+    /// Node on `PATH`, see [`GatewayInstall::command`]).
     pub fn openclaw(&self) -> PathBuf {
         self.openclaw_dir.join("node_modules/.bin/openclaw")
     }
 
-    /// PATH with the pinned Node first.
+    /// `PATH` with the pinned Node's directory first, then this process's
+    /// `PATH`.
     pub fn path_env(&self) -> String {
         format!(
             "{}:{}",
@@ -69,12 +84,21 @@ impl GatewayInstall {
         )
     }
 
+    /// Whether both the pinned `node` and `openclaw` are present (their
+    /// versions are not checked).
     pub fn is_installed(&self) -> bool {
         self.node_bin_dir().join("node").exists() && self.openclaw().exists()
     }
 
-    /// Installs whatever is missing (npm shows its progress); a no-op when
-    /// both are present.
+    /// Installs whatever is missing from the npm registry (npm must be on
+    /// `PATH` and shows its progress; this needs the network), then checks
+    /// that `openclaw --version` prints the pinned version — so even when
+    /// both are present, it runs openclaw once.
+    ///
+    /// # Errors
+    ///
+    /// A message when npm cannot be run or fails, or openclaw does not run
+    /// or prints another version.
     pub fn install(&self) -> Result<(), String> {
         if !self.node_bin_dir().join("node").exists() {
             let spec = format!("{}@{}", pin("NODE_PACKAGE"), pin("NODE_VERSION"));
@@ -97,7 +121,8 @@ impl GatewayInstall {
         }
     }
 
-    /// `openclaw` with the pinned Node on PATH.
+    /// A command for `openclaw` with the pinned Node on `PATH`; add
+    /// arguments and run it.
     pub fn command(&self) -> Command {
         let mut command = Command::new(self.openclaw());
         command.env("PATH", self.path_env());
@@ -137,24 +162,42 @@ fn npm_install(dir: &Path, spec: &str, path: Option<&str>) -> Result<(), String>
     }
 }
 
-/// A running gateway process; killed on drop.
+/// A running gateway process; killed (SIGKILL) on drop.
 pub struct RealGateway {
+    /// Its base URL, `http://127.0.0.1:<port>`.
     pub url: String,
+    /// The loopback port it was told to listen on.
     pub port: u16,
+    /// Its stdout and stderr, `gateway.out` in the state directory.
     pub log_path: PathBuf,
     child: Child,
 }
 
+/// How to run a [`RealGateway`].
 pub struct RealGatewayOptions<'a> {
+    /// Its config file (`OPENCLAW_CONFIG_PATH`), e.g. one a keeper prepared.
     pub config_path: &'a Path,
+    /// Its state directory (`OPENCLAW_STATE_DIR`, and its `HOME`), created
+    /// if missing; the log goes there too.
     pub state_dir: &'a Path,
+    /// The loopback port to listen on; it must be free.
     pub port: u16,
+    /// The bearer token it requires (`OPENCLAW_GATEWAY_TOKEN`).
     pub token: &'a str,
     /// The model provider's key (a placeholder for the dev model).
     pub model_api_key: &'a str,
 }
 
 impl RealGateway {
+    /// Spawns `openclaw gateway` on loopback at `options.port`, offline, with
+    /// auto-update and telemetry off and its output in
+    /// [`RealGateway::log_path`]. Returns at once: use
+    /// [`RealGateway::wait_ready`] before talking to it.
+    ///
+    /// # Errors
+    ///
+    /// A message when the state directory or log file cannot be created,
+    /// or the process cannot be spawned (e.g. not installed).
     pub fn start(
         install: &GatewayInstall,
         options: &RealGatewayOptions<'_>,
@@ -197,12 +240,15 @@ impl RealGateway {
         })
     }
 
-    /// Stops the process (the seed's `docker restart` does this, then starts it again).
+    /// Kills the process (SIGKILL) and waits for it to exit, as the seed's
+    /// `docker restart` would before starting it again. Start a new
+    /// [`RealGateway`] to bring it back.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
+    /// The process id of the gateway.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -212,7 +258,13 @@ impl RealGateway {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Waits until `/health` answers.
+    /// Waits until `GET /health` answers with a success, polling every
+    /// 200 ms (each try bounded to 2 s).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the log file when the process exits or `timeout`
+    /// passes first.
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let client = reqwest::Client::new();
         let started = Instant::now();
@@ -259,6 +311,8 @@ impl RealGateway {
             .map_err(|e| format!("starting the gateway watchdog: {e}"))
     }
 
+    /// What the gateway has written so far to its log (empty if the file
+    /// cannot be read).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

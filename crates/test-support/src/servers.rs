@@ -2,6 +2,12 @@
 //! stops, restarts and flushes them, which it must never do to the
 //! machine's shared servers. Each has its own port and data directory and is
 //! stopped and removed on drop.
+//!
+//! Both are started from the binaries installed on the machine
+//! (PostgreSQL's under `/usr/lib/postgresql/<version>/bin`, the newest
+//! version; `redis-server` on `PATH`); their ports are free ports picked
+//! when they start. Their helpers block the calling thread while they
+//! wait, and panic when a server does not start or stop.
 
 use std::{
     path::{Path, PathBuf},
@@ -56,15 +62,28 @@ fn as_postgres(tool: &str) -> Command {
     }
 }
 
-/// A PostgreSQL cluster of the test's own (`initdb` + `pg_ctl`).
+/// A PostgreSQL cluster of the test's own (`initdb` + `pg_ctl`), in a
+/// temporary directory, with trust authentication for user `postgres` on
+/// `127.0.0.1` and `fsync` off. Stopped (immediately) and its directory
+/// removed on drop.
 pub struct TestPostgres {
+    /// The port the cluster listens on (on `127.0.0.1`), kept across
+    /// restarts.
     pub port: u16,
     data: PathBuf,
     root: PathBuf,
 }
 
 impl TestPostgres {
-    /// Creates the cluster, starts it, and creates database `heyclaw`.
+    /// Creates the cluster, starts it, and creates database `heyclaw`
+    /// (empty: migrate it yourself, or let the server migrate it). Run as
+    /// root, the PostgreSQL tools run as the `postgres` user through
+    /// `runuser`.
+    ///
+    /// # Panics
+    ///
+    /// If PostgreSQL is not installed, or `initdb`, the start (30 s at
+    /// most) or `createdb` fails.
     pub fn start() -> Self {
         let root = scratch_dir("pg");
         let data = root.join("data");
@@ -107,7 +126,12 @@ impl TestPostgres {
         format!("postgres://postgres@127.0.0.1:{}/heyclaw", self.port)
     }
 
-    /// Starts the (stopped) server and waits until it accepts connections.
+    /// Starts the (stopped) server on the same port and data, and waits
+    /// until it accepts connections (30 s at most).
+    ///
+    /// # Panics
+    ///
+    /// If it does not start, e.g. because it is already running.
     pub fn start_again(&self) {
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
@@ -127,7 +151,12 @@ impl TestPostgres {
     }
 
     /// Stops the server at once (`immediate`: connections are cut, as in a
-    /// crash).
+    /// crash) and waits until it is down. The data stays; see
+    /// [`TestPostgres::start_again`].
+    ///
+    /// # Panics
+    ///
+    /// If `pg_ctl` fails, e.g. because the server is not running.
     pub fn stop(&self) {
         let status = as_postgres("pg_ctl")
             .arg("-D")
@@ -153,13 +182,22 @@ impl Drop for TestPostgres {
     }
 }
 
-/// A Redis server of the test's own (nothing kept on disk).
+/// A Redis server of the test's own (`redis-server` as a child process,
+/// nothing kept on disk). Killed on drop.
 pub struct TestRedis {
+    /// The port the server listens on (on `127.0.0.1`), kept across
+    /// restarts.
     pub port: u16,
     child: Option<Child>,
 }
 
 impl TestRedis {
+    /// Starts `redis-server` on a free port and waits until it accepts
+    /// connections.
+    ///
+    /// # Panics
+    ///
+    /// If `redis-server` cannot be run, or does not listen within 10 s.
     pub fn start() -> Self {
         let mut redis = Self {
             port: free_port(),
@@ -169,11 +207,15 @@ impl TestRedis {
         redis
     }
 
+    /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Starts the (stopped) server and waits until it answers.
+    /// Starts the (stopped) server, empty, on the same port, and waits
+    /// until it accepts connections. Panics like [`TestRedis::start`]. Call
+    /// it only after [`TestRedis::stop`]: on a running server the new
+    /// process cannot bind, and the old one answers instead.
     pub fn start_again(&mut self) {
         let child = Command::new("redis-server")
             .args([
@@ -198,7 +240,8 @@ impl TestRedis {
         }
     }
 
-    /// Kills the server (its data is gone: it keeps nothing on disk).
+    /// Kills the server (SIGKILL) and waits for it to exit; its data is
+    /// gone, as it keeps nothing on disk. A no-op when it is not running.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -206,7 +249,8 @@ impl TestRedis {
         }
     }
 
-    /// A restart: everything in it is lost.
+    /// Kills and starts the server again on the same port: everything in
+    /// it is lost.
     pub fn restart(&mut self) {
         self.stop();
         self.start_again();

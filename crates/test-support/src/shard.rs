@@ -13,15 +13,25 @@ use crate::{GatewayStandIn, TEST_GATEWAY_TOKEN, TestClock, templates_dir};
 /// A shard's gateway config and workspaces directories: the test's own
 /// (removed on drop), or a shared gateway's.
 pub struct TestDirs {
+    /// The test's temporary directory (`heyclaw-test-<uuid>` under the
+    /// system temp dir), removed on drop; for a shared gateway, its config
+    /// file's directory, left alone.
     pub root: PathBuf,
+    /// The gateway's config file, `openclaw.json`.
     pub config_path: PathBuf,
+    /// The roster the keeper writes and the gateway reads,
+    /// `heyclaw-agents.json` beside the config.
     pub roster_path: PathBuf,
+    /// The directory of the slot workspaces (see [`TestDirs::slot`]).
+    /// Not removed on drop when [`ShardOptions::workspaces`] put it
+    /// outside `root`.
     pub workspaces: PathBuf,
     owned: bool,
 }
 
 impl TestDirs {
-    /// A shared gateway's directories, left in place on drop.
+    /// A shared gateway's directories, left in place on drop. The roster is
+    /// `heyclaw-agents.json` beside `config_path`. Creates nothing.
     pub fn shared(config_path: PathBuf, workspaces: PathBuf) -> Self {
         Self {
             root: config_path.parent().map(PathBuf::from).unwrap_or_default(),
@@ -48,7 +58,8 @@ impl TestDirs {
         }
     }
 
-    /// The roster file as JSON (empty object when missing).
+    /// The roster file as JSON, keyed by gateway agent id (an empty map
+    /// when the file is missing or not a JSON object).
     pub fn roster(&self) -> serde_json::Map<String, serde_json::Value> {
         std::fs::read_to_string(&self.roster_path)
             .ok()
@@ -56,7 +67,8 @@ impl TestDirs {
             .unwrap_or_default()
     }
 
-    /// A slot's workspace directory.
+    /// A slot's workspace directory (which may not exist yet), as the
+    /// keeper names it.
     pub fn slot(&self, slot: u32) -> PathBuf {
         heyclaw_keeper::slot_dir(&self.workspaces, slot)
     }
@@ -73,8 +85,14 @@ impl Drop for TestDirs {
 /// How a test shard is set up.
 #[derive(Debug, Clone)]
 pub struct ShardOptions {
+    /// The shard's id: its `GATEWAYS` name and `assistants.gateway_id`.
+    /// Default `default`.
     pub id: String,
+    /// How many slot agents the gateway has (users resident at once).
+    /// Default 8.
     pub slots: u32,
+    /// How long a resident user may stay idle before the keeper releases
+    /// the slot (on the test's clock). Default 30 minutes.
     pub idle_timeout: Duration,
     /// A real gateway already running (its URL, config file and workspaces
     /// directory); `None`: a stand-in over the test's own directories.
@@ -87,11 +105,16 @@ pub struct ShardOptions {
 /// A gateway the test did not start (the end-to-end suite's real ones).
 #[derive(Debug, Clone)]
 pub struct ExternalGateway {
+    /// Its base URL, `http://127.0.0.1:<port>`.
     pub url: String,
+    /// Its config file; the keeper writes the roster beside it (and the
+    /// config if it is missing).
     pub config_path: PathBuf,
+    /// Its slot workspaces directory.
     pub workspaces: PathBuf,
     /// The model endpoint its config names (written if the file is missing).
     pub model_base_url: String,
+    /// The port its config names (written if the file is missing).
     pub port: u16,
 }
 
@@ -108,11 +131,19 @@ impl Default for ShardOptions {
 }
 
 /// One shard: its gateway, its directories and its running keeper.
+///
+/// Its keeper runs as a task on the test's runtime, every 250 ms and on
+/// database notifications, until [`TestShard::stop`],
+/// [`TestShard::stop_keeper`] or drop. The stand-in keeps serving until
+/// [`TestShard::stop`] or the runtime's end.
 pub struct TestShard {
+    /// The shard's id, as in [`ShardOptions::id`].
     pub id: String,
     /// The stand-in, unless the shard is an external gateway.
     pub stand_in: Option<GatewayStandIn>,
+    /// The gateway's base URL (the stand-in's or the external one's).
     pub url: String,
+    /// The shard's directories, removed on drop unless shared.
     pub dirs: TestDirs,
     /// The keeper, for tests that run a pass themselves.
     pub keeper: Keeper,
@@ -120,9 +151,15 @@ pub struct TestShard {
 }
 
 impl TestShard {
-    /// Writes the shard's config and roster, starts the stand-in on them,
-    /// announces the shard and runs its keeper until the shard is stopped
-    /// (or dropped).
+    /// Writes the shard's config and roster, starts the stand-in on them
+    /// (unless the gateway is external), announces the shard in the
+    /// database at `database_url` (migrated already) and runs its keeper,
+    /// on `clock`, until the shard is stopped (or dropped).
+    ///
+    /// # Panics
+    ///
+    /// If the directories, config or roster cannot be written, the
+    /// templates cannot be loaded, or the shard cannot be announced.
     pub async fn start(database_url: &str, clock: &TestClock, options: ShardOptions) -> Self {
         let dirs = match &options.external {
             Some(external) => {
@@ -191,12 +228,15 @@ impl TestShard {
         }
     }
 
-    /// The `GATEWAYS` entry of this shard.
+    /// The `GATEWAYS` entry of this shard: `<id>|<url>|<token>`, with
+    /// [`TEST_GATEWAY_TOKEN`].
     pub fn gateways_entry(&self) -> String {
         format!("{}|{}|{TEST_GATEWAY_TOKEN}", self.id, self.url)
     }
 
-    /// Stops the keeper and the stand-in (a shard going down).
+    /// Stops the keeper and the stand-in, at once, and waits for the
+    /// stand-in (a shard going down). An external gateway keeps running.
+    /// There is no way to start the shard again.
     pub async fn stop(&self) {
         let _ = self.stop.send(true);
         if let Some(stand_in) = &self.stand_in {
@@ -204,7 +244,8 @@ impl TestShard {
         }
     }
 
-    /// Stops only the keeper.
+    /// Stops only the keeper (after its current pass); the gateway keeps
+    /// serving. Does not wait.
     pub fn stop_keeper(&self) {
         let _ = self.stop.send(true);
     }

@@ -1,5 +1,7 @@
 //! A local SMTP stand-in: speaks enough real SMTP (EHLO, MAIL, RCPT, DATA,
 //! QUIT) for lettre to deliver to it, and keeps every message it receives.
+//! No TLS and no authentication: point the server at it with
+//! [`SmtpStandIn::settings`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,16 +11,24 @@ use tokio::{
     sync::{Mutex, Notify},
 };
 
+/// One message the SMTP stand-in received.
 #[derive(Debug, Clone)]
 pub struct CapturedMail {
+    /// The envelope sender, as given to `MAIL FROM:` (with its angle
+    /// brackets and any parameters, e.g. `<no-reply@heyclaw.test>`).
     pub from: String,
+    /// The envelope recipients, as given to each `RCPT TO:` (with angle
+    /// brackets).
     pub to: Vec<String>,
     /// The raw message as sent after DATA (headers and encoded body).
     pub raw: String,
 }
 
 impl CapturedMail {
-    /// The body with its transfer encoding (quoted-printable or base64) undone.
+    /// The body with its transfer encoding (quoted-printable or base64)
+    /// undone, judged from the message's headers as a whole: meant for the
+    /// server's single-part mails. Undecodable base64 gives an empty body;
+    /// invalid UTF-8 is replaced.
     pub fn body(&self) -> String {
         let (headers, body) = self.raw.split_once("\r\n\r\n").unwrap_or(("", &self.raw));
         let headers = headers.to_ascii_lowercase();
@@ -36,6 +46,8 @@ impl CapturedMail {
         }
     }
 
+    /// The `Subject:` header as sent: RFC 2047-encoded if the subject is
+    /// not ASCII, and only its first line if folded. `None` without one.
     pub fn subject(&self) -> Option<String> {
         self.raw
             .lines()
@@ -64,14 +76,20 @@ fn decode_quoted_printable(body: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A local SMTP server that keeps what it receives. Clones share its
+/// mailbox. It accepts connections on the test's runtime until the runtime
+/// ends: there is no stop, and dropping it does not stop it.
 #[derive(Clone)]
 pub struct SmtpStandIn {
+    /// The port it listens on, on `127.0.0.1`.
     pub port: u16,
     mails: Arc<Mutex<Vec<CapturedMail>>>,
     arrived: Arc<Notify>,
 }
 
 impl SmtpStandIn {
+    /// Starts listening on a free port of `127.0.0.1`, with an empty
+    /// mailbox. Panics if no port can be bound.
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -94,7 +112,9 @@ impl SmtpStandIn {
         stand_in
     }
 
-    /// The settings that point the API at this stand-in.
+    /// The settings that point the API at this stand-in (`SMTP_HOST`,
+    /// `SMTP_PORT`, `SMTP_TLS=none`, `SMTP_FROM`), for
+    /// [`TestApp::spawn_with_env`](crate::TestApp::spawn_with_env).
     pub fn settings(&self) -> Vec<(String, String)> {
         vec![
             ("SMTP_HOST".into(), "127.0.0.1".into()),
@@ -104,11 +124,15 @@ impl SmtpStandIn {
         ]
     }
 
+    /// Every message received so far, oldest first. Does not wait; see
+    /// [`SmtpStandIn::wait_for`].
     pub async fn mails(&self) -> Vec<CapturedMail> {
         self.mails.lock().await.clone()
     }
 
-    /// Waits until at least `count` mails have arrived.
+    /// Waits until at least `count` mails have arrived (in total, since the
+    /// start) or `timeout` passes, and returns every mail received. Does
+    /// not panic on timeout: check the length of what it returns.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<CapturedMail> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

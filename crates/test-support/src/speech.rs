@@ -14,6 +14,8 @@ use std::{
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+/// The API key the speech stand-in accepts, as `Authorization: Bearer`
+/// (OpenAI) or `xi-api-key` (ElevenLabs): configure the server with it.
 pub const SPEECH_KEY: &str = "speech-stand-in-key";
 
 #[derive(Default)]
@@ -24,6 +26,22 @@ struct State {
     uploads: Mutex<Vec<usize>>,
 }
 
+/// The speech providers, stood in for over real HTTP on a free port of
+/// `127.0.0.1`:
+///
+/// - `POST …/v1/audio/speech` (OpenAI): `MP3|<voice>|<input>` as
+///   `audio/mpeg`; `500` if the input contains `FAILTTS`, `400` if it is
+///   blank;
+/// - `POST …/v1/text-to-speech/<voice>/stream` (ElevenLabs):
+///   `MP3|<voice>|<text>`;
+/// - `POST …/v1/audio/transcriptions` (Whisper): `{"text": "transcribed <n>
+///   bytes", "duration": 2.5}` for a multipart upload with `model`, `file`
+///   and `verbose_json`, where `n` is the size of the whole request body;
+///   `400` otherwise. Bodies up to 64 MiB are read.
+///
+/// Every call without [`SPEECH_KEY`] gets `401`. Clones share one server
+/// and its state; it runs until [`SpeechStandIn::stop`] or the end of the
+/// test's runtime (dropping it does not stop it).
 #[derive(Clone)]
 pub struct SpeechStandIn {
     /// Base URL for OpenAI-style calls (`…/v1`).
@@ -127,6 +145,7 @@ async fn whisper(state: web::Data<State>, req: HttpRequest, body: web::Bytes) ->
 }
 
 impl SpeechStandIn {
+    /// Starts the stand-in. Panics if no local port can be bound.
     pub async fn start() -> Self {
         let state = Arc::new(State::default());
         let data = web::Data::from(Arc::clone(&state));
@@ -158,22 +177,32 @@ impl SpeechStandIn {
         }
     }
 
+    /// Every authorised call waits this long before answering;
+    /// `Duration::ZERO` for none.
     pub fn set_delay(&self, delay: Duration) {
         *self.state.delay.lock().expect("lock") = delay;
     }
 
+    /// The next `n` authorised calls (of any endpoint) answer `500`, after
+    /// the delay. Replaces any count left.
     pub fn fail_next(&self, n: usize) {
         self.state.fail_next.store(n, Ordering::SeqCst);
     }
 
+    /// How many calls arrived since the start, refused ones included.
     pub fn calls(&self) -> usize {
         self.state.calls.load(Ordering::SeqCst)
     }
 
+    /// The body size, in bytes, of each transcription request that was
+    /// answered `200`, oldest first (the multipart body, not the audio
+    /// alone).
     pub fn upload_sizes(&self) -> Vec<usize> {
         self.state.uploads.lock().expect("lock").clone()
     }
 
+    /// Stops the server at once and waits for it (a provider going down):
+    /// connections are then refused. It cannot be started again.
     pub async fn stop(&self) {
         self.handle.stop(false).await;
     }

@@ -268,3 +268,31 @@ async fn the_review_account_signs_in_with_its_fixed_code_and_gets_no_mail() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn guesses_at_the_review_code_hit_the_login_limit() {
+    let (app, _smtp) = spawn(&[
+        ("REVIEW_ACCOUNT_EMAIL", "review@heyclaw.app"),
+        ("REVIEW_ACCOUNT_CODE", "424242"),
+    ])
+    .await;
+    // The login limit: 10 tries per address in 15 minutes. A success
+    // clears the count.
+    for _ in 0..9 {
+        assert_eq!(verify(&app, "review@heyclaw.app", "000000").await.0, 400);
+    }
+    assert_eq!(verify(&app, "review@heyclaw.app", "424242").await.0, 200);
+    for _ in 0..10 {
+        assert_eq!(verify(&app, "review@heyclaw.app", "111111").await.0, 400);
+    }
+    let (status, body) = verify(&app, "review@heyclaw.app", "424242").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Login attempt limit reached"),
+        "{body}"
+    );
+    app.shutdown().await;
+}

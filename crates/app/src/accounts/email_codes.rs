@@ -39,7 +39,8 @@ const INVALID: &str = "Invalid code";
 ///
 /// For this address no code is sent and no request is counted against the
 /// code limits; the configured code always works (compared in constant
-/// time) and is never spent.
+/// time) and is never spent. Since it never dies, tries at it count against
+/// the login limits (per address and per IP), like passwords.
 #[derive(Debug, Clone)]
 pub struct ReviewAccount {
     /// The review account's address.
@@ -154,9 +155,22 @@ impl Accounts {
         let email = parse_email(email)?;
         let code = code.trim();
         if self.is_review_account(&email) {
+            // A fixed code never dies, so its guesses are what the login
+            // limits count (per address and per IP).
+            let limits = self.inner.limits;
+            let keys = AttemptKeys::new("review-code", email.as_str(), client.ip);
+            limits::count(
+                &self.inner.redis,
+                &keys,
+                limits.login_per_account,
+                limits.login_per_ip,
+                "Login attempt",
+            )
+            .await?;
             if !self.is_review_code(code) {
                 return Err(AppError::invalid(INVALID));
             }
+            self.inner.redis.reset_attempts(&keys.account).await?;
         } else {
             self.spend_code(&email, PURPOSE_LOGIN, code).await?;
         }
