@@ -35,6 +35,8 @@ pub fn environment() -> Result<BTreeMap<String, String>> {
     set("HOST", "127.0.0.1".to_owned());
     set("PORT", "3000".to_owned());
     set("LOG_FORMAT", "pretty".to_owned());
+    // No SMTP locally: sign-in codes and reset links are read from the log.
+    set("MAIL_LOG_CONTENT", "true".to_owned());
     set("TEMPLATES_DIR", path(&crate::repo_root().join("templates")));
     set(
         "OPENCLAW_GATEWAY_URL",

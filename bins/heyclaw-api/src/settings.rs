@@ -34,6 +34,9 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub providers: ProviderSettings,
     pub smtp: Option<SmtpSettings>,
+    /// Without SMTP, whether mail (sign-in codes, reset links) is written to
+    /// the log in full — for local runs only, as those are credentials.
+    pub mail_log_content: bool,
     pub mail_from: String,
     pub apple: AppleSettings,
     pub billing: BillingSettings,
@@ -398,6 +401,7 @@ impl Settings {
                 },
             },
             smtp: smtp(env)?,
+            mail_log_content: env.parsed_or("MAIL_LOG_CONTENT", false, "true or false")?,
             mail_from: env.string_or("SMTP_FROM", "HeyClaw <no-reply@heyclaw.app>"),
             apple: AppleSettings {
                 bundle_id: env.string_or("APPLE_BUNDLE_ID", "com.weiblocks.heyclaw"),

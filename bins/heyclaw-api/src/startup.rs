@@ -285,8 +285,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT (or [`ServerHandle::stop`]), then lets
-    /// in-flight requests finish within the shutdown timeout.
+    /// Serves until SIGTERM or [`ServerHandle::stop`] (in-flight requests
+    /// then finish within the shutdown timeout) or SIGINT/SIGQUIT (at once).
     /// Answered turns still queued for recording are written before it returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
@@ -335,9 +335,12 @@ pub async fn migrate(settings: &Settings) -> Result<usize, StartupError> {
 fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
     let Some(smtp) = &settings.smtp else {
         tracing::warn!(
-            "SMTP_HOST is not set: mail is written to the log instead of sent (local use only)"
+            content = settings.mail_log_content,
+            "SMTP_HOST is not set: mail is not sent, only logged (its content only with MAIL_LOG_CONTENT=true, for local use)"
         );
-        return Ok(Arc::new(LogMailer));
+        return Ok(Arc::new(LogMailer {
+            content: settings.mail_log_content,
+        }));
     };
     let mailer = SmtpMailer::new(SmtpConfig {
         host: smtp.host.clone(),

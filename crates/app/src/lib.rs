@@ -45,8 +45,8 @@
 //! time instead of sleeping. The exceptions follow the system clock: the
 //! UTC day of the daily quotas, access-token expiry, and the plan in force
 //! as the message, voice, speech and profile paths load it.
-//! Passwords and tokens are never logged (except by [`mail::LogMailer`], the
-//! local-only mailer that logs the mail it would send).
+//! Passwords, tokens and codes are never logged ([`mail::LogMailer`] logs a
+//! mail's content only when a local run asks it to).
 //!
 //! # Examples
 //!
@@ -160,7 +160,7 @@
 //!             deletion_token_ttl: Duration::from_secs(600),
 //!             password_hashing: PasswordHashing::new(2, Duration::from_secs(5)),
 //!         },
-//!         Arc::new(LogMailer),
+//!         Arc::new(LogMailer { content: false }),
 //!         Arc::new(agents.clone()),
 //!         clock.clone(),
 //!         cache.clone(),

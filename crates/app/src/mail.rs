@@ -183,22 +183,77 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// For local runs without SMTP: the mail goes to the log (`info`, body
-/// included) so a developer can follow the link. Never configured in
-/// production (SMTP_HOST is set there). Beware: the body carries reset
-/// links and sign-in codes, so with this mailer they are in the log.
-/// Sending never fails.
-pub struct LogMailer;
+/// For runs without SMTP: the mail is not sent but logged (`info`).
+/// Subjects and bodies carry sign-in codes and reset links — credentials —
+/// so they are logged only with `content` on (a local run, where a
+/// developer needs the code); otherwise only the recipient is. Sending
+/// never fails.
+pub struct LogMailer {
+    /// Whether the subject and body go to the log too.
+    pub content: bool,
+}
 
 #[async_trait]
 impl Mailer for LogMailer {
     async fn send(&self, mail: Mail) -> Result<(), MailError> {
-        tracing::info!(
-            to = %mail.to,
-            subject = %mail.subject,
-            body = %mail.body,
-            "mail not sent (no SMTP_HOST configured); logged instead"
-        );
+        if self.content {
+            tracing::info!(
+                to = %mail.to,
+                subject = %mail.subject,
+                body = %mail.body,
+                "mail not sent (no SMTP_HOST configured); logged instead"
+            );
+        } else {
+            tracing::warn!(
+                to = %mail.to,
+                "mail not sent: no SMTP_HOST configured (its content is not logged: it may hold a code)"
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// What `mailer` logs while sending one mail with a code in it.
+    async fn logged_by(mailer: LogMailer) -> String {
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mail = Mail {
+            to: "ada@example.com".into(),
+            subject: "Your HeyClaw code: 271828".into(),
+            body: "Your code is 271828.".into(),
+        };
+        mailer.send(mail).await.unwrap();
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_log_mailer_keeps_codes_out_of_the_log_unless_asked() {
+        let quiet = logged_by(LogMailer { content: false }).await;
+        assert!(quiet.contains("ada@example.com"), "{quiet}");
+        assert!(!quiet.contains("271828"), "{quiet}");
+        let local = logged_by(LogMailer { content: true }).await;
+        assert!(local.contains("271828"), "{local}");
     }
 }

@@ -74,9 +74,9 @@ pub struct HttpSettings {
     /// Worker threads; `None` = one per core.
     pub workers: Option<usize>,
     /// How long in-flight requests get to finish after a graceful stop
-    /// (SIGTERM, or [`ServerHandle::stop`] with `graceful = true`). Whole
-    /// seconds: the fraction is dropped, so anything under a second means
-    /// no grace at all. SIGINT and SIGQUIT stop at once, without grace.
+    /// (SIGTERM, or [`ServerHandle::stop`] with `graceful = true`), rounded
+    /// up to whole seconds (actix counts seconds). SIGINT and SIGQUIT stop
+    /// at once, without grace.
     pub shutdown_timeout: Duration,
 }
 
@@ -135,7 +135,11 @@ pub fn serve(
             .wrap(actix_cors::Cors::permissive().max_age(3600))
     })
     .listen(listener)?
-    .shutdown_timeout(settings.shutdown_timeout.as_secs());
+    // actix counts whole seconds: round up, so "500ms" still grants a grace.
+    .shutdown_timeout(
+        settings.shutdown_timeout.as_secs()
+            + u64::from(settings.shutdown_timeout.subsec_nanos() > 0),
+    );
     if let Some(workers) = settings.workers {
         server = server.workers(workers);
     }

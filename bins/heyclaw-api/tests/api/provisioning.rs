@@ -69,7 +69,7 @@ async fn signup_succeeds_and_keeps_the_account_when_provisioning_fails() {
                 Duration::from_secs(10),
             ),
         },
-        Arc::new(LogMailer),
+        Arc::new(LogMailer { content: false }),
         agents.clone(),
         heyclaw_app::clock::system(),
         heyclaw_app::access_cache::AccessCache::new(Duration::ZERO),
