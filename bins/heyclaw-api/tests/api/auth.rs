@@ -781,3 +781,42 @@ async fn a_suspended_account_can_neither_log_in_nor_refresh_nor_call_routes() {
     assert_eq!(wrong.status(), 401);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reset_link_expires_by_the_injected_clock() {
+    let smtp = SmtpStandIn::start().await;
+    let app = TestApp::spawn_with_env(smtp.settings()).await;
+    app.signup("kim@example.com", "oldpass123").await;
+    let forgot = json!({ "email": "kim@example.com" });
+    let forgot = || app.post_json("/auth/forgot-password", &forgot);
+    assert_eq!(forgot().await.status(), 200);
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    let stale = reset_token_from(&mails[0]).await;
+    app.clock.advance(Duration::from_secs(3600));
+    let (status, body) = status_and_body(
+        app.post_json(
+            "/auth/reset-password",
+            &json!({"token": stale, "new_password": "newpass123"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["message"], "Invalid or expired reset token");
+
+    // A fresh link, just before its hour is up, still works.
+    assert_eq!(forgot().await.status(), 200);
+    let mails = smtp.wait_for(2, Duration::from_secs(10)).await;
+    let fresh = reset_token_from(&mails[1]).await;
+    app.clock.advance(Duration::from_secs(3599));
+    let (status, body) = status_and_body(
+        app.post_json(
+            "/auth/reset-password",
+            &json!({"token": fresh, "new_password": "newpass123"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    app.shutdown().await;
+}

@@ -537,12 +537,13 @@ impl Accounts {
         let hash = hash_opaque_token(token.trim());
         let password_hash = self.inner.passwords.hash(new_password).await?;
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let now = self.inner.clock.now();
         let reset = heyclaw_persistence::transaction::<_, AppError, _>(&mut conn, async |conn| {
-            let Some(user_id) = password_resets::consume(conn, &hash).await? else {
+            let Some(user_id) = password_resets::consume(conn, &hash, now).await? else {
                 return Ok(None);
             };
             accounts::set_password_hash(conn, user_id, &password_hash).await?;
-            password_resets::consume_all_for_user(conn, user_id).await?;
+            password_resets::consume_all_for_user(conn, user_id, now).await?;
             refresh_tokens::revoke_all_for_user(conn, user_id).await?;
             Ok(Some(user_id))
         })

@@ -1,6 +1,6 @@
 //! Password-reset tokens: stored as hashes, single use, spent atomically.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -25,14 +25,12 @@ pub async fn insert(
 /// unexpired, so two concurrent resets with one token cannot both succeed.
 /// Returns the user it belongs to; `None` for a token that is unknown,
 /// spent or expired (callers cannot tell which).
-///
-/// Expiry is checked against the system clock (`Utc::now()`), not an
-/// injected one.
+/// Expired means `expires_at <= now` (the caller's clock).
 pub async fn consume(
     conn: &mut AsyncPgConnection,
     hash: &[u8],
+    now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, PersistenceError> {
-    let now = Utc::now();
     Ok(diesel::update(
         password_reset_tokens::table
             .filter(password_reset_tokens::token_hash.eq(hash))
@@ -47,18 +45,18 @@ pub async fn consume(
 }
 
 /// Spends every outstanding reset token of a user (after a reset, older
-/// links must stop working). Returns how many were spent. Stamped with the
-/// system clock.
+/// links must stop working). Returns how many were spent, stamped `now`.
 pub async fn consume_all_for_user(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<usize, PersistenceError> {
     Ok(diesel::update(
         password_reset_tokens::table
             .filter(password_reset_tokens::user_id.eq(user_id))
             .filter(password_reset_tokens::used_at.is_null()),
     )
-    .set(password_reset_tokens::used_at.eq(Utc::now()))
+    .set(password_reset_tokens::used_at.eq(now))
     .execute(conn)
     .await?)
 }
