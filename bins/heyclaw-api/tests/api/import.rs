@@ -288,3 +288,49 @@ async fn a_database_that_is_not_the_originals_is_refused() {
     assert!(result.is_err());
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_session_id_taken_by_another_user_here_is_left_alone() {
+    let app = TestApp::spawn().await;
+    let source = original().await;
+    // Someone here already has a chat with the id of Alice's original one.
+    let local = app.signup("local@example.com", "localpass1").await;
+    let local_id = local["user"]["id"].as_str().unwrap().to_owned();
+    app.db
+        .execute(&format!(
+            "INSERT INTO chat_sessions (id, user_id, title, created_at, updated_at)
+               VALUES ('{SESSION}', '{local_id}', 'Mine', now(), now())"
+        ))
+        .await;
+    app.db
+        .execute(&format!(
+            "INSERT INTO chat_messages (session_id, position, role, content, is_voice, created_at)
+               VALUES ('{SESSION}', 0, 'user', 'my own words', false, now())"
+        ))
+        .await;
+
+    run_import(&app, &source, None, false).await;
+    run_import(&app, &source, None, false).await;
+
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM chat_sessions
+                  WHERE id = '{SESSION}' AND user_id = '{local_id}' AND title = 'Mine'"
+            )
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM chat_messages WHERE session_id = '{SESSION}'")
+        )
+        .await,
+        1,
+        "none of Alice's messages went into the local user's chat"
+    );
+    app.shutdown().await;
+}

@@ -310,10 +310,10 @@ pub struct Chats {
 /// messages with the batch's, in one transaction. Returns the sessions
 /// written. Messages added here since an earlier import are replaced too.
 ///
-/// A session id that exists here under another user is not updated, but
-/// its messages are not filtered the same way: they are inserted into that
-/// session (failing the batch on a position already taken). Session ids
-/// come from the original, so this needs an id collision across users.
+/// A session id that exists here under another user is left alone, messages
+/// and all: the batch's session and its messages are skipped (and not
+/// counted), so an id collision can never put one user's messages into
+/// another's chat.
 pub async fn replace_chats(
     conn: &mut AsyncPgConnection,
     chats: &Chats,
@@ -332,9 +332,11 @@ pub async fn replace_chats(
         .bind::<Array<Timestamptz>, _>(&chats.updated_at)
         .execute(conn)
         .await?;
+        // Sessions are matched by (id, user), never by id alone.
         diesel::sql_query(
-            "DELETE FROM chat_messages m USING chat_sessions c
-             WHERE m.session_id = c.id AND c.id = ANY($1) AND c.user_id = ANY($2)",
+            "DELETE FROM chat_messages m
+             USING chat_sessions c, unnest($1::uuid[], $2::uuid[]) AS b (id, user_id)
+             WHERE m.session_id = c.id AND c.id = b.id AND c.user_id = b.user_id",
         )
         .bind::<Array<SqlUuid>, _>(&chats.id)
         .bind::<Array<SqlUuid>, _>(&chats.user_id)
@@ -345,7 +347,8 @@ pub async fn replace_chats(
              SELECT m.session_id, m.position, m.client_id, m.role, m.content, m.is_voice, c.updated_at
              FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[])
                  AS m (session_id, position, client_id, role, content, is_voice)
-             JOIN chat_sessions c ON c.id = m.session_id",
+             JOIN unnest($7::uuid[], $8::uuid[]) AS b (id, user_id) ON b.id = m.session_id
+             JOIN chat_sessions c ON c.id = b.id AND c.user_id = b.user_id",
         )
         .bind::<Array<SqlUuid>, _>(&chats.message_session)
         .bind::<Array<Integer>, _>(&chats.message_position)
@@ -353,6 +356,8 @@ pub async fn replace_chats(
         .bind::<Array<Text>, _>(&chats.message_role)
         .bind::<Array<Text>, _>(&chats.message_content)
         .bind::<Array<Bool>, _>(&chats.message_is_voice)
+        .bind::<Array<SqlUuid>, _>(&chats.id)
+        .bind::<Array<SqlUuid>, _>(&chats.user_id)
         .execute(conn)
         .await?;
         Ok::<_, PersistenceError>(sessions)
