@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use heyclaw_test_support::{TEST_GATEWAY_TOKEN, TestDatabase, redis_url};
+use heyclaw_test_support::{SmtpStandIn, TEST_GATEWAY_TOKEN, TestDatabase, redis_url};
 use serde_json::json;
 
 fn server_command() -> Command {
@@ -183,13 +183,14 @@ async fn passwords_never_reach_the_logs() {
         .status(),
         200
     );
-    // The mail is written by a background task: wait for it in the log.
+    // Without SMTP the mail is only logged — its recipient, not its link.
+    // It is written by a background task: wait for it in the log.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&log).unwrap().contains("?token=") {
-        assert!(
-            Instant::now() < deadline,
-            "the log mailer wrote no reset link"
-        );
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("mail not sent")
+    {
+        assert!(Instant::now() < deadline, "the log mailer wrote nothing");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(stop(&mut child).await.success());
@@ -198,19 +199,40 @@ async fn passwords_never_reach_the_logs() {
         logs.contains("account created"),
         "the capture holds the server's logs"
     );
-    let start = logs
-        .find("?token=")
-        .expect("the log mailer wrote the reset link")
-        + "?token=".len();
-    let reset_token: String = logs[start..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
+    assert!(!logs.contains("?token="), "a reset link reached the logs");
 
-    let (mut child, base) = start_server(&db, &log, &verbose).await;
+    // With SMTP, a reset through the mailed link.
+    let smtp = SmtpStandIn::start().await;
+    let with_smtp: Vec<(String, String)> = verbose
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .chain(smtp.settings())
+        .collect();
+    let with_smtp: Vec<(&str, &str)> = with_smtp
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (mut child, base) = start_server(&db, &log, &with_smtp).await;
     let post = |path: &str, body: serde_json::Value| {
         client.post(format!("{base}{path}")).json(&body).send()
     };
+    assert_eq!(
+        post(
+            "/auth/forgot-password",
+            json!({"email": "logs@example.com"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    let body = mails[0].body();
+    let start = body.find("?token=").expect("the mail carries the link") + "?token=".len();
+    let reset_token: String = body[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
     let reset = post(
         "/auth/reset-password",
         json!({"token": reset_token, "new_password": NEW_PASSWORD}),
@@ -238,6 +260,10 @@ async fn passwords_never_reach_the_logs() {
     for secret in [PASSWORD, WRONG, NEW_PASSWORD] {
         assert!(!all_logs.contains(secret), "a password reached the logs");
     }
+    assert!(
+        !all_logs.contains(&reset_token),
+        "a reset token reached the logs"
+    );
 }
 
 /// Turns answered just before SIGTERM wait in the write-behind queue (the
