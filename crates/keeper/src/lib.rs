@@ -113,6 +113,7 @@
 #![deny(missing_docs)]
 
 mod marker;
+pub mod warm;
 
 use std::{
     path::{Path, PathBuf},

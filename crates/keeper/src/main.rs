@@ -8,7 +8,8 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 use heyclaw_agent_provisioning::{GatewayConfigOptions, Templates};
 use heyclaw_domain::parse_setting_duration;
-use heyclaw_keeper::{Keeper, KeeperConfig, prepare};
+use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
+use heyclaw_keeper::{Keeper, KeeperConfig, prepare, warm::warm_idle_slots};
 use heyclaw_persistence::PgPoolSettings;
 
 #[derive(Parser)]
@@ -85,6 +86,14 @@ struct RunArgs {
     /// Time between full passes (the safety net under LISTEN/NOTIFY).
     #[arg(long, env = "KEEPER_RECONCILE_INTERVAL", default_value = "30s", value_parser = duration)]
     reconcile_interval: Duration,
+    /// Once the gateway answers, send each idle slot one short turn, so the
+    /// first users after a start do not pay the gateway's per-agent warm-up
+    /// (one model call per idle slot per start).
+    #[arg(long, env = "KEEPER_WARM_SLOTS", default_value_t = true, action = clap::ArgAction::Set)]
+    warm_slots: bool,
+    /// The gateway's token, for the warm-up turns.
+    #[arg(long, env = "OPENCLAW_GATEWAY_TOKEN", hide_env_values = true)]
+    gateway_token: Option<String>,
 }
 
 fn duration(raw: &str) -> Result<Duration, String> {
@@ -170,14 +179,57 @@ async fn serve(config: KeeperConfig, run: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let warming = match (run.warm_slots, run.gateway_token) {
+        (true, Some(token)) => Some(tokio::spawn(warm(config.clone(), token))),
+        (true, None) => {
+            tracing::warn!("OPENCLAW_GATEWAY_TOKEN is not set: the slots are not warmed");
+            None
+        }
+        (false, _) => None,
+    };
     let keeper = Keeper::new(pg, templates, config, heyclaw_domain::clock::system());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(keeper.run(run.database_url, stopped));
     shutdown_signal().await;
     tracing::info!("stopping");
+    if let Some(warming) = warming {
+        warming.abort();
+    }
     let _ = stop.send(true);
     let _ = task.await;
     ExitCode::SUCCESS
+}
+
+/// Warms the idle slots of the gateway beside this keeper (see
+/// `heyclaw_keeper::warm`) and logs what it did.
+async fn warm(config: KeeperConfig, token: String) {
+    let gateway = match GatewayClient::new(GatewayConfig {
+        base_url: format!("http://127.0.0.1:{}", config.gateway.port),
+        token: token.into(),
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(60),
+        first_token_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+    }) {
+        Ok(gateway) => gateway,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot warm the slots");
+            return;
+        }
+    };
+    let started = std::time::Instant::now();
+    // A gateway's first start (plugins, caches) can take minutes.
+    let ready_within = Duration::from_secs(600);
+    match warm_idle_slots(&gateway, &config.workspaces_dir, config.slots, ready_within).await {
+        Ok(report) => tracing::info!(
+            warmed = report.warmed,
+            failed = report.failed,
+            occupied = report.occupied,
+            seconds = started.elapsed().as_secs_f64(),
+            "slots warmed"
+        ),
+        Err(err) => tracing::warn!(error = %err, "the gateway did not answer: slots not warmed"),
+    }
 }
 
 async fn shutdown_signal() {

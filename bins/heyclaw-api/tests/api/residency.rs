@@ -379,3 +379,66 @@ async fn without_its_keeper_a_wake_is_a_clear_503_not_a_hang() {
     assert!(started.elapsed() < Duration::from_secs(5));
     app.shutdown().await;
 }
+
+fn gateway_client(url: &str) -> heyclaw_gateway_client::GatewayClient {
+    heyclaw_gateway_client::GatewayClient::new(heyclaw_gateway_client::GatewayConfig {
+        base_url: url.to_owned(),
+        token: heyclaw_test_support::TEST_GATEWAY_TOKEN.to_owned().into(),
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(5),
+        first_token_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn idle_slots_are_warmed_once_and_occupied_ones_are_left_alone() {
+    use heyclaw_keeper::warm::{WARM_UP_SESSION, warm_idle_slots};
+
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "warm@example.com").await;
+    app.wait_resident(&user.id).await;
+    let (_, occupied) = app.resident_slot(&user.id).await.unwrap();
+    let shard = &app.shards[0];
+    let before = app.gateway().turns().len();
+
+    let report = warm_idle_slots(
+        &gateway_client(&shard.url),
+        &shard.dirs.workspaces,
+        8,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.warmed, report.failed, report.occupied), (7, 0, 1));
+    let turns = app.gateway().turns()[before..].to_vec();
+    let mut agents: Vec<String> = turns.iter().map(|turn| turn.agent.clone()).collect();
+    agents.sort();
+    agents.dedup();
+    assert_eq!(agents.len(), 7, "one turn per idle slot: {turns:?}");
+    assert!(!agents.contains(&format!("slot-{occupied}")), "{agents:?}");
+    assert!(
+        turns
+            .iter()
+            .all(|turn| turn.user.as_deref() == Some(WARM_UP_SESSION) && turn.history.is_empty()),
+        "the keeper's own session, no user's: {turns:?}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn warming_gives_up_on_a_gateway_that_never_answers() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = std::env::temp_dir();
+    let result = heyclaw_keeper::warm::warm_idle_slots(
+        &gateway_client(&url),
+        &dir,
+        4,
+        Duration::from_millis(600),
+    )
+    .await;
+    assert!(result.is_err(), "{result:?}");
+}

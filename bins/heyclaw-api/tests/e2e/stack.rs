@@ -10,7 +10,8 @@ use std::{
 };
 
 use heyclaw_agent_provisioning::GatewayConfigOptions;
-use heyclaw_keeper::KeeperConfig;
+use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
+use heyclaw_keeper::{KeeperConfig, warm::warm_idle_slots};
 use heyclaw_test_support::{
     ExternalGateway, ShardOptions, TEST_GATEWAY_TOKEN, TestApp,
     real_gateway::{GatewayInstall, RealGateway, RealGatewayOptions},
@@ -113,7 +114,8 @@ fn build() -> Stack {
 }
 
 /// The container's start: the entrypoint writes the config (if missing) and
-/// the slot roster, then the gateway runs.
+/// the slot roster, then the gateway runs, and the keeper warms its idle
+/// slots once it answers.
 fn start_gateway(dir: &std::path::Path, port: u16, config: &KeeperConfig) -> RealGateway {
     heyclaw_keeper::prepare(config).expect("the entrypoint writes config and roster");
     let mut gateway = RealGateway::start(
@@ -128,12 +130,39 @@ fn start_gateway(dir: &std::path::Path, port: u16, config: &KeeperConfig) -> Rea
     )
     .expect("the gateway starts");
     gateway.kill_when_this_process_exits().expect("watchdog");
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
+        .unwrap();
+    runtime
         .block_on(gateway.wait_ready(Duration::from_secs(180)))
         .expect("the gateway becomes ready");
+    let client = GatewayClient::new(GatewayConfig {
+        base_url: gateway.url.clone(),
+        token: TEST_GATEWAY_TOKEN.to_owned().into(),
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(60),
+        first_token_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let report = runtime
+        .block_on(warm_idle_slots(
+            &client,
+            &config.workspaces_dir,
+            config.slots,
+            Duration::from_secs(60),
+        ))
+        .expect("the gateway answers");
+    println!(
+        "warmed {} idle slots of {} in {:.1?} ({} occupied, {} failed)",
+        report.warmed,
+        config.gateway_id,
+        started.elapsed(),
+        report.occupied,
+        report.failed
+    );
     gateway
 }
 
