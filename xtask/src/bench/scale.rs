@@ -130,6 +130,7 @@ pub async fn run(args: Args) -> Result<()> {
                 let config = keeper_config(id, &dir, super::free_port()?, slots, &model_url);
                 heyclaw_keeper::prepare(&config)?;
                 let gateway = start_gateway(&install, &dir, &config)?;
+                warm(&gateway.url, &config)?;
                 Ok((config, gateway))
             })
         })
@@ -149,6 +150,9 @@ pub async fn run(args: Args) -> Result<()> {
                 .env("OPENCLAW_GATEWAY_PORT", config.gateway.port.to_string())
                 .env("OPENAI_BASE_URL", &config.gateway.model_base_url)
                 .env("TEMPLATES_DIR", crate::repo_root().join("templates"))
+                // Warmed above, before anything is measured (what the
+                // keeper does by itself right after its gateway answers).
+                .env("KEEPER_WARM_SLOTS", "false")
                 .env("RUST_LOG", "warn")
                 .args(["--bind", "loopback"])
                 .spawn()
@@ -369,6 +373,37 @@ fn start_gateway(
         .block_on(gateway.wait_ready(Duration::from_secs(300)))
         .map_err(anyhow::Error::msg)?;
     Ok(gateway)
+}
+
+/// What the keeper does once its gateway answers: one turn per idle slot.
+fn warm(url: &str, config: &KeeperConfig) -> Result<()> {
+    let client =
+        heyclaw_gateway_client::GatewayClient::new(heyclaw_gateway_client::GatewayConfig {
+            base_url: url.to_owned(),
+            token: TEST_GATEWAY_TOKEN.to_owned().into(),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(60),
+            first_token_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+        })?;
+    let started = Instant::now();
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(heyclaw_keeper::warm::warm_idle_slots(
+            &client,
+            &config.workspaces_dir,
+            config.slots,
+            Duration::from_secs(60),
+        ))?;
+    println!(
+        "shard {}: {} idle slots warmed in {:.1}s ({} failed)",
+        config.gateway_id,
+        report.warmed,
+        started.elapsed().as_secs_f64(),
+        report.failed
+    );
+    Ok(())
 }
 
 struct CurvePoint {
