@@ -22,21 +22,29 @@ pub const WARM_UP_SESSION: &str = "heyclaw-warm-up";
 /// What a warm-up turn says.
 pub const WARM_UP_TEXT: &str = "Warm-up after a restart: reply with OK.";
 
+/// Tries per slot: a gateway that has just started may refuse a first
+/// turn or two while it settles.
+const ATTEMPTS: u32 = 3;
+
 /// What [`warm_idle_slots`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WarmReport {
     /// Idle slots that took their warm-up turn.
     pub warmed: usize,
-    /// Idle slots whose turn failed (logged; their first user pays instead).
+    /// Idle slots whose every try failed (logged; their first user pays
+    /// instead).
     pub failed: usize,
     /// Slots left alone because a user is in them (their turns warm them).
     pub occupied: usize,
+    /// The last error a try met, if any.
+    pub last_error: Option<String>,
 }
 
 /// Waits up to `ready_within` for the gateway to answer its health probe,
 /// then sends one warm-up turn to each of its `slots` that holds no user
 /// (per the slot markers in `workspaces_dir`), one at a time so users'
-/// turns interleave. A failed turn is logged and counted, never retried.
+/// turns interleave. A slot is tried up to three times, a second apart;
+/// then it is logged, counted as failed and left cold.
 ///
 /// # Errors
 ///
@@ -68,11 +76,23 @@ pub async fn warm_idle_slots(
             text: WARM_UP_TEXT,
             history: &[],
         };
-        match gateway.chat(turn).await {
-            Ok(_) => report.warmed += 1,
-            Err(err) => {
-                tracing::warn!(slot, error = %err, "warm-up turn failed");
-                report.failed += 1;
+        let mut attempt = 1;
+        loop {
+            match gateway.chat(turn).await {
+                Ok(_) => {
+                    report.warmed += 1;
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(slot, attempt, error = %err, "warm-up turn failed");
+                    report.last_error = Some(err.to_string());
+                    if attempt == ATTEMPTS {
+                        report.failed += 1;
+                        break;
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }

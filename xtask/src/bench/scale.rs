@@ -397,11 +397,12 @@ fn warm(url: &str, config: &KeeperConfig) -> Result<()> {
             Duration::from_secs(60),
         ))?;
     println!(
-        "shard {}: {} idle slots warmed in {:.1}s ({} failed)",
+        "shard {}: {} idle slots warmed in {:.1}s ({} failed; last error: {:?})",
         config.gateway_id,
         report.warmed,
         started.elapsed().as_secs_f64(),
-        report.failed
+        report.failed,
+        report.last_error
     );
     Ok(())
 }

@@ -402,6 +402,8 @@ async fn idle_slots_are_warmed_once_and_occupied_ones_are_left_alone() {
     let (_, occupied) = app.resident_slot(&user.id).await.unwrap();
     let shard = &app.shards[0];
     let before = app.gateway().turns().len();
+    // A gateway that has just started may refuse the first tries.
+    app.gateway().fail_next(2);
 
     let report = warm_idle_slots(
         &gateway_client(&shard.url),
@@ -412,6 +414,10 @@ async fn idle_slots_are_warmed_once_and_occupied_ones_are_left_alone() {
     .await
     .unwrap();
     assert_eq!((report.warmed, report.failed, report.occupied), (7, 0, 1));
+    assert!(
+        report.last_error.is_some(),
+        "the refusals were met: {report:?}"
+    );
     let turns = app.gateway().turns()[before..].to_vec();
     let mut agents: Vec<String> = turns.iter().map(|turn| turn.agent.clone()).collect();
     agents.sort();

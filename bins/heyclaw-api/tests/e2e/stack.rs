@@ -156,12 +156,13 @@ fn start_gateway(dir: &std::path::Path, port: u16, config: &KeeperConfig) -> Rea
         ))
         .expect("the gateway answers");
     println!(
-        "warmed {} idle slots of {} in {:.1?} ({} occupied, {} failed)",
+        "warmed {} idle slots of {} in {:.1?} ({} occupied, {} failed; last error: {:?})",
         report.warmed,
         config.gateway_id,
         started.elapsed(),
         report.occupied,
-        report.failed
+        report.failed,
+        report.last_error
     );
     gateway
 }
