@@ -285,7 +285,23 @@ pub async fn run(args: Args) -> Result<()> {
         bytes.len()
     );
 
-    // 20 concurrent signups, each sending a first message.
+    // 20 concurrent signups, each sending a first message; with the CPU
+    // each process spent meanwhile (this machine's cores are the limit).
+    let mut processes: Vec<(String, u32)> = shards
+        .iter()
+        .zip(&gateways)
+        .map(|(id, gateway)| (format!("gateway {id}"), gateway.pid()))
+        .collect();
+    processes.push(("API".into(), _api.0.id()));
+    processes.push(("dev model".into(), _model.0.id()));
+    for (id, keeper) in shards.iter().zip(&keepers) {
+        processes.push((format!("keeper {id}"), keeper.0.id()));
+    }
+    let cpu_before: Vec<f64> = processes
+        .iter()
+        .map(|(_, pid)| process_tree_cpu_secs(*pid))
+        .collect();
+    let burst_started = Instant::now();
     let runs = (0..20).map(|i| {
         let (client, api) = (client.clone(), api.clone());
         async move {
@@ -302,6 +318,7 @@ pub async fn run(args: Args) -> Result<()> {
             None => failed += 1,
         }
     }
+    let burst_wall = burst_started.elapsed().as_secs_f64();
     burst.sort();
     println!(
         "20 concurrent signups → first answer: p50 {:.2}s, p95 {:.2}s, max {:.2}s ({} answered)",
@@ -309,6 +326,16 @@ pub async fn run(args: Args) -> Result<()> {
         pct(&burst, 0.95),
         pct(&burst, 1.0),
         burst.len()
+    );
+    let spent: Vec<String> = processes
+        .iter()
+        .zip(&cpu_before)
+        .map(|((name, pid), before)| format!("{name} {:.1}s", process_tree_cpu_secs(*pid) - before))
+        .collect();
+    println!(
+        "CPU during the burst ({burst_wall:.1}s wall, {} cores): {} (PostgreSQL not counted)",
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        spent.join(", ")
     );
 
     println!("\n3. per gateway");
@@ -494,6 +521,37 @@ fn last_reload_duration(path: &Path) -> Option<Duration> {
     let detected = time_of("config change detected")?;
     let applied = time_of("config hot reload applied")?;
     (applied - detected).to_std().ok()
+}
+
+/// CPU time (user + system) of a process and its live descendants, seconds.
+fn process_tree_cpu_secs(root: u32) -> f64 {
+    // Linux counts in clock ticks of 1/100 s (USER_HZ) on every platform
+    // this runs on.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let mut ticks = 0u64;
+    let mut pending = vec![root];
+    while let Some(pid) = pending.pop() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command (which may hold spaces) end at ')'.
+        if let Some((_, rest)) = stat.rsplit_once(')') {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15; `rest` starts at field 3.
+            for index in [11, 12] {
+                ticks += fields
+                    .get(index)
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        pending.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    ticks as f64 / TICKS_PER_SECOND
 }
 
 /// RSS of a process and all its descendants, MiB.
