@@ -85,6 +85,8 @@ pub struct GatewayClient {
 }
 
 const AGENT_HEADER: &str = "x-openclaw-agent-id";
+/// Below the gateway's keep-alive (Node's default `keepAliveTimeout`, 5 s).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Names the channel turns come from. Without it the gateway assumes its
 /// web chat and adds prompt sections only its Control UI uses (~1.2 KB per
 /// turn).
@@ -103,7 +105,11 @@ impl GatewayClient {
         // text and its pauses, a probe): no blanket read timeout.
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
+            // The gateway (Node's HTTP server) closes a connection idle for
+            // 5 s. Reusing one just as it does fails the turn ("connection
+            // closed before message completed"; seen in the soak bench), and
+            // a chat turn is not safe to resend: drop idle ones before that.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|err| GatewayError::Unavailable(format!("building the HTTP client: {err}")))?;
         Ok(Self {

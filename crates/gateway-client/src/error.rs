@@ -54,12 +54,26 @@ impl From<reqwest::Error> for GatewayError {
         if err.is_timeout() {
             GatewayError::Timeout
         } else if err.is_connect() {
-            GatewayError::Unavailable(err.to_string())
+            GatewayError::Unavailable(with_causes(&err))
         } else {
             GatewayError::Upstream {
                 status: err.status().map_or(0, |s| s.as_u16()),
-                message: err.to_string(),
+                message: with_causes(&err),
             }
         }
     }
+}
+
+/// The error and its causes, `: `-separated: reqwest's own message ("error
+/// sending request for url …") leaves out why (a reset, a closed
+/// connection), which is what an operator needs.
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }

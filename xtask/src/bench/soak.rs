@@ -79,20 +79,29 @@ pub async fn run(minutes: u64, rate: u32) -> Result<()> {
             }));
         }
         let mut per_route: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
-        let mut errors = 0;
+        let mut failed: BTreeMap<String, usize> = BTreeMap::new();
         for handle in handles {
             match handle.await {
-                Ok((route, latency, true)) => {
-                    per_route.entry(route.label()).or_default().push(latency)
+                Ok((route, latency, Ok(()))) => {
+                    per_route.entry(route.label()).or_default().push(latency);
                 }
-                _ => errors += 1,
+                Ok((route, _, Err(why))) => {
+                    *failed
+                        .entry(format!("{} {why}", route.label()))
+                        .or_default() += 1;
+                }
+                Err(_) => *failed.entry("task panicked".into()).or_default() += 1,
             }
         }
         println!(
-            "minute {minute}: RSS {:.1} MiB, open files {}, errors {errors}",
+            "minute {minute}: RSS {:.1} MiB, open files {}, errors {}",
             stack.rss_mib(),
-            stack.open_files()
+            stack.open_files(),
+            failed.values().sum::<usize>()
         );
+        for (what, n) in &failed {
+            println!("    error: {what} × {n}");
+        }
         for (route, mut latencies) in per_route {
             latencies.sort();
             let p = |q: f64| {
@@ -113,7 +122,13 @@ pub async fn run(minutes: u64, rate: u32) -> Result<()> {
     Ok(())
 }
 
-async fn request(stack: &Stack, route: Route, access: &str, refresh: &Mutex<String>) -> bool {
+/// `Err` says what went wrong: a status, an error event, or the transport.
+async fn request(
+    stack: &Stack,
+    route: Route,
+    access: &str,
+    refresh: &Mutex<String>,
+) -> Result<(), String> {
     let client = &stack.client;
     let url = |path: &str| format!("{}{path}", stack.api);
     let response = match route {
@@ -138,27 +153,38 @@ async fn request(stack: &Stack, route: Route, access: &str, refresh: &Mutex<Stri
                 .json(&json!({"refresh_token": token}))
                 .send()
                 .await;
-            let Ok(response) = response else {
-                return false;
-            };
-            if !response.status().is_success() {
-                return false;
+            let response = response.map_err(|err| format!("transport: {err}"))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(format!("status {status}"));
             }
-            let Ok(body) = response.json::<Value>().await else {
-                return false;
-            };
+            let body: Value = response
+                .json()
+                .await
+                .map_err(|err| format!("body: {err}"))?;
             if let (Some(new), Ok(mut held)) = (body["refresh_token"].as_str(), refresh.lock()) {
                 *held = new.to_owned();
             }
-            return true;
+            return Ok(());
         }
     };
-    match response {
-        Ok(response) => {
-            let ok = response.status().is_success();
-            let body = response.bytes().await;
-            ok && body.is_ok_and(|b| !b.windows(15).any(|w| w == b"\"type\":\"error\""))
-        }
-        Err(_) => false,
+    let response = response.map_err(|err| {
+        format!(
+            "transport: {}",
+            if err.is_timeout() { "timeout" } else { "error" }
+        )
+    })?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|err| format!("body: {err}"))?;
+    if !status.is_success() {
+        let message: Value = serde_json::from_slice(&body).unwrap_or_default();
+        return Err(format!("status {status} {}", message["code"]));
     }
+    if body.windows(15).any(|w| w == b"\"type\":\"error\"") {
+        return Err("error event".into());
+    }
+    Ok(())
 }

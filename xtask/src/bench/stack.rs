@@ -4,7 +4,7 @@
 //! speech stand-in. The process can be measured from outside (`/proc`:
 //! resident memory, its peak, open files).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use anyhow::{Context, Result};
 use heyclaw_persistence::admin;
@@ -85,7 +85,10 @@ impl Stack {
             .env("HTTP_WORKERS", "2")
             .env("DATABASE_POOL_SIZE", "20")
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null());
+            // Warnings (failed gateway calls…) for whoever reads the figures.
+            .stdout(std::fs::File::create(
+                std::env::temp_dir().join(format!("{db}.log")),
+            )?);
         for (key, value) in extra {
             command.env(key, value);
         }
