@@ -303,12 +303,20 @@ impl Deploy {
         let code = message.status();
         let body: Value = message.json().await.unwrap_or_default();
         let took = started.elapsed();
-        let deleted = client
+        let deletion = match client
             .delete(format!("{}/user/me", self.url))
             .bearer_auth(&token)
             .send()
             .await
-            .is_ok_and(|r| r.status().is_success());
+        {
+            Ok(response) if response.status().is_success() => None,
+            Ok(response) => Some(format!(
+                "{} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            )),
+            Err(err) => Some(err.to_string()),
+        };
         if !code.is_success() || body["response"].as_str().is_none_or(str::is_empty) {
             bail!(
                 "smoke test: /agent/message answered {code} {body} — run `cargo xtask doctor` against the deployment"
@@ -319,10 +327,9 @@ impl Deploy {
             status["agentStatus"].as_str().unwrap_or("?"),
             took.as_secs_f64(),
             body["usage"],
-            if deleted {
-                "; smoke account deleted"
-            } else {
-                "; smoke account NOT deleted"
+            match deletion {
+                None => "; smoke account deleted".to_owned(),
+                Some(why) => format!("; smoke account NOT deleted ({why}): delete {email} by hand"),
             }
         ))
     }
@@ -399,6 +406,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(first.contains("smoke test: signup ok"), "{first}");
+        assert!(first.contains("smoke account deleted"), "{first}");
         assert!(
             first.contains(
                 "not run here (no Docker engine): migrations, docker compose up -d --build"

@@ -56,7 +56,9 @@ pub struct TurnRecord {
 /// (added to) and `last_active_at` (the database's `now()`), and the
 /// messages, appended to each user's most recent chat session (created,
 /// titled `new_session_title`, when they have none) under a per-user
-/// advisory lock. All or nothing: one failing record (e.g. a user deleted
+/// advisory lock. The users' rows are key-share locked first, in id order,
+/// so an account deletion waits for the batch (or the batch for it) instead
+/// of deadlocking with it. All or nothing: one failing record (e.g. a user deleted
 /// meanwhile) fails the whole batch, and the caller must retry or split it.
 /// Not idempotent: recording a batch twice counts it twice.
 ///
@@ -99,6 +101,16 @@ pub async fn record_batch(
     );
     transaction(conn, async |conn| {
         diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn).await?;
+        // The users' rows first, in id order. An account deletion locks the
+        // user row and then cascades to the assistant and usage rows this
+        // batch writes; taking the assistant row first (and the user row
+        // only for the foreign keys) deadlocked with a deletion right after
+        // a turn. A user deleted before this lock is simply not locked: the
+        // batch then fails on its foreign keys and the recorder splits it.
+        diesel::sql_query("SELECT 1 FROM users WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
+            .bind::<Array<SqlUuid>, _>(&users)
+            .execute(conn)
+            .await?;
         diesel::sql_query(
             "WITH used AS (
                  SELECT * FROM unnest($1::uuid[], $2::date[], $3::int[], $4::int[], $5::int[], $6::int[])
