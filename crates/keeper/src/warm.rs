@@ -10,6 +10,11 @@
 //! gateway answers moves that cost to start-up — at the price of one model
 //! call per idle slot per gateway start (no user's data: the slot is empty
 //! and the session is the keeper's own).
+//!
+//! After a gateway restart, OpenClaw refuses turns on a slot the keeper had
+//! emptied (`WorkspaceVanishedError`: it will not reseed a recently attested
+//! workspace); such a slot fails its tries and stays cold until a user's
+//! files arrive, which it serves.
 
 use std::{path::Path, time::Duration};
 
@@ -17,7 +22,9 @@ use heyclaw_gateway_client::{ChatRequest, GatewayClient, GatewayError};
 
 use crate::marker;
 
-/// The gateway session warm-up turns use: no user's.
+/// How the gateway sessions of warm-up turns start (no user's): each warming
+/// opens its own (`heyclaw-warm-up-<unix seconds>`), so no transcript grows
+/// over restarts or is carried into the next start.
 pub const WARM_UP_SESSION: &str = "heyclaw-warm-up";
 /// What a warm-up turn says.
 pub const WARM_UP_TEXT: &str = "Warm-up after a restart: reply with OK.";
@@ -63,6 +70,12 @@ pub async fn warm_idle_slots(
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
+    let session = format!(
+        "{WARM_UP_SESSION}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+    );
     let mut report = WarmReport::default();
     for slot in 0..slots {
         if marker::read(workspaces_dir, slot).is_some() {
@@ -72,7 +85,7 @@ pub async fn warm_idle_slots(
         let agent = format!("slot-{slot}");
         let turn = ChatRequest {
             agent_id: &agent,
-            session: WARM_UP_SESSION,
+            session: &session,
             text: WARM_UP_TEXT,
             history: &[],
         };
