@@ -452,13 +452,17 @@ async fn cron_health_needs_its_secret_and_is_off_without_one() {
     );
     assert!(body["timestamp"].as_str().unwrap().contains('T'));
     app.gateway().stop().await;
-    let (status, body) = status_and_body(
-        app.request(Method::GET, "/cron/health", Some(secret), None)
-            .await,
-    )
+    // The stand-in's last connections close as it stops: wait for "down".
+    heyclaw_test_support::eventually("the gateway reported down", || async {
+        let (status, body) = status_and_body(
+            app.request(Method::GET, "/cron/health", Some(secret), None)
+                .await,
+        )
+        .await;
+        (status, body["status"].clone()) == (503, json!("degraded"))
+            && body["checks"]["gateway"] == "down"
+    })
     .await;
-    assert_eq!((status, body["status"].clone()), (503, json!("degraded")));
-    assert_eq!(body["checks"]["gateway"], "down");
     app.shutdown().await;
 }
 
