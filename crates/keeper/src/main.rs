@@ -9,7 +9,10 @@ use clap::{Parser, Subcommand};
 use heyclaw_agent_provisioning::{GatewayConfigOptions, Templates};
 use heyclaw_domain::parse_setting_duration;
 use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
-use heyclaw_keeper::{Keeper, KeeperConfig, prepare, warm::warm_idle_slots};
+use heyclaw_keeper::{
+    Keeper, KeeperConfig, prepare,
+    warm::{RETRY_PAUSE, warm_idle_slots},
+};
 use heyclaw_persistence::PgPoolSettings;
 
 #[derive(Parser)]
@@ -220,7 +223,14 @@ async fn warm(config: KeeperConfig, token: String) {
     let started = std::time::Instant::now();
     // A gateway's first start (plugins, caches) can take minutes.
     let ready_within = Duration::from_secs(600);
-    match warm_idle_slots(&gateway, &config.workspaces_dir, config.slots, ready_within).await {
+    let warming = warm_idle_slots(
+        &gateway,
+        &config.workspaces_dir,
+        config.slots,
+        ready_within,
+        RETRY_PAUSE,
+    );
+    match warming.await {
         Ok(report) => tracing::info!(
             warmed = report.warmed,
             failed = report.failed,

@@ -32,6 +32,8 @@ pub const WARM_UP_TEXT: &str = "Warm-up after a restart: reply with OK.";
 /// Tries per slot: a gateway that has just started may refuse a first
 /// turn or two while it settles.
 const ATTEMPTS: u32 = 3;
+/// The pause between a slot's tries that the keeper uses.
+pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// What [`warm_idle_slots`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,8 +52,9 @@ pub struct WarmReport {
 /// Waits up to `ready_within` for the gateway to answer its health probe,
 /// then sends one warm-up turn to each of its `slots` that holds no user
 /// (per the slot markers in `workspaces_dir`), one at a time so users'
-/// turns interleave. A slot is tried up to three times, a second apart;
-/// then it is logged, counted as failed and left cold.
+/// turns interleave. A slot is tried up to three times, `retry_pause`
+/// apart ([`RETRY_PAUSE`] in the keeper); then it is logged, counted as
+/// failed and left cold.
 ///
 /// # Errors
 ///
@@ -61,6 +64,7 @@ pub async fn warm_idle_slots(
     workspaces_dir: &Path,
     slots: u32,
     ready_within: Duration,
+    retry_pause: Duration,
 ) -> Result<WarmReport, GatewayError> {
     let started = tokio::time::Instant::now();
     loop {
@@ -104,7 +108,7 @@ pub async fn warm_idle_slots(
                         break;
                     }
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(retry_pause).await;
                 }
             }
         }

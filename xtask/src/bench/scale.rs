@@ -422,6 +422,7 @@ fn warm(url: &str, config: &KeeperConfig) -> Result<()> {
             &config.workspaces_dir,
             config.slots,
             Duration::from_secs(60),
+            heyclaw_keeper::warm::RETRY_PAUSE,
         ))?;
     println!(
         "shard {}: {} idle slots warmed in {:.1}s ({} failed; last error: {:?})",
@@ -523,62 +524,65 @@ fn last_reload_duration(path: &Path) -> Option<Duration> {
     (applied - detected).to_std().ok()
 }
 
+/// A process and its live descendants.
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut tree = Vec::new();
+    let mut pending = vec![root];
+    while let Some(pid) = pending.pop() {
+        tree.push(pid);
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        pending.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    tree
+}
+
 /// CPU time (user + system) of a process and its live descendants, seconds.
 fn process_tree_cpu_secs(root: u32) -> f64 {
     // Linux counts in clock ticks of 1/100 s (USER_HZ) on every platform
     // this runs on.
     const TICKS_PER_SECOND: f64 = 100.0;
-    let mut ticks = 0u64;
-    let mut pending = vec![root];
-    while let Some(pid) = pending.pop() {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Fields after the command (which may hold spaces) end at ')'.
-        if let Some((_, rest)) = stat.rsplit_once(')') {
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            // utime and stime are fields 14 and 15; `rest` starts at field 3.
-            for index in [11, 12] {
-                ticks += fields
-                    .get(index)
-                    .and_then(|f| f.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-        let children =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        pending.extend(
-            children
-                .split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
+    let ticks: u64 = process_tree(root)
+        .into_iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Fields after the command (which may hold spaces) start after
+            // its ')'; utime and stime are fields 14 and 15 (here 11 and 12).
+            stat.rsplit_once(')').map_or(0, |(_, rest)| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|f| f.parse::<u64>().ok())
+                    .sum()
+            })
+        })
+        .sum();
     ticks as f64 / TICKS_PER_SECOND
 }
 
 /// RSS of a process and all its descendants, MiB.
 fn process_tree_rss_mib(root: u32) -> f64 {
-    let mut total_kib = 0u64;
-    let mut pending = vec![root];
-    while let Some(pid) = pending.pop() {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        total_kib += status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .unwrap_or(0);
-        let children =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        pending.extend(
-            children
-                .split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
+    let total_kib: u64 = process_tree(root)
+        .into_iter()
+        .map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        })
+        .sum();
     total_kib as f64 / 1024.0
 }
 

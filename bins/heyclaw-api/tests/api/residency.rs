@@ -410,6 +410,8 @@ async fn idle_slots_are_warmed_once_and_occupied_ones_are_left_alone() {
         &shard.dirs.workspaces,
         8,
         Duration::from_secs(10),
+        // The refused tries are retried at once: nothing here waits on time.
+        Duration::ZERO,
     )
     .await
     .unwrap();
@@ -445,7 +447,9 @@ async fn warming_gives_up_on_a_gateway_that_never_answers() {
         &gateway_client(&url),
         &dir,
         4,
-        Duration::from_millis(600),
+        // No patience: the first refused probe is the answer.
+        Duration::ZERO,
+        Duration::ZERO,
     )
     .await;
     assert!(result.is_err(), "{result:?}");

@@ -153,6 +153,7 @@ fn start_gateway(dir: &std::path::Path, port: u16, config: &KeeperConfig) -> Rea
             &config.workspaces_dir,
             config.slots,
             Duration::from_secs(60),
+            heyclaw_keeper::warm::RETRY_PAUSE,
         ))
         .expect("the gateway answers");
     println!(

@@ -157,16 +157,9 @@ impl Accounts {
         if self.is_review_account(&email) {
             // A fixed code never dies, so its guesses are what the login
             // limits count (per address and per IP).
-            let limits = self.inner.limits;
-            let keys = AttemptKeys::new("review-code", email.as_str(), client.ip);
-            limits::count(
-                &self.inner.redis,
-                &keys,
-                limits.login_per_account,
-                limits.login_per_ip,
-                "Login attempt",
-            )
-            .await?;
+            let keys = self
+                .count_login_attempt("review-code", &email, client)
+                .await?;
             if !self.is_review_code(code) {
                 return Err(AppError::invalid(INVALID));
             }

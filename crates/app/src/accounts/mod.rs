@@ -273,16 +273,7 @@ impl Accounts {
         if password.expose_secret().is_empty() {
             return Err(AppError::invalid("Password is required"));
         }
-        let limits = self.inner.limits;
-        let keys = AttemptKeys::new("login", email.as_str(), client.ip);
-        limits::count(
-            &self.inner.redis,
-            &keys,
-            limits.login_per_account,
-            limits.login_per_ip,
-            "Login attempt",
-        )
-        .await?;
+        let keys = self.count_login_attempt("login", &email, client).await?;
 
         let user = {
             let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
@@ -626,6 +617,32 @@ impl Accounts {
             .revoke_access_token(&auth.claims.jti.to_string(), auth.claims.remaining())
             .await?;
         Ok(())
+    }
+
+    /// Counts a sign-in try of kind `action` against the login limits (per
+    /// address and per IP) and returns its counter keys, for clearing them
+    /// on success.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::RateLimited`] past a limit; [`AppError::Storage`].
+    pub(crate) async fn count_login_attempt(
+        &self,
+        action: &str,
+        email: &Email,
+        client: &ClientInfo,
+    ) -> Result<AttemptKeys, AppError> {
+        let limits = self.inner.limits;
+        let keys = AttemptKeys::new(action, email.as_str(), client.ip);
+        limits::count(
+            &self.inner.redis,
+            &keys,
+            limits.login_per_account,
+            limits.login_per_ip,
+            "Login attempt",
+        )
+        .await?;
+        Ok(keys)
     }
 
     /// Deletes a user's rows: every table cascades from `users`, including
