@@ -77,5 +77,6 @@ mod server;
 pub use auth_user::AuthUser;
 pub use error::ApiError;
 pub use server::{
-    AppState, HttpSettings, MetricsRender, Server, ServerHandle, document, serve, serve_metrics,
+    AppState, HttpSettings, MetricsRender, Server, ServerHandle, default_workers, document, serve,
+    serve_metrics,
 };

@@ -154,39 +154,6 @@ return 0
 });
 
 impl RedisStore {
-    /// Marks an access token (by `jti`) revoked until it would expire anyway:
-    /// the mark lives `ttl` (at least 1 ms), so pass the token's remaining
-    /// lifetime. Idempotent; revoking again resets the expiry. A Redis that
-    /// loses its data loses revocations: authentication also checks the
-    /// session in Postgres.
-    pub async fn revoke_access_token(
-        &self,
-        jti: &str,
-        ttl: Duration,
-    ) -> Result<(), PersistenceError> {
-        let mut conn = self.connection().await?;
-        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let _: () = redis::cmd("SET")
-            .arg(self.key(&format!("revoked-jti:{jti}")))
-            .arg(1)
-            .arg("PX")
-            .arg(millis)
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Whether [`revoke_access_token`](Self::revoke_access_token) marked
-    /// this `jti` and the mark has not expired.
-    pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, PersistenceError> {
-        let mut conn = self.connection().await?;
-        let exists: u64 = redis::cmd("EXISTS")
-            .arg(self.key(&format!("revoked-jti:{jti}")))
-            .query_async(&mut conn)
-            .await?;
-        Ok(exists > 0)
-    }
-
     /// Counts one attempt in the window `logical_key` names and returns the
     /// count so far; the caller compares it with its limit.
     ///

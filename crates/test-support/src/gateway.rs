@@ -6,7 +6,7 @@
 //! transcript per session, and can be told to fail or stall.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::PathBuf,
     sync::{
         Arc, Mutex,
@@ -38,9 +38,14 @@ pub struct RecordedTurn {
     pub channel: Option<String>,
 }
 
+/// A roster file's inode, length and modification time.
+type RosterVersion = (u64, u64, SystemTime);
+
 struct State {
     token: String,
     roster_path: PathBuf,
+    /// The roster last parsed, and which version of the file it was.
+    roster: Mutex<Option<(RosterVersion, Arc<HashSet<String>>)>>,
     apply_delay: Mutex<Duration>,
     delay: Mutex<Duration>,
     fail_next: AtomicUsize,
@@ -102,6 +107,7 @@ impl GatewayStandIn {
         let state = Arc::new(State {
             token: token.to_owned(),
             roster_path,
+            roster: Mutex::default(),
             apply_delay: Mutex::new(Duration::ZERO),
             delay: Mutex::new(Duration::ZERO),
             fail_next: AtomicUsize::new(0),
@@ -246,20 +252,36 @@ impl GatewayStandIn {
 }
 
 impl State {
-    fn applied_agents(&self) -> Vec<String> {
+    /// The agents of the roster file, once its apply delay has passed.
+    /// Parsed again only when the file changes (another inode, length or
+    /// modification time): a bench's 2,048-slot roster parsed per request
+    /// would make the stand-in, not the server, what is measured.
+    fn applied_agents(&self) -> Arc<HashSet<String>> {
+        use std::os::unix::fs::MetadataExt;
         let Ok(metadata) = std::fs::metadata(&self.roster_path) else {
-            return Vec::new();
+            return Arc::default();
         };
         let written = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let apply_delay = *self.apply_delay.lock().expect("lock");
         if written.elapsed().unwrap_or_default() < apply_delay {
-            return Vec::new();
+            return Arc::default();
         }
-        std::fs::read_to_string(&self.roster_path)
-            .ok()
-            .and_then(|text| serde_json::from_str::<serde_json::Map<String, Value>>(&text).ok())
-            .map(|roster| roster.keys().cloned().collect())
-            .unwrap_or_default()
+        let version = (metadata.ino(), metadata.len(), written);
+        let mut cached = self.roster.lock().expect("lock");
+        if let Some((seen, agents)) = cached.as_ref()
+            && *seen == version
+        {
+            return Arc::clone(agents);
+        }
+        let agents: Arc<HashSet<String>> = Arc::new(
+            std::fs::read_to_string(&self.roster_path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Map<String, Value>>(&text).ok())
+                .map(|roster| roster.keys().cloned().collect())
+                .unwrap_or_default(),
+        );
+        *cached = Some((version, Arc::clone(&agents)));
+        agents
     }
 
     fn authorized(&self, req: &HttpRequest) -> bool {
@@ -442,11 +464,12 @@ async fn models(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     if !state.authorized(&req) {
         return error(401, "Unauthorized", "unauthorized");
     }
+    let agents = state.applied_agents();
+    let mut ids: Vec<&String> = agents.iter().collect();
+    ids.sort();
     let mut data = vec![json!({"id": "openclaw", "object": "model"})];
     data.extend(
-        state
-            .applied_agents()
-            .into_iter()
+        ids.into_iter()
             .map(|id| json!({"id": format!("openclaw/{id}"), "object": "model"})),
     );
     HttpResponse::Ok().json(json!({"object": "list", "data": data}))

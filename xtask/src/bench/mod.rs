@@ -6,7 +6,9 @@
 //! directly and at `POST /agent/message`, and prints throughput and latency
 //! percentiles side by side. Latency is measured from each request's
 //! *scheduled* send time, so a stalled server cannot hide its queue
-//! (no coordinated omission). A benchmark prints figures; it never fails on time.
+//! (no coordinated omission). Then `wrk` saturates the API at 16 and 64
+//! connections, and the server's CPU time per message is read from `/proc`.
+//! A benchmark prints figures; it never fails on time.
 
 use std::{
     sync::Arc,
@@ -15,6 +17,7 @@ use std::{
 
 mod import;
 mod memory;
+mod procfs;
 mod scale;
 mod soak;
 mod stack;
@@ -27,7 +30,8 @@ use tokio::sync::Semaphore;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// /agent/message against an instantly-answering gateway, next to the gateway hit directly.
+    /// /agent/message against an instantly-answering gateway: open loop next
+    /// to the gateway hit directly, then saturated (wrk), cache off and on.
     Message {
         /// Requests per second to offer.
         #[arg(long, default_value_t = 2000)]
@@ -93,6 +97,8 @@ pub enum BenchCommand {
 }
 
 const BENCH_DB: &str = "heyclaw_bench";
+/// Debian's `wrk`, the saturating load generator.
+const WRK: &str = "/usr/bin/wrk";
 use heyclaw_test_support::TEST_GATEWAY_TOKEN as TOKEN;
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -128,10 +134,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 );
             }
             crate::services::ensure_running()?;
-            crate::run_cmd(
-                env!("CARGO"),
-                &["build", "--release", "--quiet", "--package", "heyclaw-api"],
-            )?;
+            crate::tools::ensure_debian_packages(&[WRK], &["wrk"])?;
             crate::runtime()?.block_on(message(rate, Duration::from_secs(seconds), users))
         }
         BenchCommand::Import { users, sessions } => import::run(users, sessions),
@@ -197,7 +200,9 @@ fn release_then(args: &[&str], run: impl FnOnce() -> Result<()>) -> Result<()> {
 }
 
 /// The message path with the access cache off (every request reads
-/// Postgres twice) and on (none), each next to the gateway hit directly.
+/// Postgres twice) and on (none): open loop at `rate` next to the gateway
+/// hit directly, then saturated by `wrk` at 16 and 64 connections, with the
+/// server's CPU time per message.
 async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
     println!(
         "offered load: {rate} requests/s for {}s per side, {users} users",
@@ -207,35 +212,73 @@ async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
         "{:<34} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "", "req/s", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
+    let mut saturated = Vec::new();
     for (label, ttl) in [("access cache off", "0s"), ("access cache on", "30s")] {
         let stack = stack::Stack::start(BENCH_DB, &[("ACCESS_CACHE_TTL", ttl)]).await?;
-        let (gateway_stats, api_stats) = message_run(&stack, rate, duration, users).await?;
+        let tokens: Vec<String> = stack
+            .users("bench", users)
+            .await?
+            .into_iter()
+            .map(|(access, _)| access)
+            .collect();
+        let (gateway_stats, api_stats, api_cpu) =
+            message_run(&stack, &tokens, rate, duration).await?;
         gateway_stats.print(&format!("gateway direct ({label})"));
         api_stats.print(&format!("POST /agent/message ({label})"));
         let overhead = |f: fn(&Stats) -> f64| f(&api_stats) - f(&gateway_stats);
         println!(
-            "  API overhead: p50 {:+.2} ms, p99 {:+.2} ms; throughput ratio (API / direct) {:.2}",
+            "  API overhead: p50 {:+.2} ms, p99 {:+.2} ms; throughput ratio (API / direct) {:.2}; \
+             API CPU {:.3} ms per message",
             overhead(|s| s.percentile(0.50)),
             overhead(|s| s.percentile(0.99)),
-            api_stats.throughput / gateway_stats.throughput.max(f64::MIN_POSITIVE)
+            api_stats.throughput / gateway_stats.throughput.max(f64::MIN_POSITIVE),
+            api_cpu * 1000.0 / (api_stats.latencies.len() + api_stats.errors).max(1) as f64,
         );
+        for connections in [16, 64] {
+            let cpu_before = stack.cpu_secs();
+            let run = wrk(&stack.api, &tokens, connections, duration).await?;
+            let cpu = stack.cpu_secs() - cpu_before;
+            saturated.push((label, connections, run, cpu));
+        }
         stack.stop().await;
+    }
+    println!(
+        "\nsaturated (wrk, 2 threads, {}s each)\n{:<34} {:>10} {:>8} {:>9} {:>9} {:>14}",
+        duration.as_secs(),
+        "",
+        "req/s",
+        "errors",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms / msg"
+    );
+    for (label, connections, run, cpu) in saturated {
+        println!(
+            "{:<34} {:>10.0} {:>8} {:>9.2} {:>9.2} {:>14.3}",
+            format!("c={connections} ({label})"),
+            run.requests as f64 / run.seconds,
+            run.errors,
+            run.p50_ms,
+            run.p99_ms,
+            cpu * 1000.0 / run.requests.max(1) as f64,
+        );
     }
     Ok(())
 }
 
+/// Open loop at `rate`: the gateway directly, then through the API; the
+/// API's CPU seconds during its measured run.
 async fn message_run(
     stack: &stack::Stack,
+    tokens: &[String],
     rate: u32,
     duration: Duration,
-    users: usize,
-) -> Result<(Stats, Stats)> {
+) -> Result<(Stats, Stats, f64)> {
     let (api, client, gateway) = (stack.api.clone(), stack.client.clone(), stack.gateway()?);
-    let signed_up = stack.users("bench", users).await?;
-    let tokens: Vec<String> = signed_up.into_iter().map(|(access, _)| access).collect();
     // The gateway straight: one slot agent per user, as the API would use.
-    let agents: Vec<String> = (0..users).map(|i| format!("slot-{i}")).collect();
-    let (tokens, agents) = (Arc::new(tokens), Arc::new(agents));
+    let agents: Arc<Vec<String>> =
+        Arc::new((0..tokens.len()).map(|i| format!("slot-{i}")).collect());
+    let tokens = Arc::new(tokens.to_vec());
     let warm_up = duration / 3;
     let direct = {
         let (client, url, agents) = (
@@ -268,8 +311,80 @@ async fn message_run(
     load(&direct, rate, warm_up).await;
     let gateway_stats = load(&direct, rate, duration).await;
     load(&through_api, rate, warm_up).await;
+    let cpu_before = stack.cpu_secs();
     let api_stats = load(&through_api, rate, duration).await;
-    Ok((gateway_stats, api_stats))
+    Ok((gateway_stats, api_stats, stack.cpu_secs() - cpu_before))
+}
+
+/// What one `wrk` run measured.
+struct WrkRun {
+    requests: u64,
+    /// Socket errors, timeouts and non-2xx answers.
+    errors: u64,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `POST /agent/message` as fast as `connections` connections allow
+/// (closed loop, `wrk` from Debian: a load generator in C takes far less
+/// of the 2 cores than the server it measures), users in turn.
+async fn wrk(api: &str, tokens: &[String], connections: u32, duration: Duration) -> Result<WrkRun> {
+    let tokens = tokens
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    // `done` prints one JSON line; wrk's latencies are microseconds.
+    let script = format!(
+        r#"local tokens = {{{tokens}}}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/agent/message",
+    {{["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1], ["Content-Type"] = "application/json"}},
+    '{{"text":"hi"}}')
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{{"requests":%d,"errors":%d,"micros":%d,"p50":%d,"p99":%d}}\n',
+    summary.requests, e.connect + e.read + e.write + e.timeout + e.status,
+    summary.duration, latency:percentile(50), latency:percentile(99)))
+end
+"#
+    );
+    let path = std::env::temp_dir().join(format!("heyclaw-bench-{}.lua", std::process::id()));
+    std::fs::write(&path, script)?;
+    let args = vec![
+        "-t2".to_owned(),
+        format!("-c{connections}"),
+        format!("-d{}s", duration.as_secs().max(1)),
+        "--timeout".to_owned(),
+        "10s".to_owned(),
+        "-s".to_owned(),
+        path.display().to_string(),
+        api.to_owned(),
+    ];
+    let output =
+        tokio::task::spawn_blocking(move || std::process::Command::new(WRK).args(&args).output())
+            .await??;
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(output.status.success(), "wrk failed: {stdout}");
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| anyhow::anyhow!("wrk printed no summary: {stdout}"))?;
+    let summary: serde_json::Value = serde_json::from_str(line)?;
+    let number = |key: &str| summary[key].as_f64().unwrap_or(f64::NAN);
+    Ok(WrkRun {
+        requests: summary["requests"].as_u64().unwrap_or(0),
+        errors: summary["errors"].as_u64().unwrap_or(0),
+        seconds: number("micros") / 1e6,
+        p50_ms: number("p50") / 1000.0,
+        p99_ms: number("p99") / 1000.0,
+    })
 }
 
 pub(super) struct Stats {

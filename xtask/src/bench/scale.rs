@@ -34,6 +34,8 @@ use heyclaw_test_support::{
 };
 use serde_json::{Value, json};
 
+use super::procfs::{process_tree_cpu_secs, process_tree_rss_mib};
+
 const DB: &str = "heyclaw_bench_scale";
 
 pub struct Args {
@@ -522,68 +524,6 @@ fn last_reload_duration(path: &Path) -> Option<Duration> {
     let detected = time_of("config change detected")?;
     let applied = time_of("config hot reload applied")?;
     (applied - detected).to_std().ok()
-}
-
-/// A process and its live descendants.
-fn process_tree(root: u32) -> Vec<u32> {
-    let mut tree = Vec::new();
-    let mut pending = vec![root];
-    while let Some(pid) = pending.pop() {
-        tree.push(pid);
-        let children =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        pending.extend(
-            children
-                .split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
-    tree
-}
-
-/// CPU time (user + system) of a process and its live descendants, seconds.
-fn process_tree_cpu_secs(root: u32) -> f64 {
-    // Linux counts in clock ticks of 1/100 s (USER_HZ) on every platform
-    // this runs on.
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let ticks: u64 = process_tree(root)
-        .into_iter()
-        .map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // Fields after the command (which may hold spaces) start after
-            // its ')'; utime and stime are fields 14 and 15 (here 11 and 12).
-            stat.rsplit_once(')').map_or(0, |(_, rest)| {
-                rest.split_whitespace()
-                    .skip(11)
-                    .take(2)
-                    .filter_map(|f| f.parse::<u64>().ok())
-                    .sum()
-            })
-        })
-        .sum();
-    ticks as f64 / TICKS_PER_SECOND
-}
-
-/// RSS of a process and all its descendants, MiB.
-fn process_tree_rss_mib(root: u32) -> f64 {
-    let total_kib: u64 = process_tree(root)
-        .into_iter()
-        .map(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .unwrap_or_default()
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .unwrap_or(0)
-        })
-        .sum();
-    total_kib as f64 / 1024.0
 }
 
 async fn wait_for_shards(db_url: &str, shards: usize) -> Result<()> {

@@ -82,7 +82,6 @@ impl Stack {
             .env("OPENAI_BASE_URL", &speech.openai_url)
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
-            .env("HTTP_WORKERS", "2")
             .env("DATABASE_POOL_SIZE", "20")
             .env("RUST_LOG", "warn")
             // Warnings (failed gateway calls…) for whoever reads the figures.
@@ -158,6 +157,11 @@ impl Stack {
     /// Starts measuring the peak again (`/proc/<pid>/clear_refs`, 5).
     pub fn reset_peak(&self) {
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+    }
+
+    /// CPU time (user + system) the server process has used, seconds.
+    pub fn cpu_secs(&self) -> f64 {
+        super::procfs::process_tree_cpu_secs(self.child.id())
     }
 
     /// Open file descriptors of the server process.

@@ -189,7 +189,7 @@ async fn a_redis_restart_keeps_revoked_sessions_revoked_and_counters_reseed() {
     })
     .await;
 
-    // Redis loses everything: revoked token ids, quota counters.
+    // Redis loses everything: attempt and quota counters.
     let redis = tokio::task::spawn_blocking(move || {
         redis.restart();
         redis

@@ -402,19 +402,15 @@ impl Accounts {
     /// at once and its refresh-token family can no longer refresh. Other
     /// devices stay signed in.
     ///
-    /// The token's id is put on Redis's revoked list for the rest of its
-    /// lifetime and the family is revoked in Postgres; this replica's access
-    /// cache forgets the user at once.
+    /// The family is revoked in Postgres, which authentication checks for
+    /// every access token of the session: this replica's access cache
+    /// forgets the user at once, the others when Postgres tells them
+    /// (`NOTIFY`, milliseconds).
     ///
     /// # Errors
     ///
-    /// [`AppError::Storage`] when Redis or Postgres fails (the Redis
-    /// revocation may already have happened).
+    /// [`AppError::Storage`] when Postgres fails.
     pub async fn logout(&self, auth: &Authenticated) -> Result<(), AppError> {
-        self.inner
-            .redis
-            .revoke_access_token(&auth.claims.jti.to_string(), auth.claims.remaining())
-            .await?;
         let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
         refresh_tokens::revoke_family(&mut conn, auth.claims.fam).await?;
         // This replica forgets at once; the others hear it from Postgres.
@@ -549,13 +545,14 @@ impl Accounts {
         }
     }
 
-    /// Checks a bearer token: signature, expiry, revocation, and that its
-    /// user still exists and is active.
+    /// Checks a bearer token: signature, expiry, that its session (its
+    /// refresh-token family) is live, and that its user still exists and is
+    /// active.
     ///
-    /// `bearer` is the token without its `Bearer ` prefix. Whether the
-    /// user is active and the token's session live is read through the
-    /// [`AccessCache`] (a Postgres query on a miss); the revoked list is
-    /// always asked in Redis.
+    /// `bearer` is the token without its `Bearer ` prefix. The user's
+    /// status and the session come through the [`AccessCache`] (a Postgres
+    /// query on a miss), so a request needs no round trip here; Redis is
+    /// not asked (revocation is the session's, in Postgres).
     ///
     /// # Errors
     ///
@@ -573,14 +570,6 @@ impl Accounts {
                 TokenProblem::Expired => AppError::Unauthorized("Token expired"),
                 TokenProblem::Invalid => AppError::Unauthorized("Invalid token"),
             })?;
-        if self
-            .inner
-            .redis
-            .is_access_token_revoked(&claims.jti.to_string())
-            .await?
-        {
-            return Err(AppError::Unauthorized("Token revoked"));
-        }
         let found = self
             .inner
             .cache
@@ -602,21 +591,15 @@ impl Accounts {
 
     /// Deletes the account and everything it owns (every table cascades
     /// from `users`, the archived workspace included); the slot the agent
-    /// was in is emptied by its shard's keeper. The presented token is
-    /// revoked; any other token fails authentication because the user is
-    /// gone. Not reversible.
+    /// was in is emptied by its shard's keeper. Every token of the account
+    /// then fails authentication because the user is gone. Not reversible.
     ///
     /// # Errors
     ///
     /// [`AppError::NotFound`] if the user is already gone;
     /// [`AppError::Storage`].
     pub async fn delete_account(&self, auth: &Authenticated) -> Result<(), AppError> {
-        self.delete_user(auth.user_id).await?;
-        self.inner
-            .redis
-            .revoke_access_token(&auth.claims.jti.to_string(), auth.claims.remaining())
-            .await?;
-        Ok(())
+        self.delete_user(auth.user_id).await
     }
 
     /// Counts a sign-in try of kind `action` against the login limits (per

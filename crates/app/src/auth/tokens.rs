@@ -29,7 +29,7 @@ pub struct AccessClaims {
     pub sub: Uuid,
     /// The user's e-mail when the token was issued (not kept up to date).
     pub email: String,
-    /// The token's own id: what logout puts on the revoked list.
+    /// The token's own id: two tokens issued in the same second differ.
     pub jti: Uuid,
     /// The refresh-token family (login session) it was issued with.
     pub fam: Uuid,
@@ -37,15 +37,6 @@ pub struct AccessClaims {
     pub iat: i64,
     /// Expires at, in Unix seconds.
     pub exp: i64,
-}
-
-impl AccessClaims {
-    /// Time left before the token expires on its own, by the system clock
-    /// (zero once expired): how long a revocation must be remembered.
-    pub fn remaining(&self) -> Duration {
-        let left = self.exp - Utc::now().timestamp();
-        Duration::from_secs(u64::try_from(left).unwrap_or(0))
-    }
 }
 
 /// Why a token was not accepted.
