@@ -42,6 +42,10 @@ pub enum BenchCommand {
         /// Distinct users sending messages.
         #[arg(long, default_value_t = 50)]
         users: usize,
+        /// A server setting for both runs, `KEY=VALUE` (repeatable), to
+        /// compare settings: e.g. `--set HTTP_WORKERS=2`.
+        #[arg(long = "set", value_parser = parse_setting)]
+        settings: Vec<(String, String)>,
     },
     /// Resident memory in a login storm (hashing unbounded vs bounded) and at
     /// steady state under message load.
@@ -107,35 +111,42 @@ pub fn run(command: BenchCommand) -> Result<()> {
             rate,
             seconds,
             users,
+            settings,
         } => {
             // The load generator shares the machine with what it measures:
             // an unoptimised one would eat the CPU the server needs.
             if cfg!(debug_assertions) {
                 let (rate, seconds, users) =
                     (rate.to_string(), seconds.to_string(), users.to_string());
-                return crate::run_cmd(
-                    env!("CARGO"),
-                    &[
-                        "run",
-                        "--release",
-                        "--quiet",
-                        "--package",
-                        "xtask",
-                        "--",
-                        "bench",
-                        "message",
-                        "--rate",
-                        &rate,
-                        "--seconds",
-                        &seconds,
-                        "--users",
-                        &users,
-                    ],
-                );
+                let settings: Vec<String> =
+                    settings.iter().map(|(k, v)| format!("--set={k}={v}")).collect();
+                let mut args = vec![
+                    "run",
+                    "--release",
+                    "--quiet",
+                    "--package",
+                    "xtask",
+                    "--",
+                    "bench",
+                    "message",
+                    "--rate",
+                    &rate,
+                    "--seconds",
+                    &seconds,
+                    "--users",
+                    &users,
+                ];
+                args.extend(settings.iter().map(String::as_str));
+                return crate::run_cmd(env!("CARGO"), &args);
             }
             crate::services::ensure_running()?;
             crate::tools::ensure_debian_packages(&[WRK], &["wrk"])?;
-            crate::runtime()?.block_on(message(rate, Duration::from_secs(seconds), users))
+            crate::runtime()?.block_on(message(
+                rate,
+                Duration::from_secs(seconds),
+                users,
+                &settings,
+            ))
         }
         BenchCommand::Import { users, sessions } => import::run(users, sessions),
         BenchCommand::Memory { logins, seconds } => release_then(
@@ -179,6 +190,14 @@ pub fn run(command: BenchCommand) -> Result<()> {
     }
 }
 
+/// `KEY=VALUE`, for `--set`.
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{text}`"))
+}
+
 /// Runs `bench <args>` from a release build of xtask (an unoptimised load
 /// generator would take the CPU the server needs), else `run` here.
 fn release_then(args: &[&str], run: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -203,10 +222,19 @@ fn release_then(args: &[&str], run: impl FnOnce() -> Result<()>) -> Result<()> {
 /// Postgres twice) and on (none): open loop at `rate` next to the gateway
 /// hit directly, then saturated by `wrk` at 16 and 64 connections, with the
 /// server's CPU time per message.
-async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
+async fn message(
+    rate: u32,
+    duration: Duration,
+    users: usize,
+    settings: &[(String, String)],
+) -> Result<()> {
     println!(
-        "offered load: {rate} requests/s for {}s per side, {users} users",
-        duration.as_secs()
+        "offered load: {rate} requests/s for {}s per side, {users} users{}",
+        duration.as_secs(),
+        settings
+            .iter()
+            .map(|(k, v)| format!(", {k}={v}"))
+            .collect::<String>()
     );
     println!(
         "{:<34} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
@@ -214,7 +242,9 @@ async fn message(rate: u32, duration: Duration, users: usize) -> Result<()> {
     );
     let mut saturated = Vec::new();
     for (label, ttl) in [("access cache off", "0s"), ("access cache on", "30s")] {
-        let stack = stack::Stack::start(BENCH_DB, &[("ACCESS_CACHE_TTL", ttl)]).await?;
+        let mut env = vec![("ACCESS_CACHE_TTL", ttl)];
+        env.extend(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let stack = stack::Stack::start(BENCH_DB, &env).await?;
         let tokens: Vec<String> = stack
             .users("bench", users)
             .await?
