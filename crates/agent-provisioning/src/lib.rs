@@ -43,6 +43,7 @@
 //!     bind: "loopback".into(),
 //!     model_base_url: "https://api.openai.com/v1".into(),
 //!     log_file: None,
+//!     prompt_plugin_dir: None,
 //! };
 //! assert!(prepare_gateway(&config, &options, &workspaces, 2)?);
 //! let roster = read_roster(&root.join(ROSTER_FILE_NAME))?;

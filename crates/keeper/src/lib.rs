@@ -58,6 +58,7 @@
 //!         bind: "loopback".into(),
 //!         model_base_url: "https://api.openai.com/v1".into(),
 //!         log_file: None,
+//!         prompt_plugin_dir: None,
 //!     },
 //! };
 //! assert!(prepare(&config)?, "the config was missing, so it was written");
@@ -90,6 +91,7 @@
 //! #         bind: "lan".into(),
 //! #         model_base_url: "https://api.openai.com/v1".into(),
 //! #         log_file: None,
+//! #         prompt_plugin_dir: None,
 //! #     },
 //! # };
 //! let database_url = std::env::var("DATABASE_URL")?;

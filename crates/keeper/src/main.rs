@@ -66,6 +66,11 @@ struct Cli {
     /// Where the gateway writes its log.
     #[arg(long, env = "OPENCLAW_LOG_FILE", global = true)]
     log_file: Option<PathBuf>,
+    /// HeyClaw's OpenClaw plugin, which trims each turn's system prompt
+    /// (the gateway image has it in `/app/openclaw-plugin`); unset: the
+    /// gateway sends OpenClaw's whole prompt.
+    #[arg(long, env = "OPENCLAW_PLUGIN_DIR", global = true)]
+    prompt_plugin_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
             bind: cli.bind,
             model_base_url: cli.model_base_url,
             log_file: cli.log_file,
+            prompt_plugin_dir: cli.prompt_plugin_dir,
         },
     };
     match prepare(&config) {

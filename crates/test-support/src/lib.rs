@@ -210,6 +210,13 @@ pub fn templates_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates")
 }
 
+/// HeyClaw's OpenClaw plugin (`infrastructure/openclaw-plugin`), found
+/// from this crate's source directory, so it only works in a checkout.
+pub fn prompt_plugin_path() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infrastructure/openclaw-plugin");
+    path.canonicalize().unwrap_or(path)
+}
+
 pub(crate) fn templates_dir() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../templates")

@@ -192,6 +192,7 @@ impl TestShard {
                 bind: "loopback".to_owned(),
                 model_base_url,
                 log_file: None,
+                prompt_plugin_dir: Some(crate::prompt_plugin_path()),
             },
         };
         heyclaw_keeper::prepare(&config).expect("the shard's config and roster are written");

@@ -118,8 +118,10 @@ pub fn run(command: BenchCommand) -> Result<()> {
             if cfg!(debug_assertions) {
                 let (rate, seconds, users) =
                     (rate.to_string(), seconds.to_string(), users.to_string());
-                let settings: Vec<String> =
-                    settings.iter().map(|(k, v)| format!("--set={k}={v}")).collect();
+                let settings: Vec<String> = settings
+                    .iter()
+                    .map(|(k, v)| format!("--set={k}={v}"))
+                    .collect();
                 let mut args = vec![
                     "run",
                     "--release",

@@ -376,6 +376,7 @@ fn keeper_config(id: &str, dir: &Path, port: u16, slots: u32, model_url: &str) -
             bind: "loopback".into(),
             model_base_url: model_url.to_owned(),
             log_file: Some(dir.join("state/logs/openclaw.log")),
+            prompt_plugin_dir: Some(heyclaw_test_support::prompt_plugin_path()),
         },
     }
 }

@@ -16,6 +16,7 @@ mod tests;
 /// phases kill and restart them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_through_the_real_gateways() {
+    tests::the_prompt_plugin_trims_only_openclaws_sections().await;
     tests::generated_configs_pass_openclaw_config_validate().await;
     tests::seed_step_8_through_the_real_gateway().await;
     tests::a_conversation_continues_across_hibernation().await;

@@ -458,6 +458,73 @@ async fn attack(app: &TestApp, shard: usize, attacker: &User, victim: &User, vic
 }
 
 /// The base config and a roster of 200 slot agents pass the real
+/// HeyClaw's OpenClaw plugin (`infrastructure/openclaw-plugin`), run by
+/// the pinned Node: OpenClaw's own sections go, the user's files stay
+/// whole whatever headings they hold, and a prompt of another shape is left
+/// as it is.
+pub async fn the_prompt_plugin_trims_only_openclaws_sections() {
+    let prompt = "<!-- openclaw:attempt:STABLE -->\nYou are a personal assistant.\n\
+        ## Tooling\n- read: Read files\n\
+        ## Execution Bias\nopenclaw bias\n\
+        <persona_latch>\nopenclaw latch\n</persona_latch>\n\
+        <completion_contract>\nopenclaw contract\n</completion_contract>\n\
+        ## Safety\nkeep safety\n\
+        ## Documentation\nopenclaw docs\n\
+        # Project Context\n## /w/slot-1/MEMORY.md\n\
+        ## Documentation\nuser docs\n## Messaging\nuser messaging\n\
+        <persona_latch>\nuser latch\n\
+        ## Temporal Context\nuser temporal\n\
+        ## Temporal Context\nCurrent date: 2026-12-06\n\
+        ## Messaging\nopenclaw messaging\n\
+        ## Silent Replies\nkeep silent\n\
+        <!-- /openclaw:attempt:DYNAMIC -->";
+    let script = format!(
+        "import {{ trimSystemPrompt }} from {plugin};\n\
+         const input = JSON.parse(process.argv[1]);\n\
+         console.log(JSON.stringify([trimSystemPrompt(input), trimSystemPrompt('no known shape')]));",
+        plugin = json!(format!(
+            "file://{}/index.mjs",
+            heyclaw_test_support::prompt_plugin_path().display()
+        )),
+    );
+    let install = heyclaw_test_support::real_gateway::GatewayInstall::pinned();
+    let output = std::process::Command::new(install.node_bin_dir().join("node"))
+        .args(["--input-type=module", "-e", &script, "--", prompt])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let trimmed = results[0].as_str().unwrap();
+    for gone in [
+        "openclaw bias",
+        "openclaw latch",
+        "openclaw contract",
+        "openclaw docs",
+        "openclaw messaging",
+    ] {
+        assert!(!trimmed.contains(gone), "{gone} stayed:\n{trimmed}");
+    }
+    for kept in [
+        "You are a personal assistant.",
+        "- read: Read files",
+        "keep safety",
+        "user docs",
+        "user messaging",
+        "user latch",
+        "user temporal",
+        "Current date: 2026-12-06",
+        "keep silent",
+        "<!-- /openclaw:attempt:DYNAMIC -->",
+    ] {
+        assert!(trimmed.contains(kept), "{kept} went:\n{trimmed}");
+    }
+    assert_eq!(results[1], Value::Null, "an unknown shape is left alone");
+}
+
 /// `openclaw config validate`; a broken roster fails it.
 pub async fn generated_configs_pass_openclaw_config_validate() {
     use heyclaw_agent_provisioning::{GatewayConfigOptions, prepare_gateway};
@@ -472,6 +539,7 @@ pub async fn generated_configs_pass_openclaw_config_validate() {
         bind: "lan".into(),
         model_base_url: "http://dev-model:18790/v1".into(),
         log_file: None,
+        prompt_plugin_dir: Some(heyclaw_test_support::prompt_plugin_path()),
     };
     let validate = || {
         heyclaw_test_support::real_gateway::GatewayInstall::pinned()
@@ -524,7 +592,9 @@ pub async fn generated_configs_pass_openclaw_config_validate() {
 /// What one turn costs: the dev model alone, the gateway (straight to the
 /// slot agent), and the API (auth, quota, gateway, recording); and what the
 /// model receives for a one-line message, and how many calls a turn makes.
-/// Printed, not asserted (except one model call per turn).
+/// Printed; asserted: one model call per turn, and at most 10 KB of model
+/// input (HeyClaw's OpenClaw plugin trims the system prompt; without it a
+/// turn is ~15 KB).
 pub async fn per_turn_costs() {
     let app = stack::app().await;
     let user = sign_up(&app, "timing@test.com", "Timing").await;
@@ -543,6 +613,10 @@ pub async fn per_turn_costs() {
         calls.len()
     );
     assert_eq!(calls.len(), 1, "one model call per turn: {calls:?}");
+    assert!(
+        calls.iter().sum::<u64>() <= 10 * 1024,
+        "a one-line message takes at most 10 KB of model input: {calls:?}"
+    );
 
     let client = reqwest::Client::new();
     let agent = format!("slot-{slot}");
