@@ -9,7 +9,8 @@
 //!   (docs/gateway-scale.md has the measurements behind this).
 //! - **Slots.** A pass compares each slot's marker (whose files it holds)
 //!   with the database. Files of a user who should no longer be there are
-//!   saved to their archive (`agent_files`) and the slot emptied — every
+//!   saved to their archive (`agent_files`) and the slot emptied (left
+//!   holding the templates, nobody's data: see `save_and_empty`) — every
 //!   save of a pass before any load, so a user moving between two slots is
 //!   always loaded from a fresh archive. Then each bound user's files are
 //!   loaded (from the archive; a new user's from the templates) and the
@@ -126,7 +127,7 @@ use std::{
 use futures_util::{FutureExt, StreamExt};
 use heyclaw_agent_provisioning::{
     GatewayConfigOptions, ProvisioningError, Templates, WorkspaceFile, fill_workspace,
-    prepare_gateway, read_workspace, set_user_field, slot_id, wipe_workspace,
+    prepare_gateway, read_workspace, set_user_field, slot_id,
 };
 use heyclaw_domain::clock::SharedClock;
 use heyclaw_persistence::{
@@ -440,7 +441,12 @@ impl Keeper {
         blocking(move || marker::read(&dir, slot)).await
     }
 
-    /// Saves the slot's files to their owner's archive, then empties it.
+    /// Saves the slot's files to their owner's archive, then empties it:
+    /// what stays is a new user's workspace (the templates, no name), not an
+    /// empty directory. After a gateway restart OpenClaw refuses a workspace
+    /// it had seen in use and finds empty (`WorkspaceVanishedError`, HTTP
+    /// 500), so an empty slot could be neither warmed nor trusted until a
+    /// user's files arrived; the templates hold nobody's data.
     async fn save_and_empty(&self, slot: u32, current: &SlotMarker) -> Result<(), KeeperError> {
         let dir = self.slot_dir(slot);
         let files = blocking(move || read_workspace(&dir)).await??;
@@ -453,9 +459,10 @@ impl Keeper {
         }
         let dir = self.slot_dir(slot);
         let workspaces = self.inner.config.workspaces_dir.clone();
+        let neutral = self.inner.templates.render(None);
         blocking(move || {
             marker::remove(&workspaces, slot)?;
-            wipe_workspace(&dir)
+            fill_workspace(&dir, &neutral)
         })
         .await??;
         Ok(())

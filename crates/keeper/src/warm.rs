@@ -8,13 +8,13 @@
 //! after a (re)start pays it, and a burst of signups queues behind every
 //! cold slot of the gateway. One short turn per idle slot right after the
 //! gateway answers moves that cost to start-up — at the price of one model
-//! call per idle slot per gateway start (no user's data: the slot is empty
-//! and the session is the keeper's own).
+//! call per idle slot per gateway start (no user's data: an idle slot holds
+//! nothing or the templates, and the session is the keeper's own).
 //!
-//! After a gateway restart, OpenClaw refuses turns on a slot the keeper had
-//! emptied (`WorkspaceVanishedError`: it will not reseed a recently attested
-//! workspace); such a slot fails its tries and stays cold until a user's
-//! files arrive, which it serves.
+//! A released slot keeps the templates rather than nothing: after a gateway
+//! restart OpenClaw refuses turns on a workspace it had seen in use and
+//! finds empty (`WorkspaceVanishedError`: it will not reseed a recently
+//! attested workspace), so an emptied slot could not be warmed.
 
 use std::{path::Path, time::Duration};
 

@@ -217,6 +217,20 @@ pub fn prompt_plugin_path() -> PathBuf {
     path.canonicalize().unwrap_or(path)
 }
 
+/// Whether a slot workspace holds nobody's data: exactly a new user's
+/// files, the templates with no name (what the keeper leaves in a slot it
+/// releases). False while any file differs, or the directory is unreadable.
+pub fn holds_only_the_templates(workspace: &Path) -> bool {
+    let templates = heyclaw_agent_provisioning::Templates::load(&templates_path())
+        .expect("the repository's templates");
+    let mut neutral = templates.render(None);
+    neutral.sort();
+    heyclaw_agent_provisioning::read_workspace(workspace).is_ok_and(|mut files| {
+        files.sort();
+        files == neutral
+    })
+}
+
 pub(crate) fn templates_dir() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../templates")

@@ -90,6 +90,10 @@ pub enum BenchCommand {
         /// Slot counts for the roster curve (comma-separated).
         #[arg(long, default_value = "8,16,32", value_delimiter = ',')]
         curve: Vec<u32>,
+        /// Run the gateways without HeyClaw's OpenClaw plugin (OpenClaw's
+        /// whole system prompt), to compare.
+        #[arg(long)]
+        without_prompt_plugin: bool,
     },
     /// /agent/voice: a 5-sentence reply, speech at 300 ms a sentence; time to
     /// first audio and to done, next to a strictly sequential pipeline.
@@ -176,6 +180,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
             slots,
             wakes,
             curve,
+            without_prompt_plugin,
         } => {
             crate::services::ensure_running()?;
             crate::runtime()?.block_on(scale::run(scale::Args {
@@ -183,6 +188,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 slots,
                 wakes,
                 curve,
+                prompt_plugin: !without_prompt_plugin,
             }))
         }
         BenchCommand::Voice { turns } => {

@@ -43,6 +43,8 @@ pub struct Args {
     pub slots: u32,
     pub wakes: usize,
     pub curve: Vec<u32>,
+    /// Whether the gateways load HeyClaw's OpenClaw plugin (as deployed).
+    pub prompt_plugin: bool,
 }
 
 /// Kills a child process on drop.
@@ -92,7 +94,7 @@ pub async fn run(args: Args) -> Result<()> {
     );
     for &slots in &args.curve {
         let dir = root.join(format!("curve-{slots}"));
-        let figures = curve_point(&install, &dir, slots, &model_url).await?;
+        let figures = curve_point(&install, &dir, slots, &model_url, args.prompt_plugin).await?;
         println!(
             "{slots:>6} {:>11.1}s {:>10.0} {:>21.2}s {:>13.2}s",
             figures.ready.as_secs_f64(),
@@ -129,7 +131,14 @@ pub async fn run(args: Args) -> Result<()> {
             let (dir, model_url, install) = (root.join(id), model_url.clone(), install.clone());
             let slots = args.slots;
             std::thread::spawn(move || -> Result<(KeeperConfig, RealGateway)> {
-                let config = keeper_config(id, &dir, super::free_port()?, slots, &model_url);
+                let config = keeper_config(
+                    id,
+                    &dir,
+                    super::free_port()?,
+                    slots,
+                    &model_url,
+                    args.prompt_plugin,
+                );
                 heyclaw_keeper::prepare(&config)?;
                 let gateway = start_gateway(&install, &dir, &config)?;
                 warm(&gateway.url, &config)?;
@@ -362,7 +371,14 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn keeper_config(id: &str, dir: &Path, port: u16, slots: u32, model_url: &str) -> KeeperConfig {
+fn keeper_config(
+    id: &str,
+    dir: &Path,
+    port: u16,
+    slots: u32,
+    model_url: &str,
+    prompt_plugin: bool,
+) -> KeeperConfig {
     KeeperConfig {
         gateway_id: id.to_owned(),
         config_path: dir.join("config/openclaw.json"),
@@ -376,7 +392,7 @@ fn keeper_config(id: &str, dir: &Path, port: u16, slots: u32, model_url: &str) -
             bind: "loopback".into(),
             model_base_url: model_url.to_owned(),
             log_file: Some(dir.join("state/logs/openclaw.log")),
-            prompt_plugin_dir: Some(heyclaw_test_support::prompt_plugin_path()),
+            prompt_plugin_dir: prompt_plugin.then(heyclaw_test_support::prompt_plugin_path),
         },
     }
 }
@@ -453,8 +469,16 @@ async fn curve_point(
     dir: &Path,
     slots: u32,
     model_url: &str,
+    prompt_plugin: bool,
 ) -> Result<CurvePoint> {
-    let config = keeper_config("curve", dir, super::free_port()?, slots, model_url);
+    let config = keeper_config(
+        "curve",
+        dir,
+        super::free_port()?,
+        slots,
+        model_url,
+        prompt_plugin,
+    );
     heyclaw_keeper::prepare(&config)?;
     let started = Instant::now();
     let (install, thread_dir, thread_config) = (install.clone(), dir.to_path_buf(), config.clone());

@@ -530,8 +530,8 @@ async fn deleting_the_account_empties_its_slot_and_archive_and_leaves_others_alo
         .request(Method::DELETE, "/user/me", Some(&user.token), None)
         .await;
     assert_eq!(response.status(), 200);
-    eventually("the keeper empties the slot", async || {
-        !workspace.join("USER.md").exists()
+    eventually("the keeper empties the slot (templates only)", async || {
+        heyclaw_test_support::holds_only_the_templates(&workspace)
     })
     .await;
     assert_eq!(

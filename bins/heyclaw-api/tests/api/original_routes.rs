@@ -142,8 +142,8 @@ async fn an_account_is_deleted_from_the_web_with_an_emailed_code() {
             .await,
         0
     );
-    heyclaw_test_support::eventually("the keeper empties the slot", async || {
-        !workspace.join("USER.md").exists()
+    heyclaw_test_support::eventually("the keeper empties the slot (templates only)", async || {
+        heyclaw_test_support::holds_only_the_templates(&workspace)
     })
     .await;
     assert_eq!(

@@ -98,8 +98,8 @@ async fn an_idle_agent_hibernates_with_its_files_archived_and_wakes_with_the_con
             .await,
         1
     );
-    eventually("the slot is emptied", async || {
-        !workspace.join("MEMORY.md").exists()
+    eventually("the slot holds nobody's files", async || {
+        heyclaw_test_support::holds_only_the_templates(&workspace)
     })
     .await;
     assert_eq!(agent_status(&app, &user).await, "hibernated");
