@@ -14,28 +14,8 @@ use heyclaw_persistence::admin;
 const SOURCE_DB: &str = "heyclaw_bench_original";
 const TARGET_DB: &str = "heyclaw_bench_import";
 
+/// Runs the benchmark (in a release build of xtask: see `bench::release_then`).
 pub fn run(users: usize, sessions: usize) -> Result<()> {
-    if cfg!(debug_assertions) {
-        let (users, sessions) = (users.to_string(), sessions.to_string());
-        return crate::run_cmd(
-            env!("CARGO"),
-            &[
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "xtask",
-                "--",
-                "bench",
-                "import",
-                "--users",
-                &users,
-                "--sessions",
-                &sessions,
-            ],
-        );
-    }
-    crate::services::ensure_running()?;
     crate::runtime()?.block_on(bench(users, sessions))
 }
 

@@ -117,44 +117,42 @@ pub fn run(command: BenchCommand) -> Result<()> {
             users,
             settings,
         } => {
-            // The load generator shares the machine with what it measures:
-            // an unoptimised one would eat the CPU the server needs.
-            if cfg!(debug_assertions) {
-                let (rate, seconds, users) =
-                    (rate.to_string(), seconds.to_string(), users.to_string());
-                let settings: Vec<String> = settings
-                    .iter()
-                    .map(|(k, v)| format!("--set={k}={v}"))
-                    .collect();
-                let mut args = vec![
-                    "run",
-                    "--release",
-                    "--quiet",
-                    "--package",
-                    "xtask",
-                    "--",
-                    "bench",
-                    "message",
-                    "--rate",
-                    &rate,
-                    "--seconds",
-                    &seconds,
-                    "--users",
-                    &users,
-                ];
-                args.extend(settings.iter().map(String::as_str));
-                return crate::run_cmd(env!("CARGO"), &args);
-            }
-            crate::services::ensure_running()?;
-            crate::tools::ensure_debian_packages(&[WRK], &["wrk"])?;
-            crate::runtime()?.block_on(message(
-                rate,
-                Duration::from_secs(seconds),
-                users,
-                &settings,
-            ))
+            let (rate_arg, seconds_arg, users_arg) =
+                (rate.to_string(), seconds.to_string(), users.to_string());
+            let set_args: Vec<String> = settings
+                .iter()
+                .map(|(k, v)| format!("--set={k}={v}"))
+                .collect();
+            let mut args = vec![
+                "message",
+                "--rate",
+                &rate_arg,
+                "--seconds",
+                &seconds_arg,
+                "--users",
+                &users_arg,
+            ];
+            args.extend(set_args.iter().map(String::as_str));
+            release_then(&args, || {
+                crate::tools::ensure_debian_packages(&[WRK], &["wrk"])?;
+                crate::runtime()?.block_on(message(
+                    rate,
+                    Duration::from_secs(seconds),
+                    users,
+                    &settings,
+                ))
+            })
         }
-        BenchCommand::Import { users, sessions } => import::run(users, sessions),
+        BenchCommand::Import { users, sessions } => release_then(
+            &[
+                "import",
+                "--users",
+                &users.to_string(),
+                "--sessions",
+                &sessions.to_string(),
+            ],
+            || import::run(users, sessions),
+        ),
         BenchCommand::Memory { logins, seconds } => release_then(
             &[
                 "memory",
@@ -207,7 +205,8 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
 }
 
 /// Runs `bench <args>` from a release build of xtask (an unoptimised load
-/// generator would take the CPU the server needs), else `run` here.
+/// generator shares the machine with what it measures and would take the
+/// CPU the server needs), else `run` here once the services are up.
 fn release_then(args: &[&str], run: impl FnOnce() -> Result<()>) -> Result<()> {
     if cfg!(debug_assertions) {
         let mut full = vec![

@@ -480,7 +480,7 @@ pub async fn the_prompt_plugin_trims_only_openclaws_sections() {
         <!-- /openclaw:attempt:DYNAMIC -->";
     let script = format!(
         "import {{ trimSystemPrompt }} from {plugin};\n\
-         const input = JSON.parse(process.argv[1]);\n\
+         const input = process.argv[1];\n\
          console.log(JSON.stringify([trimSystemPrompt(input), trimSystemPrompt('no known shape')]));",
         plugin = json!(format!(
             "file://{}/index.mjs",
