@@ -148,10 +148,9 @@ pub fn serve(
 /// Half the cores, at least one. Each HTTP worker is a thread with its own
 /// event loop; the process's shared runtime (Redis and Postgres connections,
 /// background loops, password hashing) needs the others. Measured on 2
-/// cores (`cargo xtask bench message`, access cache on): one worker served
-/// 6,900–8,200 messages/s saturated at 0.09–0.11 ms CPU each and added p99
-/// 3 ms at 2,000/s; two workers (one per core) 4,800 at 0.17 ms and p99
-/// 11–31 ms, the threads taking turns on the cores.
+/// cores in one session (`cargo xtask bench message`, access cache on,
+/// saturated at 64 connections): one worker 7,300 messages/s at 0.10 ms CPU
+/// each, two workers (one per core) 5,900 at 0.15 ms.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
 }
