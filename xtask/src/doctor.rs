@@ -666,8 +666,8 @@ impl Files for RemoteFiles<'_> {
     }
 }
 
-/// The gateway's config, the templates and the workspaces, as `files` sees
-/// them; check names start with `prefix`.
+/// The gateway's config, the templates, HeyClaw's OpenClaw plugin and the
+/// workspaces, as `files` sees them; check names start with `prefix`.
 fn file_checks(env: &BTreeMap<String, String>, files: &dyn Files, prefix: &str) -> Vec<Check> {
     let name = |what: &str| format!("{prefix}{what}");
     let unreadable = |what: &str, err: anyhow::Error| {
@@ -697,46 +697,36 @@ fn file_checks(env: &BTreeMap<String, String>, files: &dyn Files, prefix: &str) 
             "OPENCLAW_CONFIG_PATH is not set",
         )),
     }
-    match env.get("TEMPLATES_DIR").map(PathBuf::from) {
-        Some(dir) => {
-            out.push(
-                match files.missing(&dir, &heyclaw_agent_provisioning::TEMPLATE_FILES) {
-                    Ok(missing) if missing.is_empty() => {
-                        Check::ok(name("templates present"), dir.display().to_string())
-                    }
-                    Ok(missing) => Check::fail(
-                        name("templates present"),
-                        format!("{} lacks {}", dir.display(), missing.join(", ")),
-                        "point TEMPLATES_DIR at the repository's templates/ (the gateway image has them in /app/templates)",
-                    ),
-                    Err(err) => unreadable("templates present", err),
-                },
-            );
-        }
-        None => out.push(Check::skip(
-            name("templates present"),
-            "TEMPLATES_DIR is not set",
-        )),
-    }
-    match env.get("OPENCLAW_PLUGIN_DIR").map(PathBuf::from) {
-        Some(dir) => out.push(
-            match files.missing(&dir, &["openclaw.plugin.json", "index.mjs"]) {
-                Ok(missing) if missing.is_empty() => {
-                    Check::ok(name("prompt plugin present"), dir.display().to_string())
-                }
-                Ok(missing) => Check::fail(
-                    name("prompt plugin present"),
-                    format!("{} lacks {}", dir.display(), missing.join(", ")),
-                    "point OPENCLAW_PLUGIN_DIR at the repository's infrastructure/openclaw-plugin/ (the gateway image has it in /app/openclaw-plugin)",
-                ),
-                Err(err) => unreadable("prompt plugin present", err),
-            },
-        ),
-        None => out.push(Check::skip(
-            name("prompt plugin present"),
-            "OPENCLAW_PLUGIN_DIR is not set: every turn carries OpenClaw's whole system prompt (~15 KB instead of ~9 KB)",
-        )),
-    }
+    // A directory the gateway side needs, which must hold `names`.
+    let holds = |variable: &str, check: &str, names: &[&str], unset: &str, hint: &str| match env
+        .get(variable)
+        .map(PathBuf::from)
+    {
+        Some(dir) => match files.missing(&dir, names) {
+            Ok(missing) if missing.is_empty() => Check::ok(name(check), dir.display().to_string()),
+            Ok(missing) => Check::fail(
+                name(check),
+                format!("{} lacks {}", dir.display(), missing.join(", ")),
+                hint,
+            ),
+            Err(err) => unreadable(check, err),
+        },
+        None => Check::skip(name(check), unset),
+    };
+    out.push(holds(
+        "TEMPLATES_DIR",
+        "templates present",
+        &heyclaw_agent_provisioning::TEMPLATE_FILES,
+        "TEMPLATES_DIR is not set",
+        "point TEMPLATES_DIR at the repository's templates/ (the gateway image has them in /app/templates)",
+    ));
+    out.push(holds(
+        "OPENCLAW_PLUGIN_DIR",
+        "prompt plugin present",
+        &["openclaw.plugin.json", "index.mjs"],
+        "OPENCLAW_PLUGIN_DIR is not set: every turn carries OpenClaw's whole system prompt (~15 KB instead of ~9 KB)",
+        "point OPENCLAW_PLUGIN_DIR at the repository's infrastructure/openclaw-plugin/ (the gateway image has it in /app/openclaw-plugin)",
+    ));
     match env.get("WORKSPACES_DIR").map(PathBuf::from) {
         Some(dir) => out.push(match files.writable(&dir) {
             Ok(Some(true)) => Check::ok(name("workspaces writable"), dir.display().to_string()),
