@@ -83,7 +83,7 @@ pub fn dev_keeper_config(env: &std::collections::BTreeMap<String, String>) -> Re
             bind: "loopback".to_owned(),
             model_base_url: model_base_url(),
             log_file: Some(state.join("logs/openclaw.log")),
-            prompt_plugin_dir: Some(heyclaw_test_support::prompt_plugin_path()),
+            prompt_plugin_dir: env.get("OPENCLAW_PLUGIN_DIR").map(PathBuf::from),
         },
     })
 }

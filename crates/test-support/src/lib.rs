@@ -231,13 +231,6 @@ pub fn holds_only_the_templates(workspace: &Path) -> bool {
     })
 }
 
-pub(crate) fn templates_dir() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../templates")
-        .to_string_lossy()
-        .into_owned()
-}
-
 impl TestApp {
     /// Starts a server with the test defaults and one gateway shard (a
     /// stand-in with 8 slots and a keeper), and returns once it listens.

@@ -8,7 +8,7 @@ use heyclaw_keeper::{Keeper, KeeperConfig};
 use heyclaw_persistence::PgPoolSettings;
 use tokio::sync::watch;
 
-use crate::{GatewayStandIn, TEST_GATEWAY_TOKEN, TestClock, templates_dir};
+use crate::{GatewayStandIn, TEST_GATEWAY_TOKEN, TestClock, templates_path};
 
 /// A shard's gateway config and workspaces directories: the test's own
 /// (removed on drop), or a shared gateway's.
@@ -214,7 +214,7 @@ impl TestShard {
             },
         )
         .expect("keeper pool");
-        let templates = Templates::load(std::path::Path::new(&templates_dir())).expect("templates");
+        let templates = Templates::load(&templates_path()).expect("templates");
         let keeper = Keeper::new(pg, templates, config, Arc::new(clock.clone()));
         keeper.announce().await.expect("the shard announces itself");
         let (stop, stopped) = watch::channel(false);

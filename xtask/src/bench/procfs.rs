@@ -41,24 +41,22 @@ pub fn process_tree_cpu_secs(root: u32) -> f64 {
     ticks as f64 / TICKS_PER_SECOND
 }
 
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`…); 0 when it
+/// cannot be read.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// RSS of a process and all its descendants, MiB.
 pub fn process_tree_rss_mib(root: u32) -> f64 {
     let total_kib: u64 = process_tree(root)
         .into_iter()
-        .map(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .unwrap_or_default()
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .unwrap_or(0)
-        })
+        .map(|pid| status_kib(pid, "VmRSS:"))
         .sum();
     total_kib as f64 / 1024.0
 }

@@ -136,12 +136,7 @@ impl Stack {
     }
 
     fn status_kib(&self, field: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|line| line.strip_prefix(field))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        super::procfs::status_kib(self.child.id(), field)
     }
 
     /// Resident memory now, MiB.
