@@ -6,6 +6,7 @@ use std::{
     fs::{self, File, OpenOptions},
     io::Write,
     path::Path,
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use crate::ProvisioningError;
@@ -17,7 +18,13 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), ProvisioningError>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    // Unique per write, not just per process: two threads of one process
+    // (a keeper's round and a container start in tests) may write the same
+    // file at once, and a shared temporary name lets one rename the other's
+    // file away.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!(".{file_name}.{}.{write}.tmp", std::process::id()));
     let result = (|| {
         let mut file = File::create(&temp).map_err(ProvisioningError::io("creating", &temp))?;
         file.write_all(contents)
@@ -51,4 +58,43 @@ pub fn lock(path: &Path) -> Result<File, ProvisioningError> {
     file.lock()
         .map_err(ProvisioningError::io("locking", path))?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The e2e stack once failed here: a keeper round and a container start
+    /// in one process wrote `openclaw.json` at once through one temporary
+    /// name, and the second rename found nothing to rename.
+    #[test]
+    fn threads_of_one_process_write_the_same_file_at_once() {
+        let dir = std::env::temp_dir().join(format!("heyclaw-atomic-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("openclaw.json");
+        let writers: Vec<_> = (0..8u8)
+            .map(|writer| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        write_file(&path, &[writer; 4096]).expect("every write lands");
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let contents = fs::read(&path).unwrap();
+        assert_eq!(contents.len(), 4096);
+        assert!(
+            contents.iter().all(|byte| *byte == contents[0]),
+            "one whole write"
+        );
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["openclaw.json"], "no temporary file left behind");
+        let _ = fs::remove_dir_all(dir);
+    }
 }
