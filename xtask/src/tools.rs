@@ -60,11 +60,28 @@ pub fn ensure_chromium() -> Result<()> {
 
 /// Debian's packages when any of `binaries` is missing (apt-get, as root or
 /// through sudo; the package lists are fetched if need be).
+///
+/// Tests run in parallel processes and several install something on a
+/// fresh machine; apt-get refuses to run while another holds dpkg's lock.
+/// So installs here take turns (a file lock), and apt-get waits for a lock
+/// held by anyone else.
 pub fn ensure_debian_packages(binaries: &[&str], packages: &[&str]) -> Result<()> {
-    let present = binaries
-        .iter()
-        .all(|path| std::path::Path::new(path).exists());
-    if present {
+    let present = || {
+        binaries
+            .iter()
+            .all(|path| std::path::Path::new(path).exists())
+    };
+    if present() {
+        return Ok(());
+    }
+    let turn = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("heyclaw-apt.lock"))?;
+    turn.lock()?;
+    // Another process may have installed them while this one waited.
+    if present() {
         return Ok(());
     }
     println!(
@@ -83,7 +100,10 @@ pub fn ensure_debian_packages(binaries: &[&str], packages: &[&str]) -> Result<()
             sudo.arg("apt-get");
             sudo
         };
-        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        command
+            .args(["-o", "DPkg::Lock::Timeout=600"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive");
         let status = command.status()?;
         anyhow::ensure!(
             status.success(),

@@ -15,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod first_turns;
 mod import;
 mod memory;
 mod procfs;
@@ -94,6 +95,22 @@ pub enum BenchCommand {
         /// whole system prompt), to compare.
         #[arg(long)]
         without_prompt_plugin: bool,
+    },
+    /// A new user's first turn on one real gateway: new sessions at once and
+    /// one after another, wall time and gateway CPU per turn, for OpenClaw
+    /// settings compared in one run.
+    FirstTurns {
+        /// Slot agents on the gateway (all warmed).
+        #[arg(long, default_value_t = 16)]
+        slots: u32,
+        /// New sessions sent at once (spread over the slots).
+        #[arg(long, default_value_t = 20)]
+        sessions: usize,
+        /// OpenClaw keys set over HeyClaw's gateway config, measured after
+        /// it: `path.to.key=JSON[;path=JSON…]` (repeatable, one variant
+        /// each), e.g. `--variant 'session.maintenance.mode="warn"'`.
+        #[arg(long = "variant", value_parser = first_turns::parse_variant)]
+        variants: Vec<first_turns::Variant>,
     },
     /// /agent/voice: a 5-sentence reply, speech at 300 ms a sentence; time to
     /// first audio and to done, next to a strictly sequential pipeline.
@@ -189,6 +206,11 @@ pub fn run(command: BenchCommand) -> Result<()> {
                 prompt_plugin: !without_prompt_plugin,
             }))
         }
+        BenchCommand::FirstTurns {
+            slots,
+            sessions,
+            variants,
+        } => crate::runtime()?.block_on(first_turns::run(slots.max(1), sessions.max(1), variants)),
         BenchCommand::Voice { turns } => {
             crate::services::ensure_running()?;
             crate::runtime()?.block_on(voice::run(turns.max(1)))

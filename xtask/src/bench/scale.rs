@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 /// Kills a child process on drop.
-struct Running(Child);
+pub(super) struct Running(pub(super) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -371,7 +371,7 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn keeper_config(
+pub(super) fn keeper_config(
     id: &str,
     dir: &Path,
     port: u16,
@@ -397,7 +397,7 @@ fn keeper_config(
     }
 }
 
-fn start_gateway(
+pub(super) fn start_gateway(
     install: &GatewayInstall,
     dir: &Path,
     config: &KeeperConfig,
@@ -422,7 +422,7 @@ fn start_gateway(
 }
 
 /// What the keeper does once its gateway answers: one turn per idle slot.
-fn warm(url: &str, config: &KeeperConfig) -> Result<()> {
+pub(super) fn warm(url: &str, config: &KeeperConfig) -> Result<()> {
     let client =
         heyclaw_gateway_client::GatewayClient::new(heyclaw_gateway_client::GatewayConfig {
             base_url: url.to_owned(),
@@ -524,7 +524,7 @@ async fn curve_point(
     })
 }
 
-fn count_in(path: &Path, needle: &str) -> usize {
+pub(super) fn count_in(path: &Path, needle: &str) -> usize {
     std::fs::read_to_string(path)
         .map(|text| text.matches(needle).count())
         .unwrap_or(0)
@@ -636,7 +636,7 @@ async fn turn(
     Ok(response.status().is_success().then(|| started.elapsed()))
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
+pub(super) fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -1,0 +1,228 @@
+//! `cargo xtask bench first-turns`: what a new user's first turn costs one
+//! real gateway, for OpenClaw settings compared in one run.
+//!
+//! For the gateway config HeyClaw writes, then for each `--variant` (keys
+//! set over it): one gateway with `--slots` warmed slot agents and the dev
+//! model; each slot's `USER.md` rewritten (a new user moved in); then
+//! `--sessions` new sessions at once, spread over the slots (a signup
+//! burst), the same sessions' second turns at once, and new sessions one
+//! after another. Prints wall-time percentiles, the gateway's CPU seconds
+//! per turn, and its "slow SQLite" log lines.
+//!
+//! It prints figures; it never fails on time.
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use heyclaw_gateway_client::{ChatRequest, GatewayClient, GatewayConfig};
+use heyclaw_test_support::TEST_GATEWAY_TOKEN;
+use serde_json::Value;
+
+use super::{
+    procfs::process_tree_cpu_secs,
+    scale::{Running, count_in, keeper_config, pct, start_gateway, warm},
+};
+
+/// Turns of one session after another, for the sequential figure.
+const SEQUENTIAL: usize = 5;
+
+/// Dotted config keys and the JSON each is set to.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub label: String,
+    pub settings: Vec<(String, Value)>,
+}
+
+/// `path.to.key=JSON[;path=JSON…]`, for `--variant`.
+pub fn parse_variant(text: &str) -> Result<Variant, String> {
+    let settings = text
+        .split(';')
+        .map(|setting| {
+            let (key, value) = setting
+                .split_once('=')
+                .filter(|(key, _)| !key.is_empty())
+                .ok_or_else(|| format!("expected path.to.key=JSON, got `{setting}`"))?;
+            let value = serde_json::from_str(value)
+                .map_err(|err| format!("`{value}` is not JSON ({err})"))?;
+            Ok((key.to_owned(), value))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Variant {
+        label: text.to_owned(),
+        settings,
+    })
+}
+
+pub async fn run(slots: u32, sessions: usize, variants: Vec<Variant>) -> Result<()> {
+    crate::run_cmd(
+        env!("CARGO"),
+        &[
+            "build",
+            "--release",
+            "--quiet",
+            "--package",
+            "heyclaw-dev-model",
+        ],
+    )?;
+    let install = crate::gateway::install()?;
+    let root = std::env::temp_dir().join(format!("heyclaw-bench-first-{}", std::process::id()));
+    let model_port = super::free_port()?;
+    let _model = Running(
+        Command::new(crate::target_dir().join("release/heyclaw-dev-model"))
+            .args(["--port", &model_port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting heyclaw-dev-model")?,
+    );
+    let model_url = format!("http://127.0.0.1:{model_port}/v1");
+    super::wait_for(&reqwest::Client::new(), &format!("{model_url}/models")).await?;
+
+    println!(
+        "one gateway, {slots} warmed slots; {sessions} new sessions at once, their second turns \
+         at once, {SEQUENTIAL} new sessions one after another (wall s; gateway CPU s per turn)"
+    );
+    let as_written = Variant {
+        label: "as HeyClaw writes it".to_owned(),
+        settings: Vec::new(),
+    };
+    for (index, variant) in std::iter::once(as_written).chain(variants).enumerate() {
+        let dir = root.join(format!("variant-{index}"));
+        println!("\n{}", variant.label);
+        measure(&install, &dir, slots, sessions, &model_url, &variant).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
+
+async fn measure(
+    install: &heyclaw_test_support::real_gateway::GatewayInstall,
+    dir: &Path,
+    slots: u32,
+    sessions: usize,
+    model_url: &str,
+    variant: &Variant,
+) -> Result<()> {
+    let config = keeper_config("first", dir, super::free_port()?, slots, model_url, true);
+    heyclaw_keeper::prepare(&config)?;
+    set_keys(&config.config_path, &variant.settings)?;
+    let (thread_install, thread_dir, thread_config) =
+        (install.clone(), dir.to_path_buf(), config.clone());
+    let gateway = tokio::task::spawn_blocking(move || {
+        let gateway = start_gateway(&thread_install, &thread_dir, &thread_config)?;
+        warm(&gateway.url, &thread_config)?;
+        Ok::<_, anyhow::Error>(gateway)
+    })
+    .await??;
+    let client = GatewayClient::new(GatewayConfig {
+        base_url: gateway.url.clone(),
+        token: TEST_GATEWAY_TOKEN.to_owned().into(),
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(120),
+        first_token_timeout: Duration::from_secs(120),
+        idle_timeout: Duration::from_secs(120),
+    })?;
+    // A new user moved into every slot: their files differ from what the
+    // warm-up saw.
+    for slot in 0..slots {
+        let user_file = heyclaw_keeper::slot_dir(&config.workspaces_dir, slot).join("USER.md");
+        let mut text = std::fs::read_to_string(&user_file).unwrap_or_default();
+        text.push_str(&format!("\n- Name: First {slot}\n"));
+        std::fs::write(&user_file, text)?;
+    }
+    let pid = gateway.pid();
+    let log = dir.join("state/logs/openclaw.log");
+    let slow_before = count_in(&log, "slow SQLite");
+    let keys: Vec<(String, String)> = (0..sessions)
+        .map(|i| {
+            (
+                heyclaw_agent_provisioning::slot_id(i as u32 % slots),
+                format!("first-{i}"),
+            )
+        })
+        .collect();
+    for round in ["first turns at once", "second turns at once"] {
+        let cpu = process_tree_cpu_secs(pid);
+        let started = Instant::now();
+        let turns = keys
+            .iter()
+            .map(|(agent, session)| timed_turn(&client, agent, session));
+        let mut walls = futures_util::future::try_join_all(turns).await?;
+        walls.sort();
+        print_round(round, &walls, started.elapsed(), process_tree_cpu_secs(pid) - cpu);
+    }
+    let cpu = process_tree_cpu_secs(pid);
+    let started = Instant::now();
+    let mut walls = Vec::new();
+    for i in 0..SEQUENTIAL {
+        let agent = heyclaw_agent_provisioning::slot_id(i as u32 % slots);
+        walls.push(timed_turn(&client, &agent, &format!("sequential-{i}")).await?);
+    }
+    walls.sort();
+    print_round(
+        "first turns one after another",
+        &walls,
+        started.elapsed(),
+        process_tree_cpu_secs(pid) - cpu,
+    );
+    println!(
+        "  gateway log: {} \"slow SQLite\" line(s) meanwhile",
+        count_in(&log, "slow SQLite") - slow_before
+    );
+    Ok(())
+}
+
+async fn timed_turn(client: &GatewayClient, agent: &str, session: &str) -> Result<Duration> {
+    let started = Instant::now();
+    client
+        .chat(ChatRequest {
+            agent_id: agent,
+            session,
+            text: "first words",
+            history: &[],
+        })
+        .await
+        .with_context(|| format!("a turn of {agent} ({session})"))?;
+    Ok(started.elapsed())
+}
+
+fn print_round(round: &str, sorted: &[Duration], wall: Duration, cpu_secs: f64) {
+    println!(
+        "  {round:<30} p50 {:>5.2}  p95 {:>5.2}  max {:>5.2}  all {:>5.1}  CPU/turn {:.2}",
+        pct(sorted, 0.5),
+        pct(sorted, 0.95),
+        pct(sorted, 1.0),
+        wall.as_secs_f64(),
+        cpu_secs / sorted.len().max(1) as f64
+    );
+}
+
+/// Sets dotted keys in the gateway config (objects made on the way).
+fn set_keys(config_path: &Path, settings: &[(String, Value)]) -> Result<()> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(config_path)?)?;
+    for (key, value) in settings {
+        let mut node = &mut config;
+        let mut parts = key.split('.').peekable();
+        while let Some(part) = parts.next() {
+            let Some(object) = node.as_object_mut() else {
+                bail!("`{key}`: `{part}` is inside a value that is not an object");
+            };
+            if parts.peek().is_none() {
+                object.insert(part.to_owned(), value.clone());
+                break;
+            }
+            node = object
+                .entry(part)
+                .or_insert_with(|| Value::Object(Default::default()));
+        }
+    }
+    std::fs::write(config_path, serde_json::to_string_pretty(&config)?)?;
+    Ok(())
+}
