@@ -135,6 +135,7 @@ pub fn run() -> Result<()> {
             port: DEV_GATEWAY_PORT,
             token: &token,
             model_api_key: &model_key,
+            env: &[],
         },
     )
     .map_err(anyhow::Error::msg)?;

@@ -90,15 +90,22 @@ impl GatewayInstall {
         self.node_bin_dir().join("node").exists() && self.openclaw().exists()
     }
 
+    /// The openclaw package directory (where HeyClaw's patches apply).
+    pub fn openclaw_package(&self) -> PathBuf {
+        self.openclaw_dir.join("node_modules/openclaw")
+    }
+
     /// Installs whatever is missing from the npm registry (npm must be on
-    /// `PATH` and shows its progress; this needs the network), then checks
-    /// that `openclaw --version` prints the pinned version — so even when
-    /// both are present, it runs openclaw once.
+    /// `PATH` and shows its progress; this needs the network), applies
+    /// HeyClaw's patches to openclaw ([`openclaw_patches`]) unless they are
+    /// applied, then checks that `openclaw --version` prints the pinned
+    /// version — so even when everything is present, it runs openclaw once.
     ///
     /// # Errors
     ///
-    /// A message when npm cannot be run or fails, or openclaw does not run
-    /// or prints another version.
+    /// A message when npm cannot be run or fails, a patch applies neither
+    /// forwards nor is found applied, or openclaw does not run or prints
+    /// another version.
     pub fn install(&self) -> Result<(), String> {
         if !self.node_bin_dir().join("node").exists() {
             let spec = format!("{}@{}", pin("NODE_PACKAGE"), pin("NODE_VERSION"));
@@ -107,6 +114,9 @@ impl GatewayInstall {
         if !self.openclaw().exists() {
             let spec = format!("openclaw@{}", openclaw_version());
             npm_install(&self.openclaw_dir, &spec, Some(&self.path_env()))?;
+        }
+        for patch in openclaw_patches()? {
+            apply_patch(&self.openclaw_package(), &patch)?;
         }
         let version = self
             .command()
@@ -128,6 +138,55 @@ impl GatewayInstall {
         command.env("PATH", self.path_env());
         command
     }
+}
+
+/// HeyClaw's patches to the pinned openclaw
+/// (`infrastructure/openclaw-patches/*.patch`, in name order; each says why
+/// it exists). The gateway image applies the same files.
+///
+/// # Errors
+///
+/// A message when the directory cannot be read.
+pub fn openclaw_patches() -> Result<Vec<PathBuf>, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infrastructure/openclaw-patches");
+    let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "patch"))
+        .collect();
+    patches.sort();
+    Ok(patches)
+}
+
+/// Applies `patch` (`patch -p1`) in `package` unless it is already applied
+/// (it reverses cleanly): an install is patched once, whenever it was made.
+fn apply_patch(package: &Path, patch: &Path) -> Result<(), String> {
+    let run = |extra: &[&str]| {
+        Command::new("patch")
+            .args(["-p1", "--batch", "--silent", "-d"])
+            .arg(package)
+            .args(extra)
+            .arg("-i")
+            .arg(patch)
+            .output()
+            .map_err(|e| format!("running patch (GNU patch must be installed): {e}"))
+    };
+    if run(&["--reverse", "--force", "--dry-run"])?.status.success() {
+        return Ok(());
+    }
+    let applied = run(&["--forward"])?;
+    if applied.status.success() {
+        println!("applied {} to {}", patch.display(), package.display());
+        return Ok(());
+    }
+    Err(format!(
+        "{} applies neither forwards nor backwards to {} (another openclaw version? \
+         remove the install to start again): {}",
+        patch.display(),
+        package.display(),
+        String::from_utf8_lossy(&applied.stdout)
+    ))
 }
 
 fn npm_install(dir: &Path, spec: &str, path: Option<&str>) -> Result<(), String> {
@@ -186,6 +245,8 @@ pub struct RealGatewayOptions<'a> {
     pub token: &'a str,
     /// The model provider's key (a placeholder for the dev model).
     pub model_api_key: &'a str,
+    /// More environment for the gateway (e.g. a patch's settings).
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl RealGateway {
@@ -227,6 +288,7 @@ impl RealGateway {
             // See infrastructure/gateway.Dockerfile: polling follows the
             // roster's atomic replacements reliably.
             .env("CHOKIDAR_USEPOLLING", "1")
+            .envs(options.env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)

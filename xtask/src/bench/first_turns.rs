@@ -1,12 +1,14 @@
 //! `cargo xtask bench first-turns`: what a new user's first turn costs one
 //! real gateway, for OpenClaw settings compared in one run.
 //!
-//! For the gateway config HeyClaw writes, then for each `--variant` (keys
-//! set over it): one gateway with `--slots` warmed slot agents and the dev
+//! For the gateway as HeyClaw runs it (its config, the pinned openclaw with
+//! HeyClaw's patches), then for each `--variant` (config keys set over it,
+//! or environment, e.g. a patch's settings): one gateway with `--slots` warmed slot agents and the dev
 //! model; each slot's `USER.md` rewritten (a new user moved in); then
 //! `--sessions` new sessions at once, spread over the slots (a signup
-//! burst), the same sessions' second turns at once, and new sessions one
-//! after another. Prints wall-time percentiles, the gateway's CPU seconds
+//! burst), the same sessions' second turns at once, new sessions one
+//! after another, and next turns of existing sessions one after another, on
+//! one agent and going round the agents. Prints wall-time percentiles, the gateway's CPU seconds
 //! per turn, and its "slow SQLite" log lines.
 //!
 //! It prints figures; it never fails on time.
@@ -23,38 +25,45 @@ use heyclaw_test_support::TEST_GATEWAY_TOKEN;
 use serde_json::Value;
 
 use super::{
-    procfs::process_tree_cpu_secs,
+    procfs::{process_tree_cpu_secs, process_tree_rss_mib},
     scale::{Running, count_in, keeper_config, pct, start_gateway, warm},
 };
 
 /// Turns of one session after another, for the sequential figure.
 const SEQUENTIAL: usize = 5;
 
-/// Dotted config keys and the JSON each is set to.
+/// Dotted config keys and the JSON each is set to, and the gateway's
+/// environment.
 #[derive(Clone, Debug)]
 pub struct Variant {
     pub label: String,
     pub settings: Vec<(String, Value)>,
+    pub env: Vec<(String, String)>,
 }
 
-/// `path.to.key=JSON[;path=JSON…]`, for `--variant`.
+/// `path.to.key=JSON` or `env:NAME=VALUE`, `;`-separated, for `--variant`.
 pub fn parse_variant(text: &str) -> Result<Variant, String> {
-    let settings = text
-        .split(';')
-        .map(|setting| {
-            let (key, value) = setting
-                .split_once('=')
-                .filter(|(key, _)| !key.is_empty())
-                .ok_or_else(|| format!("expected path.to.key=JSON, got `{setting}`"))?;
+    let mut variant = Variant {
+        label: text.to_owned(),
+        settings: Vec::new(),
+        env: Vec::new(),
+    };
+    for setting in text.split(';') {
+        let (key, value) = setting
+            .split_once('=')
+            .filter(|(key, _)| !key.is_empty())
+            .ok_or_else(|| {
+                format!("expected path.to.key=JSON or env:NAME=VALUE, got `{setting}`")
+            })?;
+        if let Some(name) = key.strip_prefix("env:") {
+            variant.env.push((name.to_owned(), value.to_owned()));
+        } else {
             let value = serde_json::from_str(value)
                 .map_err(|err| format!("`{value}` is not JSON ({err})"))?;
-            Ok((key.to_owned(), value))
-        })
-        .collect::<Result<_, String>>()?;
-    Ok(Variant {
-        label: text.to_owned(),
-        settings,
-    })
+            variant.settings.push((key.to_owned(), value));
+        }
+    }
+    Ok(variant)
 }
 
 pub async fn run(slots: u32, sessions: usize, variants: Vec<Variant>) -> Result<()> {
@@ -86,8 +95,9 @@ pub async fn run(slots: u32, sessions: usize, variants: Vec<Variant>) -> Result<
          at once, {SEQUENTIAL} new sessions one after another (wall s; gateway CPU s per turn)"
     );
     let as_written = Variant {
-        label: "as HeyClaw writes it".to_owned(),
+        label: "as HeyClaw runs it".to_owned(),
         settings: Vec::new(),
+        env: Vec::new(),
     };
     for (index, variant) in std::iter::once(as_written).chain(variants).enumerate() {
         let dir = root.join(format!("variant-{index}"));
@@ -110,10 +120,18 @@ async fn measure(
     let config = keeper_config("first", dir, super::free_port()?, slots, model_url, true);
     heyclaw_keeper::prepare(&config)?;
     set_keys(&config.config_path, &variant.settings)?;
-    let (thread_install, thread_dir, thread_config) =
-        (install.clone(), dir.to_path_buf(), config.clone());
+    let (thread_install, thread_dir, thread_config, thread_env) = (
+        install.clone(),
+        dir.to_path_buf(),
+        config.clone(),
+        variant.env.clone(),
+    );
     let gateway = tokio::task::spawn_blocking(move || {
-        let gateway = start_gateway(&thread_install, &thread_dir, &thread_config)?;
+        let env: Vec<(&str, &str)> = thread_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let gateway = start_gateway(&thread_install, &thread_dir, &thread_config, &env)?;
         warm(&gateway.url, &thread_config)?;
         Ok::<_, anyhow::Error>(gateway)
     })
@@ -153,7 +171,12 @@ async fn measure(
             .map(|(agent, session)| timed_turn(&client, agent, session));
         let mut walls = futures_util::future::try_join_all(turns).await?;
         walls.sort();
-        print_round(round, &walls, started.elapsed(), process_tree_cpu_secs(pid) - cpu);
+        print_round(
+            round,
+            &walls,
+            started.elapsed(),
+            process_tree_cpu_secs(pid) - cpu,
+        );
     }
     let cpu = process_tree_cpu_secs(pid);
     let started = Instant::now();
@@ -169,8 +192,30 @@ async fn measure(
         started.elapsed(),
         process_tree_cpu_secs(pid) - cpu,
     );
+    // Existing sessions: turns on one agent, then turns that go round the
+    // agents (what a gateway serving many users sees).
+    for (round, agents) in [
+        ("next turns, one agent", 1),
+        ("next turns, agent after agent", SEQUENTIAL),
+    ] {
+        let cpu = process_tree_cpu_secs(pid);
+        let started = Instant::now();
+        let mut walls = Vec::new();
+        for i in 0..SEQUENTIAL {
+            let (agent, session) = &keys[i % agents];
+            walls.push(timed_turn(&client, agent, session).await?);
+        }
+        walls.sort();
+        print_round(
+            round,
+            &walls,
+            started.elapsed(),
+            process_tree_cpu_secs(pid) - cpu,
+        );
+    }
     println!(
-        "  gateway log: {} \"slow SQLite\" line(s) meanwhile",
+        "  gateway RSS {:.0} MiB; its log: {} \"slow SQLite\" line(s) meanwhile",
+        process_tree_rss_mib(pid),
         count_in(&log, "slow SQLite") - slow_before
     );
     Ok(())

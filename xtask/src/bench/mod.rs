@@ -106,9 +106,12 @@ pub enum BenchCommand {
         /// New sessions sent at once (spread over the slots).
         #[arg(long, default_value_t = 20)]
         sessions: usize,
-        /// OpenClaw keys set over HeyClaw's gateway config, measured after
-        /// it: `path.to.key=JSON[;path=JSON…]` (repeatable, one variant
-        /// each), e.g. `--variant 'session.maintenance.mode="warn"'`.
+        /// Measured after the gateway as HeyClaw runs it: OpenClaw config
+        /// keys set over HeyClaw's (`path.to.key=JSON`) or the gateway's
+        /// environment (`env:NAME=VALUE`), `;`-separated (repeatable, one
+        /// variant each), e.g. `--variant 'session.maintenance.mode="warn"'`
+        /// or, upstream's idle agent databases,
+        /// `--variant 'env:HEYCLAW_IDLE_AGENT_DATABASES=1;env:HEYCLAW_IDLE_AGENT_DATABASE_MS=60000'`.
         #[arg(long = "variant", value_parser = first_turns::parse_variant)]
         variants: Vec<first_turns::Variant>,
     },

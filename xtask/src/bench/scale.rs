@@ -140,7 +140,7 @@ pub async fn run(args: Args) -> Result<()> {
                     args.prompt_plugin,
                 );
                 heyclaw_keeper::prepare(&config)?;
-                let gateway = start_gateway(&install, &dir, &config)?;
+                let gateway = start_gateway(&install, &dir, &config, &[])?;
                 warm(&gateway.url, &config)?;
                 Ok((config, gateway))
             })
@@ -401,6 +401,7 @@ pub(super) fn start_gateway(
     install: &GatewayInstall,
     dir: &Path,
     config: &KeeperConfig,
+    env: &[(&str, &str)],
 ) -> Result<RealGateway> {
     let mut gateway = RealGateway::start(
         install,
@@ -410,6 +411,7 @@ pub(super) fn start_gateway(
             port: config.gateway.port,
             token: TEST_GATEWAY_TOKEN,
             model_api_key: "heyclaw-dev-model",
+            env,
         },
     )
     .map_err(anyhow::Error::msg)?;
@@ -482,9 +484,10 @@ async fn curve_point(
     heyclaw_keeper::prepare(&config)?;
     let started = Instant::now();
     let (install, thread_dir, thread_config) = (install.clone(), dir.to_path_buf(), config.clone());
-    let gateway =
-        tokio::task::spawn_blocking(move || start_gateway(&install, &thread_dir, &thread_config))
-            .await??;
+    let gateway = tokio::task::spawn_blocking(move || {
+        start_gateway(&install, &thread_dir, &thread_config, &[])
+    })
+    .await??;
     let ready = started.elapsed();
     // Let start-up work settle before measuring.
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -127,6 +127,7 @@ fn start_gateway(dir: &std::path::Path, port: u16, config: &KeeperConfig) -> Rea
             port,
             token: TEST_GATEWAY_TOKEN,
             model_api_key: "heyclaw-dev-model",
+            env: &[],
         },
     )
     .expect("the gateway starts");
