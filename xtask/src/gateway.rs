@@ -41,6 +41,8 @@ pub fn run(command: GatewayCommand) -> Result<()> {
 }
 
 pub fn install() -> Result<GatewayInstall> {
+    // HeyClaw's patches to openclaw are applied with GNU patch.
+    crate::tools::ensure_debian_packages(&["/usr/bin/patch"], &["patch"])?;
     let install = GatewayInstall::pinned();
     if install.is_installed() {
         println!(

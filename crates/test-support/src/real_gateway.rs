@@ -172,7 +172,10 @@ fn apply_patch(package: &Path, patch: &Path) -> Result<(), String> {
             .output()
             .map_err(|e| format!("running patch (GNU patch must be installed): {e}"))
     };
-    if run(&["--reverse", "--force", "--dry-run"])?.status.success() {
+    if run(&["--reverse", "--force", "--dry-run"])?
+        .status
+        .success()
+    {
         return Ok(());
     }
     let applied = run(&["--forward"])?;
@@ -384,5 +387,56 @@ impl Drop for RealGateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_applies_once_and_refuses_a_file_it_does_not_fit() {
+        let root = std::env::temp_dir().join(format!("heyclaw-patch-{}", uuid::Uuid::new_v4()));
+        let package = root.join("package");
+        std::fs::create_dir_all(package.join("dist")).unwrap();
+        let file = package.join("dist/a.mjs");
+        std::fs::write(
+            &file,
+            "const keep = 1;\nconst idle = 60;\nexport { idle };\n",
+        )
+        .unwrap();
+        let patch = root.join("idle.patch");
+        std::fs::write(
+            &patch,
+            "Why it exists.\n\n--- a/dist/a.mjs\n+++ b/dist/a.mjs\n@@ -1,3 +1,3 @@\n const keep = 1;\n-const idle = 60;\n+const idle = 1800;\n export { idle };\n",
+        )
+        .unwrap();
+        apply_patch(&package, &patch).unwrap();
+        let patched = std::fs::read_to_string(&file).unwrap();
+        assert!(patched.contains("const idle = 1800;"), "{patched}");
+        // An install patched before is left as it is.
+        apply_patch(&package, &patch).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), patched);
+        // Another version of the file: neither applied nor applicable.
+        std::fs::write(&file, "const keep = 2;\nconst idle = 90;\n").unwrap();
+        let err = apply_patch(&package, &patch).unwrap_err();
+        assert!(err.contains("applies neither"), "{err}");
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn every_patch_says_why_it_exists_before_its_diff() {
+        let patches = openclaw_patches().unwrap();
+        assert!(!patches.is_empty());
+        for patch in patches {
+            let text = std::fs::read_to_string(&patch).unwrap();
+            assert!(
+                text.lines()
+                    .next()
+                    .is_some_and(|line| !line.starts_with("---")),
+                "{}: starts with why it exists",
+                patch.display()
+            );
+        }
     }
 }
