@@ -32,13 +32,18 @@ pub fn run(command: AgentsCommand) -> Result<()> {
         match command {
             AgentsCommand::List => {
                 println!(
-                    "{:<16} {:>6} {:>8} {:>9}  last seen",
-                    "shard", "slots", "agents", "resident"
+                    "{:<16} {:>6} {:>8} {:>9} {:>7}  last seen",
+                    "shard", "slots", "agents", "resident", "leased"
                 );
                 for shard in slots::shard_loads(&mut conn).await? {
                     println!(
-                        "{:<16} {:>6} {:>8} {:>9}  {}",
-                        shard.id, shard.slots, shard.agents, shard.resident, shard.seen_at
+                        "{:<16} {:>6} {:>8} {:>9} {:>7}  {}",
+                        shard.id,
+                        shard.slots,
+                        shard.agents,
+                        shard.resident,
+                        shard.leased,
+                        shard.seen_at
                     );
                 }
                 Ok(())

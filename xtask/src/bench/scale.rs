@@ -237,11 +237,22 @@ pub async fn run(args: Args) -> Result<()> {
             (latencies, failed)
         })
     };
-    let mut wakes = Vec::new();
+    // A wake finds a slot at once unless every slot of its shard had a
+    // turn within AGENT_LEASE (then it waits for a lease to pass): the
+    // wakes are told apart by whether both shards had such a slot.
+    let (mut wakes, mut wakes_full) = (Vec::new(), Vec::new());
     for i in 1..=args.wakes.min(args.users.saturating_sub(1)) {
         let token = login(&client, &api, &format!("scale-{i}@example.com")).await?;
+        let room = {
+            let mut conn = heyclaw_persistence::establish(&db_url).await?;
+            heyclaw_persistence::queries::slots::shard_loads(&mut conn)
+                .await?
+                .iter()
+                .all(|load| i64::from(load.slots) > load.leased)
+        };
         match turn(&client, &api, &token, "good morning").await? {
-            Some(latency) => wakes.push(latency),
+            Some(latency) if room => wakes.push(latency),
+            Some(latency) => wakes_full.push(latency),
             None => failed += 1,
         }
     }
@@ -249,13 +260,22 @@ pub async fn run(args: Args) -> Result<()> {
     let (mut talker_turns, talker_failed) = talking.await?;
     failed += talker_failed;
     wakes.sort();
+    wakes_full.sort();
     talker_turns.sort();
     println!(
-        "wake (hibernated → first answer), {} users one after another: p50 {:.2}s, p95 {:.2}s, max {:.2}s",
+        "wake (hibernated → first answer), one after another, {} with a slot free or idle on both shards: \
+         p50 {:.2}s, p95 {:.2}s, max {:.2}s",
         wakes.len(),
         pct(&wakes, 0.5),
         pct(&wakes, 0.95),
         pct(&wakes, 1.0)
+    );
+    println!(
+        "  and {} when a shard had every slot leased: p50 {:.2}s, p95 {:.2}s, max {:.2}s",
+        wakes_full.len(),
+        pct(&wakes_full, 0.5),
+        pct(&wakes_full, 0.95),
+        pct(&wakes_full, 1.0)
     );
     println!(
         "another user's turns meanwhile ({}): p50 {:.2}s, longest {:.2}s",
@@ -308,46 +328,30 @@ pub async fn run(args: Args) -> Result<()> {
     for (id, keeper) in shards.iter().zip(&keepers) {
         processes.push((format!("keeper {id}"), keeper.0.id()));
     }
-    let cpu_before: Vec<f64> = processes
-        .iter()
-        .map(|(_, pid)| process_tree_cpu_secs(*pid))
-        .collect();
-    let burst_started = Instant::now();
-    let runs = (0..20).map(|i| {
-        let (client, api) = (client.clone(), api.clone());
-        async move {
-            let started = Instant::now();
-            let token = signup(&client, &api, &format!("burst-{i}@example.com")).await?;
-            let answered = turn(&client, &api, &token, "first words").await?;
-            Ok::<_, anyhow::Error>(answered.map(|_| started.elapsed()))
-        }
-    });
-    let mut burst = Vec::new();
-    for result in futures_util::future::join_all(runs).await {
-        match result? {
-            Some(latency) => burst.push(latency),
-            None => failed += 1,
-        }
+    // Right after the wakes every slot has had a turn within AGENT_LEASE:
+    // a new user waits for a lease to pass (a full gateway). Then the same
+    // once those leases passed: slots held by idle users, as most are.
+    let leased = |db_url: String| async move {
+        let mut conn = heyclaw_persistence::establish(&db_url).await?;
+        let loads = heyclaw_persistence::queries::slots::shard_loads(&mut conn).await?;
+        Ok::<_, anyhow::Error>(loads.iter().map(|load| load.leased).sum::<i64>())
+    };
+    let total_slots = args.slots as usize * shards.len();
+    println!(
+        "20 concurrent signups → first answer, with {} of {total_slots} slots leased:",
+        leased(db_url.clone()).await?
+    );
+    failed += signup_burst(&client, &api, "burst-leased", &processes).await?;
+    let waited = Instant::now();
+    while leased(db_url.clone()).await? > 0 && waited.elapsed() < Duration::from_secs(90) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let burst_wall = burst_started.elapsed().as_secs_f64();
-    burst.sort();
     println!(
-        "20 concurrent signups → first answer: p50 {:.2}s, p95 {:.2}s, max {:.2}s ({} answered)",
-        pct(&burst, 0.5),
-        pct(&burst, 0.95),
-        pct(&burst, 1.0),
-        burst.len()
+        "the same once no lease is held ({} leased, after {:.0}s):",
+        leased(db_url.clone()).await?,
+        waited.elapsed().as_secs_f64()
     );
-    let spent: Vec<String> = processes
-        .iter()
-        .zip(&cpu_before)
-        .map(|((name, pid), before)| format!("{name} {:.1}s", process_tree_cpu_secs(*pid) - before))
-        .collect();
-    println!(
-        "CPU during the burst ({burst_wall:.1}s wall, {} cores): {} (PostgreSQL not counted)",
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        spent.join(", ")
-    );
+    failed += signup_burst(&client, &api, "burst-idle", &processes).await?;
 
     println!("\n3. per gateway");
     let loads = {
@@ -369,6 +373,55 @@ pub async fn run(args: Args) -> Result<()> {
     drop(gateways);
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
+}
+
+/// 20 signups at once, each sending a first message: latency percentiles
+/// and the CPU each process spent meanwhile. Returns the failed turns.
+async fn signup_burst(
+    client: &reqwest::Client,
+    api: &str,
+    prefix: &str,
+    processes: &[(String, u32)],
+) -> Result<usize> {
+    let cpu_before: Vec<f64> = processes
+        .iter()
+        .map(|(_, pid)| process_tree_cpu_secs(*pid))
+        .collect();
+    let burst_started = Instant::now();
+    let runs = (0..20).map(|i| async move {
+        let started = Instant::now();
+        let token = signup(client, api, &format!("{prefix}-{i}@example.com")).await?;
+        let answered = turn(client, api, &token, "first words").await?;
+        Ok::<_, anyhow::Error>(answered.map(|_| started.elapsed()))
+    });
+    let mut burst = Vec::new();
+    let mut failed = 0;
+    for result in futures_util::future::join_all(runs).await {
+        match result? {
+            Some(latency) => burst.push(latency),
+            None => failed += 1,
+        }
+    }
+    let burst_wall = burst_started.elapsed().as_secs_f64();
+    burst.sort();
+    println!(
+        "  p50 {:.2}s, p95 {:.2}s, max {:.2}s ({} answered)",
+        pct(&burst, 0.5),
+        pct(&burst, 0.95),
+        pct(&burst, 1.0),
+        burst.len()
+    );
+    let spent: Vec<String> = processes
+        .iter()
+        .zip(&cpu_before)
+        .map(|((name, pid), before)| format!("{name} {:.1}s", process_tree_cpu_secs(*pid) - before))
+        .collect();
+    println!(
+        "  CPU meanwhile ({burst_wall:.1}s wall, {} cores): {} (PostgreSQL not counted)",
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        spent.join(", ")
+    );
+    Ok(failed)
 }
 
 pub(super) fn keeper_config(

@@ -251,6 +251,10 @@ pub struct ShardLoad {
     /// Agents bound to one of its slots now.
     #[diesel(sql_type = BigInt)]
     pub resident: i64,
+    /// Of those, the ones whose lease has not passed (a turn within
+    /// `AGENT_LEASE`): a wake cannot take their slots now.
+    #[diesel(sql_type = BigInt)]
+    pub leased: i64,
 }
 
 /// Every announced shard with its load, by id.
@@ -259,7 +263,10 @@ pub async fn shard_loads(conn: &mut AsyncPgConnection) -> Result<Vec<ShardLoad>,
         "SELECT g.id, g.slots, g.seen_at,
                 (SELECT count(*) FROM assistants a WHERE a.gateway_id = g.id) AS agents,
                 (SELECT count(*) FROM agent_slots s
-                 WHERE s.gateway_id = g.id AND s.user_id IS NOT NULL) AS resident
+                 WHERE s.gateway_id = g.id AND s.user_id IS NOT NULL) AS resident,
+                (SELECT count(*) FROM agent_slots s
+                 WHERE s.gateway_id = g.id AND s.user_id IS NOT NULL
+                   AND s.lease_until >= now()) AS leased
          FROM gateway_shards g ORDER BY g.id",
     )
     .load(conn)
