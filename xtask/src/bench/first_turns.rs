@@ -7,8 +7,9 @@
 //! model; each slot's `USER.md` rewritten (a new user moved in); then
 //! `--sessions` new sessions at once, spread over the slots (a signup
 //! burst), the same sessions' second turns at once, new sessions one
-//! after another, and next turns of existing sessions one after another, on
-//! one agent and going round the agents. Prints wall-time percentiles, the gateway's CPU seconds
+//! after another, next turns of existing sessions one after another, on
+//! one agent and going round the agents, and (`--idle`) the same turns
+//! after the gateway had none for a while. Prints wall-time percentiles, the gateway's CPU seconds
 //! per turn, and its "slow SQLite" log lines.
 //!
 //! It prints figures; it never fails on time.
@@ -66,7 +67,12 @@ pub fn parse_variant(text: &str) -> Result<Variant, String> {
     Ok(variant)
 }
 
-pub async fn run(slots: u32, sessions: usize, variants: Vec<Variant>) -> Result<()> {
+pub async fn run(
+    slots: u32,
+    sessions: usize,
+    idle: Duration,
+    variants: Vec<Variant>,
+) -> Result<()> {
     crate::run_cmd(
         env!("CARGO"),
         &[
@@ -102,7 +108,7 @@ pub async fn run(slots: u32, sessions: usize, variants: Vec<Variant>) -> Result<
     for (index, variant) in std::iter::once(as_written).chain(variants).enumerate() {
         let dir = root.join(format!("variant-{index}"));
         println!("\n{}", variant.label);
-        measure(&install, &dir, slots, sessions, &model_url, &variant).await?;
+        measure(&install, &dir, slots, sessions, idle, &model_url, &variant).await?;
         let _ = std::fs::remove_dir_all(&dir);
     }
     let _ = std::fs::remove_dir_all(&root);
@@ -114,6 +120,7 @@ async fn measure(
     dir: &Path,
     slots: u32,
     sessions: usize,
+    idle: Duration,
     model_url: &str,
     variant: &Variant,
 ) -> Result<()> {
@@ -208,6 +215,29 @@ async fn measure(
         walls.sort();
         print_round(
             round,
+            &walls,
+            started.elapsed(),
+            process_tree_cpu_secs(pid) - cpu,
+        );
+    }
+    // A quiet gateway: the next turns after `idle` without any.
+    if !idle.is_zero() {
+        let rss = process_tree_rss_mib(pid);
+        tokio::time::sleep(idle).await;
+        println!(
+            "  gateway RSS {rss:.0} MiB, after {}s idle {:.0} MiB",
+            idle.as_secs(),
+            process_tree_rss_mib(pid)
+        );
+        let cpu = process_tree_cpu_secs(pid);
+        let started = Instant::now();
+        let mut walls = Vec::new();
+        for (agent, session) in keys.iter().take(SEQUENTIAL) {
+            walls.push(timed_turn(&client, agent, session).await?);
+        }
+        walls.sort();
+        print_round(
+            &format!("next turns after {}s idle", idle.as_secs()),
             &walls,
             started.elapsed(),
             process_tree_cpu_secs(pid) - cpu,

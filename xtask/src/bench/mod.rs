@@ -106,6 +106,9 @@ pub enum BenchCommand {
         /// New sessions sent at once (spread over the slots).
         #[arg(long, default_value_t = 20)]
         sessions: usize,
+        /// Seconds without turns before a last round (0: no such round).
+        #[arg(long, default_value_t = 0)]
+        idle: u64,
         /// Measured after the gateway as HeyClaw runs it: OpenClaw config
         /// keys set over HeyClaw's (`path.to.key=JSON`) or the gateway's
         /// environment (`env:NAME=VALUE`), `;`-separated (repeatable, one
@@ -212,8 +215,14 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::FirstTurns {
             slots,
             sessions,
+            idle,
             variants,
-        } => crate::runtime()?.block_on(first_turns::run(slots.max(1), sessions.max(1), variants)),
+        } => crate::runtime()?.block_on(first_turns::run(
+            slots.max(1),
+            sessions.max(1),
+            Duration::from_secs(idle),
+            variants,
+        )),
         BenchCommand::Voice { turns } => {
             crate::services::ensure_running()?;
             crate::runtime()?.block_on(voice::run(turns.max(1)))
