@@ -209,7 +209,7 @@ async fn measure(
         let started = Instant::now();
         let mut walls = Vec::new();
         for i in 0..SEQUENTIAL {
-            let (agent, session) = &keys[i % agents];
+            let (agent, session) = &keys[i % agents.min(keys.len())];
             walls.push(timed_turn(&client, agent, session).await?);
         }
         walls.sort();
