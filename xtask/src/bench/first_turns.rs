@@ -16,7 +16,6 @@
 
 use std::{
     path::Path,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -27,7 +26,7 @@ use serde_json::Value;
 
 use super::{
     procfs::{process_tree_cpu_secs, process_tree_rss_mib},
-    scale::{Running, count_in, keeper_config, pct, start_gateway, warm},
+    scale::{count_in, keeper_config, pct, start_dev_model, start_gateway, warm},
 };
 
 /// Turns of one session after another, for the sequential figure.
@@ -85,16 +84,8 @@ pub async fn run(
     )?;
     let install = crate::gateway::install()?;
     let root = std::env::temp_dir().join(format!("heyclaw-bench-first-{}", std::process::id()));
-    let model_port = super::free_port()?;
-    let _model = Running(
-        Command::new(crate::target_dir().join("release/heyclaw-dev-model"))
-            .args(["--port", &model_port.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting heyclaw-dev-model")?,
-    );
-    let model_url = format!("http://127.0.0.1:{model_port}/v1");
-    super::wait_for(&reqwest::Client::new(), &format!("{model_url}/models")).await?;
+    let (_model, model_url) =
+        start_dev_model(&crate::target_dir().join("release/heyclaw-dev-model")).await?;
 
     println!(
         "one gateway, {slots} warmed slots; {sessions} new sessions at once, their second turns \
@@ -162,14 +153,7 @@ async fn measure(
     let pid = gateway.pid();
     let log = dir.join("state/logs/openclaw.log");
     let slow_before = count_in(&log, "slow SQLite");
-    let keys: Vec<(String, String)> = (0..sessions)
-        .map(|i| {
-            (
-                heyclaw_agent_provisioning::slot_id(i as u32 % slots),
-                format!("first-{i}"),
-            )
-        })
-        .collect();
+    let keys = spread_over_slots("first", sessions, slots);
     for round in ["first turns at once", "second turns at once"] {
         let cpu = process_tree_cpu_secs(pid);
         let started = Instant::now();
@@ -185,41 +169,20 @@ async fn measure(
             process_tree_cpu_secs(pid) - cpu,
         );
     }
-    let cpu = process_tree_cpu_secs(pid);
-    let started = Instant::now();
-    let mut walls = Vec::new();
-    for i in 0..SEQUENTIAL {
-        let agent = heyclaw_agent_provisioning::slot_id(i as u32 % slots);
-        walls.push(timed_turn(&client, &agent, &format!("sequential-{i}")).await?);
-    }
-    walls.sort();
-    print_round(
-        "first turns one after another",
-        &walls,
-        started.elapsed(),
-        process_tree_cpu_secs(pid) - cpu,
-    );
+    let new_sessions = spread_over_slots("sequential", SEQUENTIAL, slots);
+    one_after_another(&client, pid, "first turns one after another", &new_sessions).await?;
     // Existing sessions: turns on one agent, then turns that go round the
     // agents (what a gateway serving many users sees).
-    for (round, agents) in [
-        ("next turns, one agent", 1),
-        ("next turns, agent after agent", SEQUENTIAL),
-    ] {
-        let cpu = process_tree_cpu_secs(pid);
-        let started = Instant::now();
-        let mut walls = Vec::new();
-        for i in 0..SEQUENTIAL {
-            let (agent, session) = &keys[i % agents.min(keys.len())];
-            walls.push(timed_turn(&client, agent, session).await?);
-        }
-        walls.sort();
-        print_round(
-            round,
-            &walls,
-            started.elapsed(),
-            process_tree_cpu_secs(pid) - cpu,
-        );
-    }
+    let one_agent = vec![keys[0].clone(); SEQUENTIAL];
+    let round_the_agents: Vec<_> = keys.iter().cycle().take(SEQUENTIAL).cloned().collect();
+    one_after_another(&client, pid, "next turns, one agent", &one_agent).await?;
+    one_after_another(
+        &client,
+        pid,
+        "next turns, agent after agent",
+        &round_the_agents,
+    )
+    .await?;
     // A quiet gateway: the next turns after `idle` without any.
     if !idle.is_zero() {
         let rss = process_tree_rss_mib(pid);
@@ -229,24 +192,49 @@ async fn measure(
             idle.as_secs(),
             process_tree_rss_mib(pid)
         );
-        let cpu = process_tree_cpu_secs(pid);
-        let started = Instant::now();
-        let mut walls = Vec::new();
-        for (agent, session) in keys.iter().take(SEQUENTIAL) {
-            walls.push(timed_turn(&client, agent, session).await?);
-        }
-        walls.sort();
-        print_round(
-            &format!("next turns after {}s idle", idle.as_secs()),
-            &walls,
-            started.elapsed(),
-            process_tree_cpu_secs(pid) - cpu,
-        );
+        let label = format!("next turns after {}s idle", idle.as_secs());
+        one_after_another(&client, pid, &label, &round_the_agents).await?;
     }
     println!(
         "  gateway RSS {:.0} MiB; its log: {} \"slow SQLite\" line(s) meanwhile",
         process_tree_rss_mib(pid),
         count_in(&log, "slow SQLite") - slow_before
+    );
+    Ok(())
+}
+
+/// `n` new sessions `<prefix>-<i>`, on slot agents in turn: (agent,
+/// session) pairs.
+fn spread_over_slots(prefix: &str, n: usize, slots: u32) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                heyclaw_agent_provisioning::slot_id(i as u32 % slots),
+                format!("{prefix}-{i}"),
+            )
+        })
+        .collect()
+}
+
+/// `turns` (agent, session) one after another, printed as one round.
+async fn one_after_another(
+    client: &GatewayClient,
+    pid: u32,
+    round: &str,
+    turns: &[(String, String)],
+) -> Result<()> {
+    let cpu = process_tree_cpu_secs(pid);
+    let started = Instant::now();
+    let mut walls = Vec::new();
+    for (agent, session) in turns {
+        walls.push(timed_turn(client, agent, session).await?);
+    }
+    walls.sort();
+    print_round(
+        round,
+        &walls,
+        started.elapsed(),
+        process_tree_cpu_secs(pid) - cpu,
     );
     Ok(())
 }

@@ -75,17 +75,8 @@ pub async fn run(args: Args) -> Result<()> {
     let install = crate::gateway::install()?;
     let root = std::env::temp_dir().join(format!("heyclaw-bench-scale-{}", std::process::id()));
     let release = crate::target_dir().join("release");
-    let model_port = super::free_port()?;
-    let _model = Running(
-        Command::new(release.join("heyclaw-dev-model"))
-            .args(["--port", &model_port.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting heyclaw-dev-model")?,
-    );
-    let model_url = format!("http://127.0.0.1:{model_port}/v1");
+    let (_model, model_url) = start_dev_model(&release.join("heyclaw-dev-model")).await?;
     let client = reqwest::Client::new();
-    super::wait_for(&client, &format!("{model_url}/models")).await?;
 
     println!("1. one gateway, n slot agents (the roster never changes while it serves)");
     println!(
@@ -301,7 +292,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let stats_url = format!("http://127.0.0.1:{model_port}/stats");
+    let stats_url = format!("{}/stats", model_url.trim_end_matches("/v1"));
     client.post(format!("{stats_url}/reset")).send().await?;
     failed += usize::from(turn(&client, &api, &probe, "hi").await?.is_none());
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -373,6 +364,22 @@ pub async fn run(args: Args) -> Result<()> {
     drop(gateways);
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
+}
+
+/// The dev model (`binary`) on a free port, once it answers: the process
+/// and its `/v1` base URL.
+pub(super) async fn start_dev_model(binary: &Path) -> Result<(Running, String)> {
+    let port = super::free_port()?;
+    let model = Running(
+        Command::new(binary)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting heyclaw-dev-model")?,
+    );
+    let url = format!("http://127.0.0.1:{port}/v1");
+    super::wait_for(&reqwest::Client::new(), &format!("{url}/models")).await?;
+    Ok((model, url))
 }
 
 /// 20 signups at once, each sending a first message: latency percentiles
