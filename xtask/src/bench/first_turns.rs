@@ -3,14 +3,15 @@
 //!
 //! For the gateway as HeyClaw runs it (its config, the pinned openclaw with
 //! HeyClaw's patches), then for each `--variant` (config keys set over it,
-//! or environment, e.g. a patch's settings): one gateway with `--slots` warmed slot agents and the dev
-//! model; each slot's `USER.md` rewritten (a new user moved in); then
-//! `--sessions` new sessions at once, spread over the slots (a signup
-//! burst), the same sessions' second turns at once, new sessions one
-//! after another, next turns of existing sessions one after another, on
-//! one agent and going round the agents, and (`--idle`) the same turns
-//! after the gateway had none for a while. Prints wall-time percentiles, the gateway's CPU seconds
-//! per turn, and its "slow SQLite" log lines.
+//! or environment, e.g. a patch's settings): one gateway with `--slots`
+//! warmed slot agents and the dev model; each slot's `USER.md` rewritten (a
+//! new user moved in); then `--sessions` new sessions at once, spread over
+//! the slots (a signup burst), the same sessions' second turns at once, new
+//! sessions one after another, next turns of existing sessions one after
+//! another, on one agent and going round the agents, and (`--idle`) the
+//! same turns after the gateway had none for a while. Prints wall-time
+//! percentiles, the gateway's CPU seconds per turn, and its "slow SQLite"
+//! log lines.
 //!
 //! It prints figures; it never fails on time.
 
@@ -20,13 +21,12 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use heyclaw_gateway_client::{ChatRequest, GatewayClient, GatewayConfig};
-use heyclaw_test_support::TEST_GATEWAY_TOKEN;
+use heyclaw_gateway_client::{ChatRequest, GatewayClient};
 use serde_json::Value;
 
 use super::{
     procfs::{process_tree_cpu_secs, process_tree_rss_mib},
-    scale::{count_in, keeper_config, pct, start_dev_model, start_gateway, warm},
+    scale::{count_in, gateway_client, keeper_config, pct, start_dev_model, start_gateway, warm},
 };
 
 /// Turns of one session after another, for the sequential figure.
@@ -134,14 +134,7 @@ async fn measure(
         Ok::<_, anyhow::Error>(gateway)
     })
     .await??;
-    let client = GatewayClient::new(GatewayConfig {
-        base_url: gateway.url.clone(),
-        token: TEST_GATEWAY_TOKEN.to_owned().into(),
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(120),
-        first_token_timeout: Duration::from_secs(120),
-        idle_timeout: Duration::from_secs(120),
-    })?;
+    let client = gateway_client(&gateway.url, Duration::from_secs(120))?;
     // A new user moved into every slot: their files differ from what the
     // warm-up saw.
     for slot in 0..slots {
@@ -154,33 +147,28 @@ async fn measure(
     let log = dir.join("state/logs/openclaw.log");
     let slow_before = count_in(&log, "slow SQLite");
     let keys = spread_over_slots("first", sessions, slots);
-    for round in ["first turns at once", "second turns at once"] {
-        let cpu = process_tree_cpu_secs(pid);
-        let started = Instant::now();
-        let turns = keys
-            .iter()
-            .map(|(agent, session)| timed_turn(&client, agent, session));
-        let mut walls = futures_util::future::try_join_all(turns).await?;
-        walls.sort();
-        print_round(
-            round,
-            &walls,
-            started.elapsed(),
-            process_tree_cpu_secs(pid) - cpu,
-        );
-    }
+    timed_round(&client, pid, "first turns at once", &keys, true).await?;
+    timed_round(&client, pid, "second turns at once", &keys, true).await?;
     let new_sessions = spread_over_slots("sequential", SEQUENTIAL, slots);
-    one_after_another(&client, pid, "first turns one after another", &new_sessions).await?;
+    timed_round(
+        &client,
+        pid,
+        "first turns one after another",
+        &new_sessions,
+        false,
+    )
+    .await?;
     // Existing sessions: turns on one agent, then turns that go round the
     // agents (what a gateway serving many users sees).
     let one_agent = vec![keys[0].clone(); SEQUENTIAL];
     let round_the_agents: Vec<_> = keys.iter().cycle().take(SEQUENTIAL).cloned().collect();
-    one_after_another(&client, pid, "next turns, one agent", &one_agent).await?;
-    one_after_another(
+    timed_round(&client, pid, "next turns, one agent", &one_agent, false).await?;
+    timed_round(
         &client,
         pid,
         "next turns, agent after agent",
         &round_the_agents,
+        false,
     )
     .await?;
     // A quiet gateway: the next turns after `idle` without any.
@@ -193,7 +181,7 @@ async fn measure(
             process_tree_rss_mib(pid)
         );
         let label = format!("next turns after {}s idle", idle.as_secs());
-        one_after_another(&client, pid, &label, &round_the_agents).await?;
+        timed_round(&client, pid, &label, &round_the_agents, false).await?;
     }
     println!(
         "  gateway RSS {:.0} MiB; its log: {} \"slow SQLite\" line(s) meanwhile",
@@ -216,25 +204,37 @@ fn spread_over_slots(prefix: &str, n: usize, slots: u32) -> Vec<(String, String)
         .collect()
 }
 
-/// `turns` (agent, session) one after another, printed as one round.
-async fn one_after_another(
+/// `turns` (agent, session) all at once or one after another, printed as
+/// one round with the gateway's CPU per turn.
+async fn timed_round(
     client: &GatewayClient,
     pid: u32,
     round: &str,
     turns: &[(String, String)],
+    at_once: bool,
 ) -> Result<()> {
     let cpu = process_tree_cpu_secs(pid);
     let started = Instant::now();
-    let mut walls = Vec::new();
-    for (agent, session) in turns {
-        walls.push(timed_turn(client, agent, session).await?);
-    }
+    let mut walls = if at_once {
+        let all = turns
+            .iter()
+            .map(|(agent, session)| timed_turn(client, agent, session));
+        futures_util::future::try_join_all(all).await?
+    } else {
+        let mut walls = Vec::new();
+        for (agent, session) in turns {
+            walls.push(timed_turn(client, agent, session).await?);
+        }
+        walls
+    };
     walls.sort();
-    print_round(
-        round,
-        &walls,
-        started.elapsed(),
-        process_tree_cpu_secs(pid) - cpu,
+    let cpu_per_turn = (process_tree_cpu_secs(pid) - cpu) / walls.len().max(1) as f64;
+    println!(
+        "  {round:<30} p50 {:>5.2}  p95 {:>5.2}  max {:>5.2}  all {:>5.1}  CPU/turn {cpu_per_turn:.2}",
+        pct(&walls, 0.5),
+        pct(&walls, 0.95),
+        pct(&walls, 1.0),
+        started.elapsed().as_secs_f64(),
     );
     Ok(())
 }
@@ -251,17 +251,6 @@ async fn timed_turn(client: &GatewayClient, agent: &str, session: &str) -> Resul
         .await
         .with_context(|| format!("a turn of {agent} ({session})"))?;
     Ok(started.elapsed())
-}
-
-fn print_round(round: &str, sorted: &[Duration], wall: Duration, cpu_secs: f64) {
-    println!(
-        "  {round:<30} p50 {:>5.2}  p95 {:>5.2}  max {:>5.2}  all {:>5.1}  CPU/turn {:.2}",
-        pct(sorted, 0.5),
-        pct(sorted, 0.95),
-        pct(sorted, 1.0),
-        wall.as_secs_f64(),
-        cpu_secs / sorted.len().max(1) as f64
-    );
 }
 
 /// Sets dotted keys in the gateway config (objects made on the way).

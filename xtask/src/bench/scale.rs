@@ -27,7 +27,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use heyclaw_agent_provisioning::{GatewayConfigOptions, write_roster};
 use heyclaw_keeper::KeeperConfig;
-use heyclaw_persistence::admin;
+use heyclaw_persistence::{admin, queries::slots::shard_loads};
 use heyclaw_test_support::{
     TEST_GATEWAY_TOKEN,
     real_gateway::{GatewayInstall, RealGateway, RealGatewayOptions},
@@ -192,6 +192,8 @@ pub async fn run(args: Args) -> Result<()> {
     let api = format!("http://127.0.0.1:{api_port}");
     super::wait_for(&client, &format!("{api}/health")).await?;
     wait_for_shards(&db_url, shards.len()).await?;
+    // Slot loads, read between the measured steps.
+    let mut db = heyclaw_persistence::establish(&db_url).await?;
 
     // Registered users: one signs up through the API (its password hash is
     // reused), the rest are written straight into the database, placed
@@ -234,13 +236,10 @@ pub async fn run(args: Args) -> Result<()> {
     let (mut wakes, mut wakes_full) = (Vec::new(), Vec::new());
     for i in 1..=args.wakes.min(args.users.saturating_sub(1)) {
         let token = login(&client, &api, &format!("scale-{i}@example.com")).await?;
-        let room = {
-            let mut conn = heyclaw_persistence::establish(&db_url).await?;
-            heyclaw_persistence::queries::slots::shard_loads(&mut conn)
-                .await?
-                .iter()
-                .all(|load| i64::from(load.slots) > load.leased)
-        };
+        let room = shard_loads(&mut db)
+            .await?
+            .iter()
+            .all(|load| i64::from(load.slots) > load.leased);
         match turn(&client, &api, &token, "good morning").await? {
             Some(latency) if room => wakes.push(latency),
             Some(latency) => wakes_full.push(latency),
@@ -322,34 +321,25 @@ pub async fn run(args: Args) -> Result<()> {
     // Right after the wakes every slot has had a turn within AGENT_LEASE:
     // a new user waits for a lease to pass (a full gateway). Then the same
     // once those leases passed: slots held by idle users, as most are.
-    let leased = |db_url: String| async move {
-        let mut conn = heyclaw_persistence::establish(&db_url).await?;
-        let loads = heyclaw_persistence::queries::slots::shard_loads(&mut conn).await?;
-        Ok::<_, anyhow::Error>(loads.iter().map(|load| load.leased).sum::<i64>())
-    };
     let total_slots = args.slots as usize * shards.len();
     println!(
         "20 concurrent signups → first answer, with {} of {total_slots} slots leased:",
-        leased(db_url.clone()).await?
+        leased_slots(&mut db).await?
     );
     failed += signup_burst(&client, &api, "burst-leased", &processes).await?;
     let waited = Instant::now();
-    while leased(db_url.clone()).await? > 0 && waited.elapsed() < Duration::from_secs(90) {
+    while leased_slots(&mut db).await? > 0 && waited.elapsed() < Duration::from_secs(90) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     println!(
         "the same once no lease is held ({} leased, after {:.0}s):",
-        leased(db_url.clone()).await?,
+        leased_slots(&mut db).await?,
         waited.elapsed().as_secs_f64()
     );
     failed += signup_burst(&client, &api, "burst-idle", &processes).await?;
 
     println!("\n3. per gateway");
-    let loads = {
-        let mut conn = heyclaw_persistence::establish(&db_url).await?;
-        heyclaw_persistence::queries::slots::shard_loads(&mut conn).await?
-    };
-    for (load, gateway) in loads.iter().zip(&gateways) {
+    for (load, gateway) in shard_loads(&mut db).await?.iter().zip(&gateways) {
         println!(
             "shard {}: {} agents placed, {} resident of {} slots, gateway RSS {:.0} MiB",
             load.id,
@@ -364,6 +354,11 @@ pub async fn run(args: Args) -> Result<()> {
     drop(gateways);
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
+}
+
+/// Slots of every shard whose lease has not passed.
+async fn leased_slots(db: &mut diesel_async::AsyncPgConnection) -> Result<i64> {
+    Ok(shard_loads(db).await?.iter().map(|load| load.leased).sum())
 }
 
 /// The dev model (`binary`) on a free port, once it answers: the process
@@ -483,17 +478,27 @@ pub(super) fn start_gateway(
     Ok(gateway)
 }
 
-/// What the keeper does once its gateway answers: one turn per idle slot.
-pub(super) fn warm(url: &str, config: &KeeperConfig) -> Result<()> {
-    let client =
-        heyclaw_gateway_client::GatewayClient::new(heyclaw_gateway_client::GatewayConfig {
+/// A client for the gateway at `url` (the test token), every wait bounded
+/// by `timeout`.
+pub(super) fn gateway_client(
+    url: &str,
+    timeout: Duration,
+) -> Result<heyclaw_gateway_client::GatewayClient> {
+    Ok(heyclaw_gateway_client::GatewayClient::new(
+        heyclaw_gateway_client::GatewayConfig {
             base_url: url.to_owned(),
             token: TEST_GATEWAY_TOKEN.to_owned().into(),
             connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(60),
-            first_token_timeout: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(60),
-        })?;
+            request_timeout: timeout,
+            first_token_timeout: timeout,
+            idle_timeout: timeout,
+        },
+    )?)
+}
+
+/// What the keeper does once its gateway answers: one turn per idle slot.
+pub(super) fn warm(url: &str, config: &KeeperConfig) -> Result<()> {
+    let client = gateway_client(url, Duration::from_secs(60))?;
     let started = Instant::now();
     let report = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -618,7 +623,7 @@ async fn wait_for_shards(db_url: &str, shards: usize) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut conn = heyclaw_persistence::establish(db_url).await?;
-        let loads = heyclaw_persistence::queries::slots::shard_loads(&mut conn).await?;
+        let loads = shard_loads(&mut conn).await?;
         if loads.len() >= shards {
             return Ok(());
         }
