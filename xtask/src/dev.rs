@@ -157,6 +157,11 @@ pub fn run() -> Result<()> {
                 "OPENCLAW_LOG_FILE",
                 path(&state_dir.join("logs/openclaw.log")),
             )
+            // Session maintenance runs `openclaw`: the pinned one, with its
+            // Node, as the gateway (in the image: on PATH).
+            .env("OPENCLAW_BIN", install.openclaw())
+            .env("PATH", install.path_env())
+            .env("OPENCLAW_STATE_DIR", &state_dir)
             .envs(&env)
             .spawn()
             .context("starting heyclaw-keeper")?,

@@ -55,6 +55,10 @@ pub struct GatewayConfigOptions {
 ///   plugin (its embeddings would send user text to api.openai.com on every
 ///   session change);
 /// - no skills list and no deferred tool catalog in the prompt;
+/// - session maintenance (pruning old sessions) in `warn` mode, so it is
+///   not planned in a new worker after every session write (half of a new
+///   session's gateway CPU); the keeper applies it periodically instead
+///   (`heyclaw_keeper::sessions`);
 /// - `cron.enabled: true`: with cron off, OpenClaw re-reads its whole job
 ///   store for every job it reconciles on a roster change (O(agents²));
 ///   every system job stays disabled, and tenants never reach cron (the
@@ -129,7 +133,10 @@ pub fn base_config(options: &GatewayConfigOptions) -> Value {
         "telemetry": { "enabled": false },
         "discovery": { "mdns": { "mode": "off" } },
         "cron": { "enabled": true },
-        "skills": { "workshop": { "autonomous": { "mode": "off" } } }
+        "skills": { "workshop": { "autonomous": { "mode": "off" } } },
+        // Not after every session write: the keeper applies the same rules
+        // periodically (`heyclaw_keeper::sessions`).
+        "session": { "maintenance": { "mode": "warn" } }
     });
     if let Some(log_file) = &options.log_file {
         config["logging"] = json!({ "file": log_file.to_string_lossy() });
@@ -237,6 +244,10 @@ mod tests {
         assert_eq!(config["update"]["checkOnStart"], false);
         assert_eq!(config["telemetry"]["enabled"], false);
         assert_eq!(config["discovery"]["mdns"]["mode"], "off");
+        assert_eq!(
+            config["session"]["maintenance"]["mode"], "warn",
+            "maintenance is the keeper's, off the turn path"
+        );
         assert!(!config.to_string().contains("sk-"), "no key is baked in");
     }
 

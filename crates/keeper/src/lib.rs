@@ -116,6 +116,7 @@
 #![deny(missing_docs)]
 
 mod marker;
+pub mod sessions;
 pub mod warm;
 
 use std::{

@@ -11,6 +11,7 @@ use heyclaw_domain::parse_setting_duration;
 use heyclaw_gateway_client::{GatewayClient, GatewayConfig};
 use heyclaw_keeper::{
     Keeper, KeeperConfig, prepare,
+    sessions::clean_up_sessions,
     warm::{RETRY_PAUSE, warm_idle_slots},
 };
 use heyclaw_persistence::PgPoolSettings;
@@ -99,9 +100,17 @@ struct RunArgs {
     /// (one model call per idle slot per start).
     #[arg(long, env = "KEEPER_WARM_SLOTS", default_value_t = true, action = clap::ArgAction::Set)]
     warm_slots: bool,
-    /// The gateway's token, for the warm-up turns.
+    /// The gateway's token, for the warm-up turns and session maintenance.
     #[arg(long, env = "OPENCLAW_GATEWAY_TOKEN", hide_env_values = true)]
     gateway_token: Option<String>,
+    /// How often OpenClaw's session maintenance is applied (the gateway's
+    /// config leaves it off the turn path; see `heyclaw_keeper::sessions`).
+    #[arg(long, env = "KEEPER_SESSION_CLEANUP_INTERVAL", default_value = "6h", value_parser = duration)]
+    session_cleanup_interval: Duration,
+    /// The `openclaw` command, for session maintenance (in the gateway
+    /// image it is on `PATH`).
+    #[arg(long, env = "OPENCLAW_BIN", default_value = "openclaw")]
+    openclaw_bin: PathBuf,
 }
 
 fn duration(raw: &str) -> Result<Duration, String> {
@@ -188,21 +197,33 @@ async fn serve(config: KeeperConfig, run: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let warming = match (run.warm_slots, run.gateway_token) {
-        (true, Some(token)) => Some(tokio::spawn(warm(config.clone(), token))),
+    let warming = match (run.warm_slots, &run.gateway_token) {
+        (true, Some(token)) => Some(tokio::spawn(warm(config.clone(), token.clone()))),
         (true, None) => {
             tracing::warn!("OPENCLAW_GATEWAY_TOKEN is not set: the slots are not warmed");
             None
         }
         (false, _) => None,
     };
+    let cleaning = match run.gateway_token {
+        Some(token) => Some(tokio::spawn(clean_up_sessions_every(
+            run.session_cleanup_interval,
+            run.openclaw_bin,
+            config.config_path.clone(),
+            token,
+        ))),
+        None => {
+            tracing::warn!("OPENCLAW_GATEWAY_TOKEN is not set: old sessions are not cleaned up");
+            None
+        }
+    };
     let keeper = Keeper::new(pg, templates, config, heyclaw_domain::clock::system());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(keeper.run(run.database_url, stopped));
     shutdown_signal().await;
     tracing::info!("stopping");
-    if let Some(warming) = warming {
-        warming.abort();
+    for task in [warming, cleaning].into_iter().flatten() {
+        task.abort();
     }
     let _ = stop.send(true);
     let _ = task.await;
@@ -245,6 +266,40 @@ async fn warm(config: KeeperConfig, token: String) {
             "slots warmed"
         ),
         Err(err) => tracing::warn!(error = %err, "the gateway did not answer: slots not warmed"),
+    }
+}
+
+/// Applies OpenClaw's session maintenance every `interval`, the first time
+/// one interval after the start (a starting gateway has enough to do), and
+/// logs what it did.
+async fn clean_up_sessions_every(
+    interval: Duration,
+    openclaw: PathBuf,
+    config_path: PathBuf,
+    token: String,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let started = std::time::Instant::now();
+        let cleanup = clean_up_sessions(
+            std::process::Command::new(&openclaw),
+            &config_path,
+            &token,
+            Duration::from_secs(600),
+        );
+        match cleanup.await {
+            Ok(report) => tracing::info!(
+                stores = report.stores,
+                entries = report.entries,
+                seconds = started.elapsed().as_secs_f64(),
+                "old sessions cleaned up"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "session cleanup failed; trying again next interval")
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ async fn end_to_end_through_the_real_gateways() {
     tests::twenty_signups_restart_nothing_and_interrupt_no_one().await;
     tests::twenty_concurrent_signups_can_all_message_within_seconds().await;
     tests::an_automation_wakes_its_hibernated_agent_and_comes_back().await;
+    tests::the_keeper_cleans_up_old_sessions_through_the_gateway().await;
     tests::a_dead_shard_fails_only_its_users_then_recovers().await;
     tests::deleting_config_and_roster_loses_no_agent().await;
 }

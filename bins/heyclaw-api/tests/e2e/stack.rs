@@ -237,6 +237,11 @@ pub fn gateway_running(shard: usize) -> bool {
     stack().shards[shard].process.lock().unwrap().is_running()
 }
 
+/// The shard's gateway state directory (`OPENCLAW_STATE_DIR`).
+pub fn state_dir(shard: usize) -> PathBuf {
+    stack().shards[shard].dir.join("state")
+}
+
 pub fn gateway_log(shard: usize) -> String {
     stack().shards[shard].process.lock().unwrap().log()
 }

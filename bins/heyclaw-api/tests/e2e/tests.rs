@@ -722,3 +722,41 @@ pub async fn an_automation_wakes_its_hibernated_agent_and_comes_back() {
     );
     app.shutdown().await;
 }
+
+/// Session maintenance is off the turn path (the base config's
+/// `session.maintenance.mode: "warn"`); the keeper applies it with
+/// `openclaw sessions cleanup`, which the running gateway carries out for
+/// every agent's store, keeping the sessions in use.
+pub async fn the_keeper_cleans_up_old_sessions_through_the_gateway() {
+    let shard = 0;
+    let config = stack::stack().shards[shard].config_path.clone();
+    let mut openclaw = heyclaw_test_support::real_gateway::GatewayInstall::pinned().command();
+    openclaw
+        .env("OPENCLAW_STATE_DIR", stack::state_dir(shard))
+        .env("HOME", stack::state_dir(shard));
+    let before = stack::gateway_log(shard)
+        .matches("sessions.cleanup")
+        .count();
+    let report = heyclaw_keeper::sessions::clean_up_sessions(
+        openclaw,
+        &config,
+        TEST_GATEWAY_TOKEN,
+        Duration::from_secs(120),
+    )
+    .await
+    .expect("the cleanup runs");
+    assert_eq!(
+        report.stores,
+        stack::SLOTS as usize + 1,
+        "every slot agent's store and the reserved agent's"
+    );
+    assert!(report.entries > 0, "the sessions in use stay: {report:?}");
+    assert!(
+        stack::gateway_log(shard)
+            .matches("sessions.cleanup")
+            .count()
+            > before,
+        "the gateway carried it out"
+    );
+    println!("session cleanup on shard a: {report:?}");
+}
