@@ -155,6 +155,9 @@ pub async fn run(args: Args) -> Result<()> {
                 // Warmed above, before anything is measured (what the
                 // keeper does by itself right after its gateway answers).
                 .env("KEEPER_WARM_SLOTS", "false")
+                .env("OPENCLAW_GATEWAY_TOKEN", TEST_GATEWAY_TOKEN)
+                .env("OPENCLAW_BIN", install.openclaw())
+                .env("PATH", install.path_env())
                 .env("RUST_LOG", "warn")
                 .args(["--bind", "loopback"])
                 .spawn()
