@@ -807,6 +807,21 @@ fn config_checks(path: &Path, text: &str) -> Vec<Check> {
             format!("restore HeyClaw's tool policy (crates/agent-provisioning), {regenerate}"),
         )
     });
+    // A config written before the keeper took session maintenance over
+    // keeps it on every session write (half of a new session's CPU).
+    let maintenance = &config["session"]["maintenance"]["mode"];
+    out.push(if maintenance == "warn" {
+        Check::ok(
+            "session maintenance off the turn path",
+            "session.maintenance.mode warn; the keeper applies it every KEEPER_SESSION_CLEANUP_INTERVAL",
+        )
+    } else {
+        Check::fail(
+            "session maintenance off the turn path",
+            format!("session.maintenance.mode is {maintenance}, not \"warn\": the gateway plans maintenance after every session write"),
+            format!("set session.maintenance.mode to \"warn\" (the keeper applies it periodically), {regenerate}"),
+        )
+    });
     out
 }
 
@@ -929,6 +944,7 @@ mod tests {
         broken["agents"]["entries"] = serde_json::json!({});
         broken["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"] = false.into();
         broken["tools"]["allow"] = serde_json::json!(["read", "write", "edit", "ls", "exec"]);
+        broken["session"] = serde_json::json!({});
         app.shards[0].stop_keeper();
         std::fs::write(&config_path, serde_json::to_vec(&broken).unwrap()).unwrap();
         let found = checks(&env).await;
@@ -936,6 +952,7 @@ mod tests {
             "gateway config includes the roster",
             "gateway config enables chat completions",
             "tool policy and sandbox",
+            "session maintenance off the turn path",
         ] {
             assert!(
                 failing(&found).contains(&name.to_owned()),
