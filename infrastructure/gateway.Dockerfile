@@ -54,6 +54,7 @@ COPY infrastructure/gateway-entrypoint.sh /usr/local/bin/gateway-entrypoint.sh
 # Slot workspaces live at short paths: they appear in every prompt.
 ENV TEMPLATES_DIR=/app/templates WORKSPACES_DIR=/w \
     OPENCLAW_PLUGIN_DIR=/app/openclaw-plugin \
+    OPENCLAW_PACKAGE_DIR=/opt/openclaw/node_modules/openclaw \
     OPENCLAW_CONFIG_PATH=/root/.openclaw/openclaw.json
 EXPOSE 18789
 ENTRYPOINT ["/usr/local/bin/gateway-entrypoint.sh"]

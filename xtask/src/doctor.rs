@@ -727,6 +727,13 @@ fn file_checks(env: &BTreeMap<String, String>, files: &dyn Files, prefix: &str) 
         "OPENCLAW_PLUGIN_DIR is not set: every turn carries OpenClaw's whole system prompt (~15 KB instead of ~9 KB)",
         "point OPENCLAW_PLUGIN_DIR at the repository's infrastructure/openclaw-plugin/ (the gateway image has it in /app/openclaw-plugin)",
     ));
+    out.push(match env.get("OPENCLAW_PACKAGE_DIR").map(PathBuf::from) {
+        Some(package) => patches_check(files, &package, &name("openclaw patches applied")),
+        None => Check::skip(
+            name("openclaw patches applied"),
+            "OPENCLAW_PACKAGE_DIR is not set (the gateway image sets it)",
+        ),
+    });
     match env.get("WORKSPACES_DIR").map(PathBuf::from) {
         Some(dir) => out.push(match files.writable(&dir) {
             Ok(Some(true)) => Check::ok(name("workspaces writable"), dir.display().to_string()),
@@ -747,6 +754,88 @@ fn file_checks(env: &BTreeMap<String, String>, files: &dyn Files, prefix: &str) 
         )),
     }
     out
+}
+
+/// Whether the openclaw package in `package` carries each of HeyClaw's
+/// patches (`infrastructure/openclaw-patches`): every file a patch changes
+/// holds the first line it adds.
+fn patches_check(files: &dyn Files, package: &Path, name: &str) -> Check {
+    let marks = match patch_marks() {
+        Ok(marks) => marks,
+        Err(err) => {
+            return Check::fail(
+                name,
+                format!("{err:#}"),
+                "run doctor from a checkout of the repository",
+            );
+        }
+    };
+    let mut missing = Vec::new();
+    for (patch, target, line) in &marks {
+        match files.read(&package.join(target)) {
+            Ok(Some(text)) if text.lines().any(|l| l.trim() == line) => {}
+            Ok(_) => missing.push(format!("{patch} ({})", target.display())),
+            Err(err) => {
+                return Check::fail(
+                    name,
+                    format!("cannot check: {err:#}"),
+                    "fix the access (SSH, docker compose) and run doctor again",
+                );
+            }
+        }
+    }
+    if missing.is_empty() {
+        Check::ok(name, format!("{} in {}", marks.len(), package.display()))
+    } else {
+        Check::fail(
+            name,
+            format!("{} lacks {}", package.display(), missing.join(", ")),
+            "rebuild and redeploy the gateway image (infrastructure/gateway.Dockerfile applies them); a different openclaw version needs the patches redone",
+        )
+    }
+}
+
+/// Each patch's name, a package file it changes and a line it adds there
+/// (trimmed): its first added line that names HeyClaw — every patch's
+/// changes say why in such a comment — else its first non-empty one.
+fn patch_marks() -> Result<Vec<(String, PathBuf, String)>> {
+    let mut marks = Vec::new();
+    for patch in
+        heyclaw_test_support::real_gateway::openclaw_patches().map_err(anyhow::Error::msg)?
+    {
+        let text = std::fs::read_to_string(&patch)
+            .with_context(|| format!("reading {}", patch.display()))?;
+        let patch_name = patch
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        // (file, first added line, first added line naming HeyClaw)
+        let mut files: Vec<(PathBuf, Option<String>, Option<String>)> = Vec::new();
+        for line in text.lines() {
+            if let Some(path) = line.strip_prefix("+++ b/") {
+                files.push((
+                    PathBuf::from(path.split('\t').next().unwrap_or(path)),
+                    None,
+                    None,
+                ));
+            } else if let (Some(added), Some((_, first, named))) =
+                (line.strip_prefix('+'), files.last_mut())
+            {
+                let added = added.trim();
+                if !added.is_empty() {
+                    first.get_or_insert_with(|| added.to_owned());
+                    if added.contains("HeyClaw") {
+                        named.get_or_insert_with(|| added.to_owned());
+                    }
+                }
+            }
+        }
+        for (file, first, named) in files {
+            if let Some(line) = named.or(first) {
+                marks.push((patch_name.clone(), file, line));
+            }
+        }
+    }
+    Ok(marks)
 }
 
 /// openclaw.json: the roster included, the endpoint on, sandbox off and the
@@ -832,6 +921,32 @@ mod tests {
     use super::*;
     use crate::ssh::testing::SshServer;
 
+    /// An openclaw package as the image has it, as far as doctor looks:
+    /// each patched file holding the line its patch adds.
+    fn patched_package() -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("heyclaw-doctor-openclaw-{}", uuid::Uuid::new_v4()));
+        for (_, file, line) in patch_marks().unwrap() {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+            text.push_str(&format!("before\n\t{line}\nafter\n"));
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn every_patch_has_a_mark_that_names_heyclaw() {
+        let marks = patch_marks().unwrap();
+        let patches = heyclaw_test_support::real_gateway::openclaw_patches().unwrap();
+        assert!(marks.len() >= patches.len(), "{marks:?}");
+        for (patch, file, line) in &marks {
+            assert!(file.starts_with("dist"), "{patch}: {}", file.display());
+            assert!(line.contains("HeyClaw"), "{patch}: {line}");
+        }
+    }
+
     /// What doctor reads for a test's deployment.
     fn env_of(app: &TestApp) -> BTreeMap<String, String> {
         let shard = &app.shards[0];
@@ -853,6 +968,10 @@ mod tests {
                 shard.dirs.workspaces.display().to_string(),
             ),
             ("TEMPLATES_DIR", templates_path().display().to_string()),
+            (
+                "OPENCLAW_PACKAGE_DIR",
+                patched_package().display().to_string(),
+            ),
             (
                 "OPENCLAW_PLUGIN_DIR",
                 prompt_plugin_path().display().to_string(),
@@ -918,6 +1037,16 @@ mod tests {
         let not_a_dir = app.shards[0].dirs.config_path.display().to_string();
         let found = checks(&with("WORKSPACES_DIR", &not_a_dir)).await;
         assert_eq!(failing(&found), ["workspaces writable"]);
+        // An openclaw package without HeyClaw's patches (one file as shipped).
+        let package = PathBuf::from(&env["OPENCLAW_PACKAGE_DIR"]);
+        let (_, file, _) = patch_marks().unwrap().remove(0);
+        let patched = std::fs::read_to_string(package.join(&file)).unwrap();
+        std::fs::write(package.join(&file), "as shipped\n").unwrap();
+        let found = checks(&env).await;
+        assert_eq!(failing(&found), ["openclaw patches applied"]);
+        std::fs::write(package.join(&file), patched).unwrap();
+        let found = checks(&with("OPENCLAW_PACKAGE_DIR", "/nonexistent-openclaw")).await;
+        assert_eq!(failing(&found), ["openclaw patches applied"]);
 
         // A migration not applied.
         let latest = app
