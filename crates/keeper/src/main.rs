@@ -270,15 +270,17 @@ async fn warm(config: KeeperConfig, token: String) {
 }
 
 /// Applies OpenClaw's session maintenance every `interval`, the first time
-/// one interval after the start (a starting gateway has enough to do), and
-/// logs what it did.
+/// ten minutes after the start at most (a starting gateway has enough to
+/// do; a container restarted more often than `interval` still gets it),
+/// and logs what it did.
 async fn clean_up_sessions_every(
     interval: Duration,
     openclaw: PathBuf,
     config_path: PathBuf,
     token: String,
 ) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let first = interval.min(Duration::from_secs(600));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
