@@ -152,41 +152,53 @@ mod tests {
         assert_eq!(tail("short", 100), "short");
     }
 
-    #[tokio::test]
-    async fn a_missing_command_or_a_failing_one_is_an_error() {
-        let missing = clean_up_sessions(
-            std::process::Command::new("/nonexistent/openclaw"),
+    /// A cleanup by `openclaw` as the shell script `script` (or, with
+    /// `None`, by a command that does not exist), allowed `timeout`.
+    async fn cleanup_by(
+        script: Option<&str>,
+        timeout: Duration,
+    ) -> Result<CleanupReport, CleanupError> {
+        let command = match script {
+            Some(script) => {
+                let mut sh = std::process::Command::new("sh");
+                sh.args(["-c", script, "openclaw"]);
+                sh
+            }
+            None => std::process::Command::new("/nonexistent/openclaw"),
+        };
+        clean_up_sessions(
+            command,
             Path::new("/nonexistent/openclaw.json"),
             "token",
-            Duration::from_secs(5),
+            timeout,
         )
-        .await;
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_missing_failing_or_hanging_command_is_an_error() {
+        let missing = cleanup_by(None, Duration::from_secs(5)).await;
         assert!(
             matches!(missing, Err(CleanupError::Spawn(_))),
             "{missing:?}"
         );
-        let mut failing = std::process::Command::new("sh");
-        failing.args(["-c", "echo refused >&2; exit 3", "openclaw"]);
-        let failed = clean_up_sessions(
-            failing,
-            Path::new("/nonexistent/openclaw.json"),
-            "token",
-            Duration::from_secs(5),
-        )
-        .await;
-        match failed {
+        match cleanup_by(Some("echo refused >&2; exit 3"), Duration::from_secs(5)).await {
             Err(CleanupError::Failed { output, .. }) => assert!(output.contains("refused")),
             other => panic!("expected a failure, got {other:?}"),
         }
-        let mut hanging = std::process::Command::new("sh");
-        hanging.args(["-c", "sleep 30", "openclaw"]);
-        let hung = clean_up_sessions(
-            hanging,
-            Path::new("/nonexistent/openclaw.json"),
-            "token",
-            Duration::from_millis(200),
+        let hung = cleanup_by(Some("sleep 30"), Duration::from_millis(200)).await;
+        assert!(matches!(hung, Err(CleanupError::Timeout(_))), "{hung:?}");
+        let ok = cleanup_by(
+            Some(r#"echo '{"stores": [{"appliedCount": 2}]}'"#),
+            Duration::from_secs(5),
         )
         .await;
-        assert!(matches!(hung, Err(CleanupError::Timeout(_))), "{hung:?}");
+        assert_eq!(
+            ok.unwrap(),
+            CleanupReport {
+                stores: 1,
+                entries: 2
+            }
+        );
     }
 }
