@@ -758,7 +758,7 @@ fn file_checks(env: &BTreeMap<String, String>, files: &dyn Files, prefix: &str) 
 
 /// Whether the openclaw package in `package` carries each of HeyClaw's
 /// patches (`infrastructure/openclaw-patches`): every file a patch changes
-/// holds the first line it adds.
+/// holds the line naming HeyClaw that the patch adds there.
 fn patches_check(files: &dyn Files, package: &Path, name: &str) -> Check {
     let marks = match patch_marks() {
         Ok(marks) => marks,
@@ -795,9 +795,9 @@ fn patches_check(files: &dyn Files, package: &Path, name: &str) -> Check {
     }
 }
 
-/// Each patch's name, a package file it changes and a line it adds there
-/// (trimmed): its first added line that names HeyClaw — every patch's
-/// changes say why in such a comment — else its first non-empty one.
+/// Each patch's name, a file it changes and the first line it adds there
+/// that names HeyClaw (trimmed): every patch says why in such a comment in
+/// each file it changes; one that does not is an error.
 fn patch_marks() -> Result<Vec<(String, PathBuf, String)>> {
     let mut marks = Vec::new();
     for patch in
@@ -808,31 +808,25 @@ fn patch_marks() -> Result<Vec<(String, PathBuf, String)>> {
         let patch_name = patch
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        // (file, first added line, first added line naming HeyClaw)
-        let mut files: Vec<(PathBuf, Option<String>, Option<String>)> = Vec::new();
+        let mut files: Vec<(PathBuf, Option<String>)> = Vec::new();
         for line in text.lines() {
             if let Some(path) = line.strip_prefix("+++ b/") {
-                files.push((
-                    PathBuf::from(path.split('\t').next().unwrap_or(path)),
-                    None,
-                    None,
-                ));
-            } else if let (Some(added), Some((_, first, named))) =
+                files.push((PathBuf::from(path.split('\t').next().unwrap_or(path)), None));
+            } else if let (Some(added), Some((_, mark @ None))) =
                 (line.strip_prefix('+'), files.last_mut())
+                && added.contains("HeyClaw")
             {
-                let added = added.trim();
-                if !added.is_empty() {
-                    first.get_or_insert_with(|| added.to_owned());
-                    if added.contains("HeyClaw") {
-                        named.get_or_insert_with(|| added.to_owned());
-                    }
-                }
+                *mark = Some(added.trim().to_owned());
             }
         }
-        for (file, first, named) in files {
-            if let Some(line) = named.or(first) {
-                marks.push((patch_name.clone(), file, line));
-            }
+        for (file, mark) in files {
+            let line = mark.with_context(|| {
+                format!(
+                    "{patch_name} adds no line naming HeyClaw to {}",
+                    file.display()
+                )
+            })?;
+            marks.push((patch_name.clone(), file, line));
         }
     }
     Ok(marks)

@@ -113,6 +113,11 @@ struct RunArgs {
     openclaw_bin: PathBuf,
 }
 
+/// The longest a session cleanup may run before it is killed.
+const SESSION_CLEANUP_TIMEOUT: Duration = Duration::from_secs(600);
+/// The first session cleanup after a start comes at most this late.
+const FIRST_SESSION_CLEANUP_WITHIN: Duration = Duration::from_secs(600);
+
 fn duration(raw: &str) -> Result<Duration, String> {
     parse_setting_duration(raw)
         .filter(|d| !d.is_zero())
@@ -279,7 +284,7 @@ async fn clean_up_sessions_every(
     config_path: PathBuf,
     token: String,
 ) {
-    let first = interval.min(Duration::from_secs(600));
+    let first = interval.min(FIRST_SESSION_CLEANUP_WITHIN);
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -289,7 +294,7 @@ async fn clean_up_sessions_every(
             std::process::Command::new(&openclaw),
             &config_path,
             &token,
-            Duration::from_secs(600),
+            SESSION_CLEANUP_TIMEOUT,
         );
         match cleanup.await {
             Ok(report) => tracing::info!(

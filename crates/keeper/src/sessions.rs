@@ -95,8 +95,8 @@ fn report(stdout: &str) -> CleanupReport {
         return CleanupReport::default();
     };
     let summaries = match json.get("stores").and_then(Value::as_array) {
-        Some(stores) => stores.clone(),
-        None => vec![json],
+        Some(stores) => stores.as_slice(),
+        None => std::slice::from_ref(&json),
     };
     CleanupReport {
         stores: summaries.len(),
@@ -186,7 +186,7 @@ mod tests {
             Err(CleanupError::Failed { output, .. }) => assert!(output.contains("refused")),
             other => panic!("expected a failure, got {other:?}"),
         }
-        let hung = cleanup_by(Some("sleep 30"), Duration::from_millis(200)).await;
+        let hung = cleanup_by(Some("exec sleep 30"), Duration::from_millis(200)).await;
         assert!(matches!(hung, Err(CleanupError::Timeout(_))), "{hung:?}");
         let ok = cleanup_by(
             Some(r#"echo '{"stores": [{"appliedCount": 2}]}'"#),
