@@ -10,12 +10,13 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::{Duration, SystemTime},
 };
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::Service, web};
+use futures_util::future::{Either, ready};
 use serde_json::{Value, json};
 
 /// A chat request as the gateway stand-in received it (recorded once the
@@ -69,7 +70,9 @@ struct State {
     streams_cancelled: Arc<AtomicUsize>,
     /// The chat-completions endpoint answers 404, as when it is disabled in
     /// the gateway's config.
-    completions_disabled: std::sync::atomic::AtomicBool,
+    completions_disabled: AtomicBool,
+    /// Set by [`GatewayStandIn::stop`]: every request is refused from then.
+    stopped: AtomicBool,
 }
 
 /// A local stand-in for the OpenClaw gateway, over real HTTP on a free
@@ -122,7 +125,8 @@ impl GatewayStandIn {
             abort_stream_after: Mutex::new(None),
             garbage_next: AtomicUsize::new(0),
             streams_cancelled: Arc::default(),
-            completions_disabled: std::sync::atomic::AtomicBool::new(false),
+            completions_disabled: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
         });
         let data = web::Data::from(Arc::clone(&state));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway stand-in");
@@ -130,6 +134,17 @@ impl GatewayStandIn {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap_fn(|req, service| {
+                    let stopped = req
+                        .app_data::<web::Data<State>>()
+                        .is_some_and(|state| state.stopped.load(Ordering::SeqCst));
+                    if stopped {
+                        let refused = HttpResponse::ServiceUnavailable().finish();
+                        Either::Left(ready(Ok(req.into_response(refused))))
+                    } else {
+                        Either::Right(service.call(req))
+                    }
+                })
                 .route("/v1/chat/completions", web::post().to(completions))
                 .route("/v1/models", web::get().to(models))
                 .route("/health", web::get().to(health))
@@ -246,7 +261,12 @@ impl GatewayStandIn {
     /// Stops the server at once (no grace: open connections are cut) and
     /// waits for it, as a gateway going down. It cannot be started again;
     /// requests to its URL are refused.
+    ///
+    /// A connection a client kept open is cut only once its worker thread
+    /// has wound down, after this returns; until then a request on it is
+    /// answered 503, never as if the gateway were still up.
     pub async fn stop(&self) {
+        self.state.stopped.store(true, Ordering::SeqCst);
         self.handle.stop(false).await;
     }
 }
