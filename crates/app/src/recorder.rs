@@ -4,9 +4,10 @@
 //! messages) costs several statements; doing it on the request path made the
 //! database the message path's bottleneck. The reply does not depend on it —
 //! the quota is enforced from Redis before the gateway is called — so turns
-//! are queued and one task writes whatever has queued up in one transaction.
-//! Under load that is a handful of transactions a second instead of one per
-//! message.
+//! are queued and one task writes whatever has queued up in one transaction,
+//! after gathering for [`GATHER`] from the first. Under load that is a few
+//! dozen transactions a second instead of one per message, each a fixed
+//! handful of statements.
 //!
 //! Ordering: one queue, one writer, so a user's turns are written in the
 //! order they were answered. On shutdown the queue is drained
@@ -26,6 +27,12 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 /// The most turns written in one transaction.
 const MAX_BATCH: usize = 1000;
+/// How long the writer gathers turns after the first one before it writes
+/// them. A batch costs a fixed handful of statements however many turns it
+/// holds, so fewer, fuller batches cost the database less per turn: at
+/// 2,000 turns a second, writing whatever had queued made ~190 batches a
+/// second of ~10 turns; gathering caps it at ~50.
+const GATHER: Duration = Duration::from_millis(20);
 /// The longest wait between two tries while the database is unreachable.
 const UNAVAILABLE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -58,6 +65,14 @@ impl TurnRecorder {
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(64);
             while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                // Sleep through the window rather than wait on the queue:
+                // a turn queued meanwhile then wakes nobody.
+                tokio::time::sleep(GATHER).await;
+                while batch.len() < MAX_BATCH
+                    && let Ok(record) = pending.try_recv()
+                {
+                    batch.push(record);
+                }
                 write(&pg, &batch).await;
                 batch.clear();
             }

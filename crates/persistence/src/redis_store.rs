@@ -1,6 +1,10 @@
 use std::{sync::LazyLock, time::Duration};
 
-use deadpool_redis::{Config, Pool, Runtime, redis};
+use deadpool::managed::{Manager, Metrics, Object, Pool, RecycleResult};
+use deadpool_redis::{
+    Runtime,
+    redis::{self, RedisError, RedisResult, aio::MultiplexedConnection},
+};
 
 use crate::PersistenceError;
 
@@ -13,7 +17,7 @@ pub struct RedisPoolSettings {
     /// [`PersistenceError::RedisUnavailable`].
     pub wait_timeout: Duration,
     /// Bound on opening a new connection, and on the check a pooled
-    /// connection gets when it is handed out again.
+    /// connection gets when it is handed out again after a quiet spell.
     pub connect_timeout: Duration,
     /// Every key this process writes starts with `<prefix>:`. Deployments
     /// sharing a Redis, and parallel tests, each get their own keyspace.
@@ -31,8 +35,40 @@ pub struct RedisPoolSettings {
 /// replicas.
 #[derive(Clone)]
 pub struct RedisStore {
-    pool: Pool,
+    pool: Pool<QuietCheckManager>,
     prefix: String,
+}
+
+/// A pooled connection handed out again within this of its last hand-out
+/// is not checked first: it is in steady use, and a call that finds it
+/// broken discards it ([`RedisStore::with_connection`]).
+const CHECK_AFTER_QUIET: Duration = Duration::from_secs(5);
+
+/// deadpool-redis's manager, except for the check on hand-out. Upstream
+/// round-trips `UNWATCH`+`PING` every time, which doubled the Redis round
+/// trips of the message path (one script call per message). Here only a
+/// connection that was quiet for [`CHECK_AFTER_QUIET`] is checked — the
+/// case where Redis may have restarted unseen.
+struct QuietCheckManager(deadpool_redis::Manager);
+
+impl Manager for QuietCheckManager {
+    type Type = MultiplexedConnection;
+    type Error = RedisError;
+
+    async fn create(&self) -> RedisResult<MultiplexedConnection> {
+        self.0.create().await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut MultiplexedConnection,
+        metrics: &Metrics,
+    ) -> RecycleResult<RedisError> {
+        if metrics.last_used() < CHECK_AFTER_QUIET {
+            return Ok(());
+        }
+        self.0.recycle(conn, metrics).await
+    }
 }
 
 impl RedisStore {
@@ -41,9 +77,9 @@ impl RedisStore {
     /// [`PersistenceError::Config`] for a URL Redis cannot parse or a pool
     /// that cannot be built.
     pub fn connect(url: &str, settings: &RedisPoolSettings) -> Result<Self, PersistenceError> {
-        let pool = Config::from_url(url)
-            .builder()
-            .map_err(|err| PersistenceError::Config(err.to_string()))?
+        let manager = deadpool_redis::Manager::new(url)
+            .map_err(|err| PersistenceError::Config(err.to_string()))?;
+        let pool = Pool::builder(QuietCheckManager(manager))
             .max_size(settings.max_size)
             .wait_timeout(Some(settings.wait_timeout))
             .create_timeout(Some(settings.connect_timeout))
@@ -69,18 +105,33 @@ impl RedisStore {
         &self.prefix
     }
 
-    /// Borrows a pooled connection (returned on drop), for commands this
-    /// type has no method for; keys must then go through
-    /// [`key`](Self::key). [`PersistenceError::RedisUnavailable`] when none
-    /// is free within the wait timeout or none can be opened.
-    pub async fn connection(&self) -> Result<deadpool_redis::Connection, PersistenceError> {
-        Ok(self.pool.get().await?)
+    /// Runs `call` on a pooled connection. [`PersistenceError::RedisUnavailable`]
+    /// when none is free within the wait timeout or none can be opened. A
+    /// connection the call found broken (an I/O error, a dropped connection,
+    /// a timeout) is discarded rather than pooled again: connections in
+    /// steady use are not checked on hand-out.
+    async fn with_connection<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
+    ) -> Result<T, PersistenceError> {
+        let mut conn = self.pool.get().await?;
+        let result = call(&mut conn).await;
+        if let Err(err) = &result
+            && (err.is_io_error()
+                || err.is_connection_dropped()
+                || err.is_timeout()
+                || err.is_unrecoverable_error())
+        {
+            drop(Object::take(conn));
+        }
+        Ok(result?)
     }
 
     /// Round-trips a `PING`: the start-up and readiness check.
     pub async fn ping(&self) -> Result<(), PersistenceError> {
-        let mut conn = self.connection().await?;
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let _: String = self
+            .with_connection(async |conn| redis::cmd("PING").query_async(conn).await)
+            .await?;
         Ok(())
     }
 
@@ -91,30 +142,32 @@ impl RedisStore {
     /// written meanwhile may survive. Keys outside the prefix are never
     /// touched.
     pub async fn delete_keyspace(&self) -> Result<u64, PersistenceError> {
-        let mut conn = self.connection().await?;
         let pattern = format!("{}:*", self.prefix);
-        let mut cursor: u64 = 0;
-        let mut deleted = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await?;
-            if !keys.is_empty() {
-                deleted += redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async::<u64>(&mut conn)
+        self.with_connection(async |conn| {
+            let mut cursor: u64 = 0;
+            let mut deleted = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(conn)
                     .await?;
+                if !keys.is_empty() {
+                    deleted += redis::cmd("DEL")
+                        .arg(&keys)
+                        .query_async::<u64>(conn)
+                        .await?;
+                }
+                if next == 0 {
+                    return Ok(deleted);
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
+        })
+        .await
     }
 }
 
@@ -166,12 +219,15 @@ impl RedisStore {
         logical_key: &str,
         window: Duration,
     ) -> Result<AttemptCount, PersistenceError> {
-        let mut conn = self.connection().await?;
         let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        let (count, ttl): (u64, i64) = COUNT_ATTEMPT
-            .key(self.key(logical_key))
-            .arg(millis)
-            .invoke_async(&mut conn)
+        let (count, ttl): (u64, i64) = self
+            .with_connection(async |conn| {
+                COUNT_ATTEMPT
+                    .key(self.key(logical_key))
+                    .arg(millis)
+                    .invoke_async(conn)
+                    .await
+            })
             .await?;
         Ok(AttemptCount {
             count,
@@ -183,10 +239,13 @@ impl RedisStore {
     /// goes below zero, never creates a counter, and leaves the window's
     /// expiry as it is.
     pub async fn uncount_attempt(&self, logical_key: &str) -> Result<(), PersistenceError> {
-        let mut conn = self.connection().await?;
-        let _: i64 = UNCOUNT_ATTEMPT
-            .key(self.key(logical_key))
-            .invoke_async(&mut conn)
+        let _: i64 = self
+            .with_connection(async |conn| {
+                UNCOUNT_ATTEMPT
+                    .key(self.key(logical_key))
+                    .invoke_async(conn)
+                    .await
+            })
             .await?;
         Ok(())
     }
@@ -194,10 +253,13 @@ impl RedisStore {
     /// Forgets a counter entirely (its window too). Nothing happens when it
     /// does not exist.
     pub async fn reset_attempts(&self, logical_key: &str) -> Result<(), PersistenceError> {
-        let mut conn = self.connection().await?;
-        let _: u64 = redis::cmd("DEL")
-            .arg(self.key(logical_key))
-            .query_async(&mut conn)
+        let _: u64 = self
+            .with_connection(async |conn| {
+                redis::cmd("DEL")
+                    .arg(self.key(logical_key))
+                    .query_async(conn)
+                    .await
+            })
             .await?;
         Ok(())
     }
@@ -274,16 +336,19 @@ impl RedisStore {
         ttl: Duration,
         seed: Option<u64>,
     ) -> Result<Reservation, PersistenceError> {
-        let mut conn = self.connection().await?;
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let seed = seed.map(|s| s.to_string()).unwrap_or_default();
-        let (outcome, total): (i64, i64) = RESERVE
-            .key(self.key(logical_key))
-            .arg(limit)
-            .arg(amount)
-            .arg(millis)
-            .arg(seed)
-            .invoke_async(&mut conn)
+        let (outcome, total): (i64, i64) = self
+            .with_connection(async |conn| {
+                RESERVE
+                    .key(self.key(logical_key))
+                    .arg(limit)
+                    .arg(amount)
+                    .arg(millis)
+                    .arg(&seed)
+                    .invoke_async(conn)
+                    .await
+            })
             .await?;
         let total = u64::try_from(total).unwrap_or(0);
         Ok(match outcome {
@@ -296,11 +361,13 @@ impl RedisStore {
     /// The current value of a counter, if it exists (`None` once it has
     /// expired or was never created). Reads only.
     pub async fn counter(&self, logical_key: &str) -> Result<Option<u64>, PersistenceError> {
-        let mut conn = self.connection().await?;
-        Ok(redis::cmd("GET")
-            .arg(self.key(logical_key))
-            .query_async(&mut conn)
-            .await?)
+        self.with_connection(async |conn| {
+            redis::cmd("GET")
+                .arg(self.key(logical_key))
+                .query_async(conn)
+                .await
+        })
+        .await
     }
 
     /// Returns `amount` reserved units (a failed call is not charged).
@@ -308,11 +375,14 @@ impl RedisStore {
     /// meanwhile is lowered by at most what it holds), never creates a
     /// counter, and keeps its expiry.
     pub async fn release(&self, logical_key: &str, amount: u64) -> Result<(), PersistenceError> {
-        let mut conn = self.connection().await?;
-        let _: i64 = RELEASE
-            .key(self.key(logical_key))
-            .arg(amount)
-            .invoke_async(&mut conn)
+        let _: i64 = self
+            .with_connection(async |conn| {
+                RELEASE
+                    .key(self.key(logical_key))
+                    .arg(amount)
+                    .invoke_async(conn)
+                    .await
+            })
             .await?;
         Ok(())
     }

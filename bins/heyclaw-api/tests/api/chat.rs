@@ -241,3 +241,116 @@ async fn recent_returns_the_last_ten_messages_of_the_latest_session() {
     assert_eq!(contents, expected);
     app.shutdown().await;
 }
+
+/// The turn recorder writes a batch of many users' turns with a few
+/// statements in all: each user's messages still land, in their order, after
+/// the last message of that user's latest session; a user with no session
+/// gets one; usage alone creates none.
+#[tokio::test]
+async fn a_batch_of_turns_appends_each_users_messages_to_their_latest_session() {
+    use heyclaw_persistence::{
+        models::NewChatMessage,
+        queries::turns::{TurnRecord, TurnUsage, record_batch},
+    };
+
+    let app = TestApp::spawn().await;
+    let signed_up = async |email: &str| {
+        let body = app.signup(email, "testpass123").await;
+        let id = body["user"]["id"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .unwrap();
+        (id, body["access_token"].as_str().unwrap().to_owned())
+    };
+    let (ava, ava_token) = signed_up("ava@example.com").await;
+    let (ben, ben_token) = signed_up("ben@example.com").await;
+    let (cy, cy_token) = signed_up("cy@example.com").await;
+    let (_, older) = call(&app, Method::POST, "/chat/sessions", &ava_token, None).await;
+    let (_, latest) = call(&app, Method::POST, "/chat/sessions", &ava_token, None).await;
+    let latest = latest["id"].as_str().unwrap();
+    let earlier =
+        json!([{"role": "user", "content": "m0"}, {"role": "assistant", "content": "m1"}]);
+    call(
+        &app,
+        Method::PUT,
+        &format!("/chat/sessions/{latest}"),
+        &ava_token,
+        Some(json!({"messages": earlier})),
+    )
+    .await;
+
+    let turn = |user, said: &str, answered: &str| {
+        let message = |role: &str, content: &str| NewChatMessage {
+            client_id: None,
+            role: role.to_owned(),
+            content: content.to_owned(),
+            is_voice: false,
+        };
+        TurnRecord {
+            user_id: user,
+            day: chrono::Utc::now().date_naive(),
+            usage: TurnUsage {
+                text_messages: 1,
+                ..TurnUsage::default()
+            },
+            messages: vec![message("user", said), message("assistant", answered)],
+        }
+    };
+    let usage_only = TurnRecord {
+        messages: Vec::new(),
+        ..turn(cy, "", "")
+    };
+    let batch = [
+        turn(ava, "u1", "a1"),
+        turn(ben, "q1", "r1"),
+        turn(ava, "u2", "a2"),
+        usage_only,
+        turn(ben, "q2", "r2"),
+    ];
+    let mut conn = app.db.connect().await;
+    record_batch(&mut conn, &batch, "New Chat").await.unwrap();
+
+    let contents = async |token: &str, session: &str| -> Vec<String> {
+        let (_, read) = call(
+            &app,
+            Method::GET,
+            &format!("/chat/sessions/{session}"),
+            token,
+            None,
+        )
+        .await;
+        read["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        contents(&ava_token, latest).await,
+        ["m0", "m1", "u1", "a1", "u2", "a2"]
+    );
+    assert!(
+        contents(&ava_token, older["id"].as_str().unwrap())
+            .await
+            .is_empty()
+    );
+    let (_, bens) = call(&app, Method::GET, "/chat/sessions", &ben_token, None).await;
+    let bens = bens.as_array().unwrap();
+    assert_eq!(bens.len(), 1, "one session made for ben: {bens:?}");
+    assert_eq!(bens[0]["title"], "New Chat");
+    assert_eq!(
+        contents(&ben_token, bens[0]["id"].as_str().unwrap()).await,
+        ["q1", "r1", "q2", "r2"]
+    );
+    let (_, cys) = call(&app, Method::GET, "/chat/sessions", &cy_token, None).await;
+    assert_eq!(cys, json!([]), "usage alone makes no session");
+    assert_eq!(
+        app.db
+            .count("SELECT sum(text_messages) AS n FROM daily_usage")
+            .await,
+        5
+    );
+    app.shutdown().await;
+}

@@ -218,6 +218,54 @@ async fn a_redis_restart_keeps_revoked_sessions_revoked_and_counters_reseed() {
     drop(redis);
 }
 
+/// Pooled Redis connections in steady use are not checked when handed out
+/// (that check was a round trip per call), so a call that finds one broken
+/// must discard it: after a restart each pooled connection fails at most
+/// one call, never every call that draws it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_under_steady_use_fails_at_most_one_call_per_pooled_connection() {
+    use heyclaw_persistence::{RedisPoolSettings, RedisStore};
+
+    const POOL: usize = 3;
+    let mut redis = tokio::task::spawn_blocking(TestRedis::start).await.unwrap();
+    let store = RedisStore::connect(
+        &redis.url(),
+        &RedisPoolSettings {
+            max_size: POOL,
+            wait_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            key_prefix: "steady".to_owned(),
+        },
+    )
+    .unwrap();
+    // Every pooled connection opened and in use.
+    let calls: Vec<_> = (0..POOL).map(|_| store.counter("c")).collect();
+    for result in futures_util::future::join_all(calls).await {
+        assert_eq!(result.unwrap(), None);
+    }
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    let mut failed = 0;
+    for _ in 0..3 * POOL {
+        if store.counter("c").await.is_err() {
+            failed += 1;
+        }
+    }
+    assert!(failed <= POOL, "{failed} calls failed after the restart");
+    for _ in 0..POOL {
+        assert_eq!(
+            store.counter("c").await.unwrap(),
+            None,
+            "every connection works again"
+        );
+    }
+    drop(redis);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_that_dies_mid_stream_or_answers_garbage_costs_nothing() {
     let app = TestApp::spawn().await;

@@ -2,7 +2,12 @@
 //! function is scoped to a user: another user's session reads as missing.
 //! Answered turns are appended by [`turns::record_batch`](super::turns::record_batch).
 
-use diesel::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::{
+    prelude::*,
+    sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Uuid as SqlUuid},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -16,20 +21,15 @@ use crate::{
 /// The title of a session created by the server or by `POST /chat/sessions`.
 pub const NEW_SESSION_TITLE: &str = "New Chat";
 
-/// SQL functions for the queries here. `define_sql_function!` always makes
-/// them `pub`; the private module keeps them out of the crate's API.
+/// SQL function for the queries here. `define_sql_function!` always makes
+/// it `pub`; the private module keeps it out of the crate's API.
 mod sql {
     diesel::define_sql_function!(
         /// The database's `now()` as a `timestamptz` (the transaction's start).
         fn now() -> diesel::sql_types::Timestamptz
     );
-    diesel::define_sql_function!(
-        /// `pg_advisory_xact_lock(bigint)`: waits for the lock, held until the
-        /// transaction ends.
-        fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt)
-    );
 }
-use sql::{now, pg_advisory_xact_lock};
+use sql::now;
 
 /// The user's sessions, most recently updated first.
 pub async fn list_sessions(
@@ -229,40 +229,122 @@ pub async fn recent_messages(
     Ok(Some((session_id, messages)))
 }
 
-/// Appends a conversation turn to the user's most recent session, creating
-/// one (titled `new_title`) if they have none; for callers in a transaction.
-/// Turns of one user are serialised by a transaction-scoped advisory lock,
-/// so positions never collide.
+/// Appends each user's messages (in the order given) to that user's most
+/// recent session, creating one (titled `new_title`) for a user who has
+/// none; for callers in a transaction. A constant number of statements
+/// whatever the number of users: the turn recorder appends a whole batch
+/// at once.
+///
+/// Appends of one user are serialised by a transaction-scoped advisory lock
+/// per user, so positions never collide; the locks are taken in the map's
+/// (user-id) order, the same in every batch, so concurrent batches cannot
+/// deadlock.
 pub(crate) async fn append_in_transaction(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    per_user: &BTreeMap<Uuid, Vec<NewChatMessage>>,
     new_title: &str,
-    messages: &[NewChatMessage],
-) -> Result<Uuid, PersistenceError> {
-    let lock_key = i64::from_be_bytes(user_id.as_bytes()[..8].try_into().unwrap_or_default());
-    diesel::select(pg_advisory_xact_lock(lock_key))
+) -> Result<(), PersistenceError> {
+    let per_user: Vec<(&Uuid, &Vec<NewChatMessage>)> = per_user
+        .iter()
+        .filter(|(_, messages)| !messages.is_empty())
+        .collect();
+    if per_user.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<Uuid> = per_user.iter().map(|(user, _)| **user).collect();
+    let lock_keys: Vec<i64> = users.iter().map(|user| append_lock_key(*user)).collect();
+    // `unnest` yields the keys in array order: the locks are taken in it.
+    diesel::sql_query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k")
+        .bind::<Array<BigInt>, _>(&lock_keys)
         .execute(conn)
         .await?;
-    let latest = chat_sessions::table
-        .filter(chat_sessions::user_id.eq(user_id))
-        .order(chat_sessions::updated_at.desc())
-        .select(chat_sessions::id)
-        .first::<Uuid>(conn)
-        .await
-        .optional()?;
-    let session_id = match latest {
-        Some(id) => id,
-        None => create_session(conn, user_id, new_title).await?.id,
-    };
-    let next: Option<i32> = chat_messages::table
-        .filter(chat_messages::session_id.eq(session_id))
-        .select(diesel::dsl::max(chat_messages::position))
-        .first(conn)
-        .await?;
-    insert_messages(conn, session_id, next.map_or(0, |p| p + 1), messages).await?;
-    diesel::update(chat_sessions::table.filter(chat_sessions::id.eq(session_id)))
+    let tails: Vec<SessionTail> = diesel::sql_query(
+        "SELECT u.user_id, s.id AS session_id,
+                (SELECT max(m.position) FROM chat_messages m WHERE m.session_id = s.id) AS last_position
+         FROM unnest($1::uuid[]) AS u (user_id)
+         LEFT JOIN LATERAL (
+             SELECT id FROM chat_sessions WHERE user_id = u.user_id ORDER BY updated_at DESC LIMIT 1
+         ) AS s ON true",
+    )
+    .bind::<Array<SqlUuid>, _>(&users)
+    .load(conn)
+    .await?;
+    let mut next: HashMap<Uuid, (Uuid, i32)> = HashMap::with_capacity(tails.len());
+    for tail in tails {
+        let session = match tail.session_id {
+            Some(id) => (id, tail.last_position.map_or(0, |p| p + 1)),
+            None => (create_session(conn, tail.user_id, new_title).await?.id, 0),
+        };
+        next.insert(tail.user_id, session);
+    }
+    let mut rows = MessageColumns::default();
+    let mut sessions = Vec::with_capacity(per_user.len());
+    for (user, messages) in per_user {
+        let (session, first) = next
+            .get(user)
+            .copied()
+            // The query answers a row per user asked for.
+            .ok_or(diesel::result::Error::NotFound)?;
+        sessions.push(session);
+        for (message, position) in messages.iter().zip(first..) {
+            rows.push(session, position, message);
+        }
+    }
+    diesel::sql_query(
+        "INSERT INTO chat_messages (session_id, position, client_id, role, content, is_voice)
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[])",
+    )
+    .bind::<Array<SqlUuid>, _>(&rows.session_id)
+    .bind::<Array<Integer>, _>(&rows.position)
+    .bind::<Array<Nullable<Text>>, _>(&rows.client_id)
+    .bind::<Array<Text>, _>(&rows.role)
+    .bind::<Array<Text>, _>(&rows.content)
+    .bind::<Array<Bool>, _>(&rows.is_voice)
+    .execute(conn)
+    .await?;
+    diesel::update(chat_sessions::table.filter(chat_sessions::id.eq_any(&sessions)))
         .set(chat_sessions::updated_at.eq(now()))
         .execute(conn)
         .await?;
-    Ok(session_id)
+    Ok(())
+}
+
+/// The advisory lock that serialises appends to one user's history.
+fn append_lock_key(user_id: Uuid) -> i64 {
+    let (head, _) = user_id.as_bytes().split_at(8);
+    i64::from_be_bytes(head.try_into().unwrap_or_default())
+}
+
+/// A user's most recent session and its last position, if any.
+#[derive(QueryableByName)]
+struct SessionTail {
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    session_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    last_position: Option<i32>,
+}
+
+/// Messages to insert, column by column (bound as arrays to `unnest`: six
+/// parameters however many rows).
+#[derive(Default)]
+struct MessageColumns<'a> {
+    session_id: Vec<Uuid>,
+    position: Vec<i32>,
+    client_id: Vec<Option<&'a str>>,
+    role: Vec<&'a str>,
+    content: Vec<&'a str>,
+    is_voice: Vec<bool>,
+}
+
+impl<'a> MessageColumns<'a> {
+    fn push(&mut self, session_id: Uuid, position: i32, message: &'a NewChatMessage) {
+        self.session_id.push(session_id);
+        self.position.push(position);
+        self.client_id.push(message.client_id.as_deref());
+        self.role.push(&message.role);
+        self.content.push(&message.content);
+        self.is_voice.push(message.is_voice);
+    }
 }

@@ -47,8 +47,9 @@ pub struct TurnRecord {
 }
 
 /// Records many turns in one transaction (group commit): the counters of
-/// all turns in one set-based statement, then each user's messages in
-/// order. Rows are touched in user-id order so concurrent batches (API
+/// all turns in one set-based statement, then every user's messages in a
+/// few more — a constant number of statements however many users the batch
+/// holds. Rows are touched in user-id order so concurrent batches (API
 /// replicas) cannot deadlock.
 ///
 /// What is written: `daily_usage` (added to, per user and day), one
@@ -154,11 +155,7 @@ pub async fn record_batch(
         .bind::<Array<Integer>, _>(&tts)
         .load::<Done>(conn)
         .await?;
-        for (user_id, messages) in &messages {
-            if !messages.is_empty() {
-                chat::append_in_transaction(conn, *user_id, new_session_title, messages).await?;
-            }
-        }
+        chat::append_in_transaction(conn, &messages, new_session_title).await?;
         Ok::<_, PersistenceError>(())
     })
     .await
