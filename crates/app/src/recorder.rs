@@ -5,7 +5,7 @@
 //! database the message path's bottleneck. The reply does not depend on it —
 //! the quota is enforced from Redis before the gateway is called — so turns
 //! are queued and one task writes whatever has queued up in one transaction,
-//! after gathering for [`GATHER`] from the first. Under load that is a few
+//! after gathering for 20 ms from the first. Under load that is a few
 //! dozen transactions a second instead of one per message, each a fixed
 //! handful of statements.
 //!
