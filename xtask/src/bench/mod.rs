@@ -158,12 +158,18 @@ pub fn run(command: BenchCommand) -> Result<()> {
             args.extend(set_args.iter().map(String::as_str));
             release_then(&args, || {
                 crate::tools::ensure_debian_packages(&[WRK], &["wrk"])?;
-                crate::runtime()?.block_on(message(
-                    rate,
-                    Duration::from_secs(seconds),
-                    users,
-                    &settings,
-                ))
+                // One thread for the load generator: a request's wake-ups stay
+                // on it instead of crossing between workers (CPU the server
+                // would otherwise lose to the tool measuring it).
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(message(
+                        rate,
+                        Duration::from_secs(seconds),
+                        users,
+                        &settings,
+                    ))
             })
         }
         BenchCommand::Import { users, sessions } => release_then(
@@ -381,6 +387,10 @@ async fn message_run(
     };
     load(&direct, rate, warm_up).await;
     load(&through_api, rate, warm_up).await;
+    // Every user is resident now. The keeper's test rounds (every 250 ms,
+    // a production keeper's are minutes apart) would otherwise run in this
+    // process beside the load generator, in what is measured.
+    stack.shard.stop_keeper();
     // One-second blocks, the two sides in turn: the machine is shared, and
     // a slow spell of it then falls on both sides alike instead of on
     // whichever was measuring, so the difference is the API's.
