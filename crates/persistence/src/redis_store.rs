@@ -107,24 +107,20 @@ impl RedisStore {
 
     /// Runs `call` on a pooled connection. [`PersistenceError::RedisUnavailable`]
     /// when none is free within the wait timeout or none can be opened. A
-    /// connection the call found broken (an I/O error, a dropped connection,
-    /// a timeout) is discarded rather than pooled again: connections in
+    /// connection the call found broken (an error that
+    /// [`is_unavailable`](PersistenceError::is_unavailable): I/O, dropped,
+    /// timed out) is discarded rather than pooled again: connections in
     /// steady use are not checked on hand-out.
     async fn with_connection<T>(
         &self,
         call: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
     ) -> Result<T, PersistenceError> {
         let mut conn = self.pool.get().await?;
-        let result = call(&mut conn).await;
-        if let Err(err) = &result
-            && (err.is_io_error()
-                || err.is_connection_dropped()
-                || err.is_timeout()
-                || err.is_unrecoverable_error())
-        {
+        let result = call(&mut conn).await.map_err(PersistenceError::from);
+        if result.as_ref().is_err_and(PersistenceError::is_unavailable) {
             drop(Object::take(conn));
         }
-        Ok(result?)
+        result
     }
 
     /// Round-trips a `PING`: the start-up and readiness check.

@@ -267,8 +267,8 @@ fn release_then(args: &[&str], run: impl FnOnce() -> Result<()>) -> Result<()> {
 
 /// The message path with the access cache off (every request reads
 /// Postgres twice) and on (none): open loop at `rate`, in one-second blocks
-/// taken in turn with the gateway hit directly, then saturated by `wrk` at 16 and 64 connections, with the
-/// server's CPU time per message.
+/// taken in turn with the gateway hit directly, then saturated by `wrk` at
+/// 16 and 64 connections, with the server's CPU time per message.
 async fn message(
     rate: u32,
     duration: Duration,
@@ -403,8 +403,6 @@ async fn message_run(
         api_stats.absorb(load(&through_api, rate, BLOCK).await);
         api_cpu += stack.cpu_secs() - cpu_before;
     }
-    gateway_stats.latencies.sort();
-    api_stats.latencies.sort();
     Ok((gateway_stats, api_stats, api_cpu))
 }
 
@@ -484,7 +482,7 @@ end
 
 #[derive(Default)]
 pub(super) struct Stats {
-    /// Sorted, once complete.
+    /// Sorted.
     latencies: Vec<Duration>,
     errors: usize,
     /// How long the load was offered.
@@ -497,9 +495,10 @@ impl Stats {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
     }
 
-    /// Adds another run's figures (sort `latencies` after the last).
+    /// Adds another run's figures.
     fn absorb(&mut self, other: Stats) {
         self.latencies.extend(other.latencies);
+        self.latencies.sort();
         self.errors += other.errors;
         self.elapsed += other.elapsed;
     }
