@@ -154,3 +154,33 @@ async fn agent_ids_can_only_be_derived_from_a_uuid() {
     .unwrap_err();
     assert!(err.to_string().contains("check constraint"), "{err}");
 }
+
+/// The turn recorder updates every active user's assistant (and their daily
+/// usage) in each batch. While no index covers a column it changes,
+/// Postgres can update the row in place (a HOT update) instead of adding an
+/// entry to every index of the table.
+#[tokio::test]
+async fn no_index_covers_what_each_recorded_turn_updates() {
+    let db = TestDatabase::create().await;
+    let mut conn = db.connect().await;
+    #[derive(QueryableByName)]
+    struct Indexed {
+        #[diesel(sql_type = Text)]
+        index: String,
+    }
+    let indexed: Vec<Indexed> = diesel::sql_query(
+        "SELECT DISTINCT i.indexrelid::regclass::text AS index
+         FROM pg_index i
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+         WHERE (i.indrelid = 'assistants'::regclass
+                AND a.attname IN ('message_count', 'last_active_at', 'updated_at'))
+            OR (i.indrelid = 'daily_usage'::regclass
+                AND a.attname IN ('text_messages', 'voice_input_seconds',
+                                  'voice_output_seconds', 'tts_characters', 'updated_at'))",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let names: Vec<&str> = indexed.iter().map(|i| i.index.as_str()).collect();
+    assert!(names.is_empty(), "indexed: {names:?}");
+}
