@@ -1,15 +1,14 @@
 //! Recording an answered conversation turn: usage, the assistant's
 //! counters and the chat history, in one transaction.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
-use diesel::{
-    QueryableByName,
-    sql_types::{Date, Integer, Uuid as SqlUuid},
-};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::{PersistenceError, models::NewChatMessage, queries::chat, transaction};
+use crate::{PersistenceError, models::NewChatMessage};
 
 /// What one answered turn used.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,13 +22,6 @@ pub struct TurnUsage {
     pub voice_output_seconds: i32,
     /// Characters sent to speech synthesis.
     pub tts_characters: i32,
-}
-
-#[derive(QueryableByName)]
-struct Done {
-    #[diesel(sql_type = Integer)]
-    #[expect(dead_code, reason = "the row only proves the statement ran")]
-    done: i32,
 }
 
 /// One answered turn waiting to be recorded.
@@ -46,10 +38,11 @@ pub struct TurnRecord {
     pub messages: Vec<NewChatMessage>,
 }
 
-/// Records many turns in one transaction (group commit): the counters of
-/// all turns in one set-based statement, then every user's messages in a
-/// few more — a constant number of statements however many users the batch
-/// holds. Rows are touched in user-id order so concurrent batches (API
+/// Records many turns in one transaction (group commit): one call of the
+/// database function `heyclaw_record_turns` (migration
+/// `2026-12-06-000013_record_turns_function`), whatever the number of users
+/// — one round trip, with the plans the function keeps for the
+/// connection. Rows are touched in user-id order so concurrent batches (API
 /// replicas) cannot deadlock.
 ///
 /// What is written: `daily_usage` (added to, per user and day), one
@@ -73,90 +66,76 @@ pub async fn record_batch(
     records: &[TurnRecord],
     new_session_title: &str,
 ) -> Result<(), PersistenceError> {
-    use std::collections::BTreeMap;
-
-    use diesel::sql_types::Array;
-
     // Sum the usage per (user, day); BTreeMap gives the user-id order.
     let mut per_day: BTreeMap<(Uuid, NaiveDate), TurnUsage> = BTreeMap::new();
-    let mut messages: BTreeMap<Uuid, Vec<NewChatMessage>> = BTreeMap::new();
+    let mut messages: BTreeMap<Uuid, Vec<&NewChatMessage>> = BTreeMap::new();
     for record in records {
         let sum = per_day.entry((record.user_id, record.day)).or_default();
         sum.text_messages += record.usage.text_messages;
         sum.voice_input_seconds += record.usage.voice_input_seconds;
         sum.voice_output_seconds += record.usage.voice_output_seconds;
         sum.tts_characters += record.usage.tts_characters;
-        messages
-            .entry(record.user_id)
-            .or_default()
-            .extend(record.messages.iter().cloned());
+        if !record.messages.is_empty() {
+            messages
+                .entry(record.user_id)
+                .or_default()
+                .extend(&record.messages);
+        }
     }
     let users: Vec<Uuid> = per_day.keys().map(|(u, _)| *u).collect();
     let days: Vec<NaiveDate> = per_day.keys().map(|(_, d)| *d).collect();
     let column = |f: fn(&TurnUsage) -> i32| per_day.values().map(f).collect::<Vec<i32>>();
-    let (text, voice_in, voice_out, tts) = (
-        column(|u| u.text_messages),
-        column(|u| u.voice_input_seconds),
-        column(|u| u.voice_output_seconds),
-        column(|u| u.tts_characters),
-    );
-    transaction(conn, async |conn| {
-        diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn).await?;
-        // The users' rows first, in id order. An account deletion locks the
-        // user row and then cascades to the assistant and usage rows this
-        // batch writes; taking the assistant row first (and the user row
-        // only for the foreign keys) deadlocked with a deletion right after
-        // a turn. A user deleted before this lock is simply not locked: the
-        // batch then fails on its foreign keys and the recorder splits it.
-        diesel::sql_query("SELECT 1 FROM users WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
-            .bind::<Array<SqlUuid>, _>(&users)
-            .execute(conn)
-            .await?;
-        diesel::sql_query(
-            "WITH used AS (
-                 SELECT * FROM unnest($1::uuid[], $2::date[], $3::int[], $4::int[], $5::int[], $6::int[])
-                     AS u (user_id, usage_date, text_messages, voice_input_seconds, voice_output_seconds, tts_characters)
-             ),
-             usage AS (
-                 INSERT INTO daily_usage AS d
-                     (user_id, usage_date, text_messages, voice_input_seconds, voice_output_seconds, tts_characters)
-                 SELECT * FROM used
-                 ON CONFLICT (user_id, usage_date) DO UPDATE SET
-                     text_messages = d.text_messages + EXCLUDED.text_messages,
-                     voice_input_seconds = d.voice_input_seconds + EXCLUDED.voice_input_seconds,
-                     voice_output_seconds = d.voice_output_seconds + EXCLUDED.voice_output_seconds,
-                     tts_characters = d.tts_characters + EXCLUDED.tts_characters
-                 RETURNING 1
-             ),
-             log AS (
-                 INSERT INTO usage_log (user_id, kind, amount)
-                 SELECT used.user_id, kinds.kind, kinds.amount FROM used
-                 CROSS JOIN LATERAL (VALUES
-                     ('text_message', used.text_messages),
-                     ('voice_input_seconds', used.voice_input_seconds),
-                     ('voice_output_seconds', used.voice_output_seconds),
-                     ('tts_characters', used.tts_characters)) AS kinds (kind, amount)
-                 WHERE kinds.amount <> 0
-                 RETURNING 1
-             ),
-             turns AS (
-                 UPDATE assistants a SET message_count = a.message_count + t.n, last_active_at = now()
-                 FROM (SELECT user_id, sum(text_messages)::bigint AS n FROM used GROUP BY user_id) AS t
-                 WHERE a.user_id = t.user_id
-                 RETURNING 1
-             )
-             SELECT 1 AS done FROM (SELECT count(*) FROM usage) AS written",
-        )
-        .bind::<Array<SqlUuid>, _>(&users)
-        .bind::<Array<Date>, _>(&days)
-        .bind::<Array<Integer>, _>(&text)
-        .bind::<Array<Integer>, _>(&voice_in)
-        .bind::<Array<Integer>, _>(&voice_out)
-        .bind::<Array<Integer>, _>(&tts)
-        .load::<Done>(conn)
-        .await?;
-        chat::append_in_transaction(conn, &messages, new_session_title).await?;
-        Ok::<_, PersistenceError>(())
-    })
-    .await
+    let mut rows = MessageColumns::default();
+    for (user, list) in &messages {
+        for message in list {
+            rows.push(*user, message);
+        }
+    }
+    let lock_keys: Vec<i64> = messages.keys().map(|user| append_lock_key(*user)).collect();
+    diesel::sql_query(
+        "SELECT heyclaw_record_turns($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind::<Array<SqlUuid>, _>(&users)
+    .bind::<Array<Date>, _>(&days)
+    .bind::<Array<Integer>, _>(column(|u| u.text_messages))
+    .bind::<Array<Integer>, _>(column(|u| u.voice_input_seconds))
+    .bind::<Array<Integer>, _>(column(|u| u.voice_output_seconds))
+    .bind::<Array<Integer>, _>(column(|u| u.tts_characters))
+    .bind::<Array<SqlUuid>, _>(&rows.user_id)
+    .bind::<Array<Nullable<Text>>, _>(&rows.client_id)
+    .bind::<Array<Text>, _>(&rows.role)
+    .bind::<Array<Text>, _>(&rows.content)
+    .bind::<Array<Bool>, _>(&rows.is_voice)
+    .bind::<Array<BigInt>, _>(&lock_keys)
+    .bind::<Text, _>(new_session_title)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The advisory lock that serialises appends to one user's chat history.
+fn append_lock_key(user_id: Uuid) -> i64 {
+    let (head, _) = user_id.as_bytes().split_at(8);
+    i64::from_be_bytes(head.try_into().unwrap_or_default())
+}
+
+/// Messages to append, column by column (bound as arrays to `unnest`: five
+/// parameters however many rows), grouped by user in user-id order.
+#[derive(Default)]
+struct MessageColumns<'a> {
+    user_id: Vec<Uuid>,
+    client_id: Vec<Option<&'a str>>,
+    role: Vec<&'a str>,
+    content: Vec<&'a str>,
+    is_voice: Vec<bool>,
+}
+
+impl<'a> MessageColumns<'a> {
+    fn push(&mut self, user_id: Uuid, message: &'a NewChatMessage) {
+        self.user_id.push(user_id);
+        self.client_id.push(message.client_id.as_deref());
+        self.role.push(&message.role);
+        self.content.push(&message.content);
+        self.is_voice.push(message.is_voice);
+    }
 }

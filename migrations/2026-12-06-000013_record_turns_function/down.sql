@@ -1,0 +1,1 @@
+DROP FUNCTION heyclaw_record_turns;
