@@ -7,8 +7,8 @@
 -- Usage arrays: one element per (user, day), users in id order. Message
 -- arrays: one element per message, grouped by user in id order, each
 -- user's messages in the order to append. lock_keys: the append advisory
--- lock of each user with messages, in the same order (the key is computed
--- by the caller, as for every other append of chat messages).
+-- lock of each user with messages, in the same order (the caller derives
+-- the key from the user id).
 CREATE FUNCTION heyclaw_record_turns(
     usage_users uuid[],
     usage_days date[],
