@@ -6,9 +6,7 @@
 --
 -- Usage arrays: one element per (user, day), users in id order. Message
 -- arrays: one element per message, grouped by user in id order, each
--- user's messages in the order to append. lock_keys: the append advisory
--- lock of each user with messages, in the same order (the caller derives
--- the key from the user id).
+-- user's messages in the order to append.
 CREATE FUNCTION heyclaw_record_turns(
     usage_users uuid[],
     usage_days date[],
@@ -21,7 +19,6 @@ CREATE FUNCTION heyclaw_record_turns(
     message_roles text[],
     message_contents text[],
     message_voice bool[],
-    lock_keys bigint[],
     new_session_title text
 ) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -30,7 +27,10 @@ BEGIN
     -- It returns without waiting for the WAL flush (see record_batch).
     PERFORM set_config('synchronous_commit', 'off', true);
     -- The users' rows first, in id order: an account deletion locks the
-    -- user row and then cascades to the rows written here.
+    -- user row and then cascades to the rows written here (taking the
+    -- assistant row first deadlocked with a deletion right after a turn).
+    -- A user deleted before this lock fails the batch on its foreign keys,
+    -- and the recorder splits it.
     PERFORM 1 FROM users WHERE id = ANY (usage_users) ORDER BY id FOR KEY SHARE;
     WITH used AS (
         SELECT * FROM unnest(usage_users, usage_days, text_messages, voice_input_seconds,
@@ -71,9 +71,11 @@ BEGIN
     IF coalesce(cardinality(message_users), 0) = 0 THEN
         RETURN;
     END IF;
-    -- Appends of one user are serialised (positions never collide); taken
-    -- in array order, the same user-id order in every batch.
-    PERFORM pg_advisory_xact_lock(k) FROM unnest(lock_keys) WITH ORDINALITY AS l (k, ord) ORDER BY ord;
+    -- Appends of one user are serialised (positions never collide) by an
+    -- advisory lock keyed by the first 8 bytes of the user id, taken in
+    -- user-id order, the same in every batch.
+    PERFORM pg_advisory_xact_lock(('x' || left(replace(u.user_id::text, '-', ''), 16))::bit(64)::bigint)
+    FROM (SELECT DISTINCT m.user_id FROM unnest(message_users) AS m (user_id) ORDER BY 1) AS u;
     INSERT INTO chat_sessions (user_id, title)
     SELECT DISTINCT m.user_id, new_session_title FROM unnest(message_users) AS m (user_id)
     WHERE NOT EXISTS (SELECT 1 FROM chat_sessions s WHERE s.user_id = m.user_id);

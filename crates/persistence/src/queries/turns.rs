@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Bool, Date, Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -91,9 +91,8 @@ pub async fn record_batch(
             rows.push(*user, message);
         }
     }
-    let lock_keys: Vec<i64> = messages.keys().map(|user| append_lock_key(*user)).collect();
     diesel::sql_query(
-        "SELECT heyclaw_record_turns($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "SELECT heyclaw_record_turns($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind::<Array<SqlUuid>, _>(&users)
     .bind::<Array<Date>, _>(&days)
@@ -106,17 +105,10 @@ pub async fn record_batch(
     .bind::<Array<Text>, _>(&rows.role)
     .bind::<Array<Text>, _>(&rows.content)
     .bind::<Array<Bool>, _>(&rows.is_voice)
-    .bind::<Array<BigInt>, _>(&lock_keys)
     .bind::<Text, _>(new_session_title)
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// The advisory lock that serialises appends to one user's chat history.
-fn append_lock_key(user_id: Uuid) -> i64 {
-    let (head, _) = user_id.as_bytes().split_at(8);
-    i64::from_be_bytes(head.try_into().unwrap_or_default())
 }
 
 /// Messages to append, column by column (bound as arrays to `unnest`: five
