@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use heyclaw_test_support::{TestApp, eventually, json_body};
+use heyclaw_test_support::{ShardOptions, TestApp, eventually, json_body};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -289,6 +289,54 @@ async fn eighty_concurrent_messages_at_a_limit_of_fifty_let_exactly_fifty_throug
     assert_eq!(
         count(&app, "SELECT text_messages::bigint AS n FROM daily_usage").await,
         50
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn turns_of_more_users_than_a_recorder_step_are_all_recorded_each_in_order() {
+    let shard = ShardOptions {
+        slots: 16,
+        ..ShardOptions::default()
+    };
+    let app = TestApp::spawn_sharded(vec![shard], vec![]).await;
+    // Twelve users answered together land in one batch, which the recorder
+    // writes in steps of eight users: each user's three turns must arrive
+    // whole and in order.
+    let emails: Vec<String> = (0..12).map(|i| format!("step{i}@example.com")).collect();
+    let users =
+        futures_util::future::join_all(emails.iter().map(|email| sign_up(&app, email))).await;
+    app.gateway().set_delay(Duration::from_millis(30));
+    futures_util::future::join_all(users.iter().map(|user| async {
+        for text in ["one", "two", "three"] {
+            assert_eq!(message(&app, user, text).await.status(), 200);
+        }
+    }))
+    .await;
+    eventually("every user's turns are recorded", async || {
+        count(
+            &app,
+            "SELECT count(*) AS n FROM daily_usage WHERE text_messages = 3",
+        )
+        .await
+            == 12
+    })
+    .await;
+    let in_order = "SELECT count(*) AS n FROM (
+            SELECT string_agg(m.role || ':' || m.content, '|' ORDER BY m.position) AS history
+            FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id
+            GROUP BY s.user_id
+        ) t
+        WHERE history LIKE 'user:one|assistant:%|user:two|assistant:%|user:three|assistant:%'
+          AND history NOT LIKE '%|%|%|%|%|%|%'";
+    assert_eq!(count(&app, in_order).await, 12);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM assistants WHERE message_count = 3"
+        )
+        .await,
+        12
     );
     app.shutdown().await;
 }

@@ -1,0 +1,1 @@
+ALTER FUNCTION heyclaw_record_turns RESET plan_cache_mode;
