@@ -127,6 +127,8 @@ struct Residence {
     generation: i64,
     lease_until: DateTime<Utc>,
     primed: bool,
+    /// A renewal ahead of need is running ([`Agents::renew_ahead`]).
+    renewing: bool,
 }
 
 impl Residence {
@@ -144,6 +146,7 @@ impl From<Binding> for Residence {
             generation: binding.generation,
             lease_until: binding.lease_until,
             primed: binding.primed,
+            renewing: false,
         }
     }
 }
@@ -154,7 +157,8 @@ impl From<Binding> for Residence {
 ///
 /// Each replica remembers the bindings it holds a lease on, so a turn
 /// whose binding has more than half its lease left goes straight to the
-/// gateway without asking the database.
+/// gateway without asking the database; past a third of the lease the
+/// renewal runs beside the turn, not before it.
 #[derive(Clone)]
 pub struct Agents {
     inner: Arc<Inner>,
@@ -422,12 +426,72 @@ impl Agents {
         }
     }
 
-    /// A binding this replica holds with at least half its lease left.
+    /// A binding this replica holds with more than half its lease left.
+    /// Once a third of the lease is gone it also starts a renewal in the
+    /// background ([`Self::renew_ahead`]), one at a time.
     fn held(&self, user: UserId, now: DateTime<Utc>) -> Option<Residence> {
-        let residences = self.inner.residences.lock().ok()?;
-        let held = residences.get(&user.0)?;
-        let margin = chrono::Duration::from_std(self.lease() / 2).unwrap_or_default();
-        (held.lease_until - now > margin).then(|| held.clone())
+        let lease = chrono::Duration::from_std(self.lease()).unwrap_or_default();
+        let (held, renew_ahead) = {
+            let mut residences = self.inner.residences.lock().ok()?;
+            let held = residences.get_mut(&user.0)?;
+            let left = held.lease_until - now;
+            if left <= lease / 2 {
+                return None;
+            }
+            let renew_ahead = left <= lease * 2 / 3 && !held.renewing;
+            held.renewing |= renew_ahead;
+            (held.clone(), renew_ahead)
+        };
+        if renew_ahead {
+            self.renew_ahead(user);
+        }
+        Some(held)
+    }
+
+    /// Renews the user's lease in the background, a third of the way
+    /// through it ([`Self::held`]), so that a steady user's turns never
+    /// wait on the renewal: done on the turn, it was a database round trip
+    /// for one turn in `lease / 2` of each user — at 300 users and 2,000
+    /// turns a second, 1 % of the turns, the whole of the message path's
+    /// p99. If it has not succeeded by the lease's middle, the next turn
+    /// renews (or wakes) as before.
+    fn renew_ahead(&self, user: UserId) {
+        let agents = self.clone();
+        tokio::spawn(async move {
+            let outcome = agents.extend_lease(user).await;
+            if let Ok(mut residences) = agents.inner.residences.lock() {
+                if let Ok(false) = outcome {
+                    // The binding is gone (moved, account deleted): the
+                    // next turn asks the database.
+                    residences.remove(&user.0);
+                } else if let Some(held) = residences.get_mut(&user.0) {
+                    held.renewing = false;
+                }
+            }
+            if let Err(err) = outcome {
+                tracing::warn!(%user, error = %err, "lease renewal ahead of need failed");
+            }
+        });
+    }
+
+    /// Extends the user's lease to a whole one from now, in the database
+    /// and in this replica's memory; `false` when the user is bound to no
+    /// slot any more.
+    async fn extend_lease(&self, user: UserId) -> Result<bool, PersistenceError> {
+        let now = self.inner.clock.now();
+        let until = now + self.lease();
+        let mut conn = self.inner.pg.get().await.map_err(PersistenceError::from)?;
+        let Some(binding) = slots::renew(&mut conn, user.0, now, until).await? else {
+            return Ok(false);
+        };
+        drop(conn);
+        if let Ok(mut residences) = self.inner.residences.lock()
+            && let Some(held) = residences.get_mut(&user.0)
+            && held.is(&binding.gateway_id, binding.slot, binding.generation)
+        {
+            held.lease_until = binding.lease_until;
+        }
+        Ok(true)
     }
 
     fn lease(&self) -> Duration {
@@ -541,27 +605,9 @@ impl Agents {
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                let now = agents.inner.clock.now();
-                let until = now + agents.lease();
-                let renewed = async {
-                    let mut conn = agents
-                        .inner
-                        .pg
-                        .get()
-                        .await
-                        .map_err(PersistenceError::from)?;
-                    slots::renew(&mut conn, user.0, now, until).await
-                };
-                match renewed.await {
-                    Ok(Some(binding)) => {
-                        if let Ok(mut residences) = agents.inner.residences.lock()
-                            && let Some(held) = residences.get_mut(&user.0)
-                            && held.is(&binding.gateway_id, binding.slot, binding.generation)
-                        {
-                            held.lease_until = binding.lease_until;
-                        }
-                    }
-                    Ok(None) => return,
+                match agents.extend_lease(user).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
                     Err(err) => tracing::warn!(%user, error = %err, "lease renewal failed"),
                 }
             }

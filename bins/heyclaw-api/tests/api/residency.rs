@@ -190,6 +190,30 @@ async fn at_the_cap_the_least_recently_used_agent_makes_room() {
 }
 
 #[tokio::test]
+async fn a_lease_a_third_gone_is_renewed_beside_the_turn() {
+    let app = TestApp::spawn().await;
+    let ann = sign_up(&app, "ann@example.com").await;
+    app.wait_resident(&ann.id).await;
+    assert_eq!(message(&app, &ann, "hello").await.status(), 200);
+    let lease_until = format!(
+        "SELECT extract(epoch FROM lease_until)::bigint AS n FROM agent_slots \
+         WHERE user_id = '{}'",
+        ann.id
+    );
+    let granted = app.db.count(&lease_until).await;
+    // The default lease is 30 s: 19 s left, more than half, so the turn
+    // goes ahead on the binding this replica holds, and the lease is
+    // renewed beside it.
+    app.clock.advance(Duration::from_secs(11));
+    assert_eq!(message(&app, &ann, "still there?").await.status(), 200);
+    eventually("the lease is renewed ahead of need", async || {
+        app.db.count(&lease_until).await >= granted + 11
+    })
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_turn_in_flight_keeps_its_slot() {
     // A wake waits for a lease to pass only briefly here, so Ben's attempts
     // while Ann's turn runs end in 503s the test can count.
