@@ -98,15 +98,13 @@ impl TurnRecorder {
                 // One connection for the whole batch: the steps then run in
                 // one backend, whose caches are warm from the step before.
                 let mut held = None;
-                for (i, step) in by_users(std::mem::take(&mut batch), USERS_PER_STEP)
-                    .into_iter()
-                    .enumerate()
-                {
+                for (i, step) in by_users(&mut batch, USERS_PER_STEP).into_iter().enumerate() {
                     if i > 0 && pause {
                         tokio::time::sleep(STEP_PAUSE).await;
                     }
-                    write(&pg, &mut held, &step).await;
+                    write(&pg, &mut held, step).await;
                 }
+                batch.clear();
             }
         });
         (Self { queue }, RecorderTask { task })
@@ -162,30 +160,23 @@ impl RecorderTask {
     }
 }
 
-/// Splits a batch into steps holding the turns of at most `users` users
-/// each (one when `users` is 0), in user-id order; a user's turns all go
-/// in one step, in the order they were answered.
-fn by_users(mut batch: Vec<TurnRecord>, users: usize) -> Vec<Vec<TurnRecord>> {
-    // Stable: a user's turns keep their order.
+/// Sorts a batch by user (stable: each user's turns stay in the order
+/// they were answered) and splits it into steps holding the turns of at
+/// most `users` users each (one when `users` is 0); a user's turns all go
+/// in one step.
+fn by_users(batch: &mut [TurnRecord], users: usize) -> Vec<&[TurnRecord]> {
     batch.sort_by_key(|record| record.user_id);
-    let mut steps: Vec<Vec<TurnRecord>> = Vec::new();
-    let mut users_in_step = 0;
-    for record in batch {
-        let same_user = steps
-            .last()
-            .and_then(|step| step.last())
-            .is_some_and(|last| last.user_id == record.user_id);
-        match steps.last_mut() {
-            Some(step) if same_user => step.push(record),
-            Some(step) if users_in_step < users => {
-                users_in_step += 1;
-                step.push(record);
-            }
-            _ => {
-                users_in_step = 1;
-                steps.push(vec![record]);
-            }
-        }
+    let mut steps = Vec::new();
+    let mut rest: &[TurnRecord] = batch;
+    while !rest.is_empty() {
+        let len = rest
+            .chunk_by(|a, b| a.user_id == b.user_id)
+            .take(users.max(1))
+            .map(<[TurnRecord]>::len)
+            .sum();
+        let (step, tail) = rest.split_at(len);
+        steps.push(step);
+        rest = tail;
     }
     steps
 }
@@ -274,7 +265,7 @@ mod tests {
     #[test]
     fn steps_hold_whole_users_in_id_order_and_each_users_turns_in_order() {
         // Users 1..=5 with interleaved turns; user 3 has three.
-        let batch = vec![
+        let mut batch = vec![
             turn(3, 1),
             turn(5, 1),
             turn(1, 1),
@@ -284,7 +275,7 @@ mod tests {
             turn(3, 3),
             turn(1, 2),
         ];
-        let steps: Vec<_> = by_users(batch, 2)
+        let steps: Vec<_> = by_users(&mut batch, 2)
             .iter()
             .map(|step| users_and_turns(step))
             .collect();
@@ -300,13 +291,13 @@ mod tests {
 
     #[test]
     fn a_batch_of_few_users_is_one_step_and_nothing_is_lost() {
-        let batch: Vec<_> = (0..20).map(|i| turn(i % 3, i as i32)).collect();
-        let steps = by_users(batch, 8);
+        let mut batch: Vec<_> = (0..20).map(|i| turn(i % 3, i as i32)).collect();
+        let steps = by_users(&mut batch, 8);
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].len(), 20);
-        assert!(by_users(Vec::new(), 8).is_empty());
+        assert!(by_users(&mut [], 8).is_empty());
         assert_eq!(
-            by_users(vec![turn(1, 1), turn(2, 1)], 0).len(),
+            by_users(&mut [turn(1, 1), turn(2, 1)], 0).len(),
             2,
             "one user a step"
         );
